@@ -1,0 +1,695 @@
+//! The Docker backend, through bollard. Each session gets an internal bridge network, a
+//! probe container on it (HTTP checks run from there, outside the candidate's reach), and
+//! one hardened container per compose service.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::exec::StartExecResults;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, ExecConfig, HealthConfig, HostConfig, HostConfigLogConfig,
+    NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RestartContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::images::{self, BASE_IMAGE};
+use super::{
+    ApplySummary, Backend, BackendError, ExecOutput, Health, HttpRequest, HttpResponse, ImageBuild,
+    LabelledObject, Progress, Removed, Result, ServiceConfig, ServiceState, Target, labels,
+};
+use crate::compose::{Deployment, ServiceSpec};
+use crate::scenario::BackendKind;
+
+/// The most output kept from a command or a response body.
+const OUTPUT_CAP: usize = 64 * 1024;
+const PROBE_REPO: &str = "breakfix/probe";
+const PROBE_SERVICE: &str = "probe";
+
+pub struct DockerBackend {
+    docker: Docker,
+    endpoint: String,
+    /// The project's `docker/` folder: the base bootstrap script and the probe image.
+    assets: PathBuf,
+}
+
+fn endpoint() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+}
+
+impl DockerBackend {
+    /// Connects (lazily) and negotiates the API version; fails with `Unreachable` when the
+    /// engine does not answer.
+    pub async fn connect(assets: PathBuf) -> Result<Self> {
+        let endpoint = endpoint();
+        let unreachable = |e: DockerError| BackendError::Unreachable {
+            endpoint: endpoint.clone(),
+            source: Box::new(e),
+        };
+        let docker = Docker::connect_with_local_defaults().map_err(unreachable)?;
+        let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
+            .await
+            .map_err(|_| BackendError::Unreachable {
+                endpoint: endpoint.clone(),
+                source: "no answer within 10 s".into(),
+            })?
+            .map_err(unreachable)?;
+        Ok(DockerBackend {
+            docker,
+            endpoint,
+            assets,
+        })
+    }
+
+    fn probe_image(&self) -> ImageBuild {
+        ImageBuild {
+            repo: PROBE_REPO.into(),
+            context: self.assets.join("probe"),
+        }
+    }
+
+    fn network_name(session: &str) -> String {
+        format!("bf-{session}")
+    }
+
+    fn err(&self, op: &'static str, object: impl Into<String>) -> impl Fn(DockerError) -> BackendError + '_ {
+        let object = object.into();
+        move |e| classify(&self.endpoint, op, object.clone(), e)
+    }
+
+    fn base_labels(t: &Target, role: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::SESSION.to_string(), t.session.clone()),
+            (labels::SCENARIO.to_string(), t.scenario.clone()),
+            (labels::ROLE.to_string(), role.to_string()),
+        ])
+    }
+
+    async fn ensure_network(&self, t: &Target) -> Result<String> {
+        let name = Self::network_name(&t.session);
+        let filters = HashMap::from([("name".to_string(), vec![name.clone()])]);
+        let existing = self
+            .docker
+            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+            .await
+            .map_err(self.err("list networks", &name))?;
+        if existing.iter().any(|n| n.name.as_deref() == Some(&name)) {
+            return Ok(name);
+        }
+        self.docker
+            .create_network(NetworkCreateRequest {
+                name: name.clone(),
+                driver: Some("bridge".into()),
+                // No route out: a sandbox reaches its own services and nothing else.
+                internal: Some(true),
+                labels: Some(Self::base_labels(t, "network")),
+                ..Default::default()
+            })
+            .await
+            .map_err(self.err("create network", &name))?;
+        Ok(name)
+    }
+
+    /// The hardened host configuration every sandbox container gets.
+    fn host_config(spec: &ServiceSpec, network: &str) -> HostConfig {
+        let restart = spec.restart.split(':').collect::<Vec<_>>();
+        let policy = match restart[0] {
+            "always" => RestartPolicyNameEnum::ALWAYS,
+            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+            _ => RestartPolicyNameEnum::NO,
+        };
+        let retries = restart.get(1).and_then(|n| n.parse().ok());
+        HostConfig {
+            privileged: Some(false),
+            cap_drop: Some(vec!["ALL".into()]),
+            cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+            security_opt: Some(vec!["no-new-privileges:true".into()]),
+            memory: Some(spec.memory),
+            memory_swap: Some(spec.memory),
+            nano_cpus: Some(spec.nano_cpus),
+            pids_limit: Some(spec.pids_limit),
+            readonly_rootfs: Some(spec.read_only),
+            tmpfs: (!spec.tmpfs.is_empty()).then(|| {
+                spec.tmpfs
+                    .iter()
+                    .map(|t| {
+                        let (path, opts) = t.split_once(':').unwrap_or((t, ""));
+                        let opts = if opts.is_empty() { "rw,nosuid,nodev,size=64m" } else { opts };
+                        (path.to_string(), opts.to_string())
+                    })
+                    .collect()
+            }),
+            binds: (!spec.binds.is_empty()).then(|| {
+                spec.binds
+                    .iter()
+                    .map(|b| {
+                        format!(
+                            "{}:{}:{}",
+                            b.source.display(),
+                            b.target,
+                            if b.read_only { "ro" } else { "rw" }
+                        )
+                    })
+                    .collect()
+            }),
+            restart_policy: Some(RestartPolicy {
+                name: Some(policy),
+                maximum_retry_count: retries,
+            }),
+            network_mode: Some(network.to_string()),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([
+                    ("max-size".to_string(), "1m".to_string()),
+                    ("max-file".to_string(), "2".to_string()),
+                ])),
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn create_service(&self, t: &Target, network: &str, spec: &ServiceSpec, hash: &str, role: &str) -> Result<()> {
+        let name = self.container_name(t, &spec.name);
+        let mut lbls = Self::base_labels(t, role);
+        lbls.insert(labels::SERVICE.into(), spec.name.clone());
+        lbls.insert(labels::CONFIG_HASH.into(), hash.to_string());
+        for (k, v) in &spec.labels {
+            if !k.starts_with("dev.breakfix.") {
+                lbls.insert(k.clone(), v.clone());
+            }
+        }
+        let mut aliases = vec![spec.name.clone()];
+        aliases.extend(spec.aliases.iter().cloned());
+        let healthcheck = spec.healthcheck.as_ref().map(|h| HealthConfig {
+            test: (!h.test.is_empty()).then(|| h.test.clone()),
+            interval: h.interval_ns,
+            timeout: h.timeout_ns,
+            retries: h.retries,
+            start_period: h.start_period_ns,
+            ..Default::default()
+        });
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: spec.command.clone(),
+            entrypoint: spec.entrypoint.clone(),
+            env: Some(spec.environment.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            user: spec.user.clone(),
+            working_dir: spec.working_dir.clone(),
+            hostname: Some(spec.hostname.clone().unwrap_or_else(|| spec.name.clone())),
+            labels: Some(lbls),
+            healthcheck,
+            stop_timeout: spec.stop_grace_secs,
+            host_config: Some(Self::host_config(spec, network)),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network.to_string(),
+                    EndpointSettings {
+                        aliases: Some(aliases),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        };
+        self.docker
+            .create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body)
+            .await
+            .map_err(self.err("create container", &name))?;
+        self.docker
+            .start_container(&name, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(self.err("start container", &name))?;
+        Ok(())
+    }
+
+    async fn remove_container(&self, name: &str) -> Result<bool> {
+        match self
+            .docker
+            .remove_container(name, Some(RemoveContainerOptionsBuilder::default().force(true).v(true).build()))
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(e) => Err(classify(&self.endpoint, "remove container", name.to_string(), e)),
+        }
+    }
+
+    /// Containers of a session: name → (service label, config hash label, role).
+    async fn session_containers(&self, session: &str) -> Result<Vec<(String, String, String, String)>> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{}={session}", labels::SESSION)],
+        )]);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+            .await
+            .map_err(self.err("list containers of session", session))?;
+        Ok(list
+            .into_iter()
+            .map(|c| {
+                let l = c.labels.unwrap_or_default();
+                let name = c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string();
+                let get = |k: &str| l.get(k).cloned().unwrap_or_default();
+                (name, get(labels::SERVICE), get(labels::CONFIG_HASH), get(labels::ROLE))
+            })
+            .collect())
+    }
+
+    async fn image_id(&self, image: &str) -> Result<String> {
+        self.docker
+            .inspect_image(image)
+            .await
+            .map(|i| i.id.unwrap_or_default())
+            .map_err(|e| match e {
+                DockerError::DockerResponseServerError { status_code: 404, .. } => BackendError::Engine {
+                    op: "find image",
+                    object: image.to_string(),
+                    source: "no such image on this engine (images come from the scenario's images/ folders; run `breakfix doctor`)".into(),
+                },
+                e => classify(&self.endpoint, "inspect image", image.to_string(), e),
+            })
+    }
+
+    async fn probe_spec(&self) -> ServiceSpec {
+        ServiceSpec {
+            name: PROBE_SERVICE.into(),
+            image: format!("{PROBE_REPO}:latest"),
+            command: Some(vec!["sleep".into(), "infinity".into()]),
+            entrypoint: None,
+            environment: Default::default(),
+            binds: vec![],
+            tmpfs: vec!["/tmp".into()],
+            read_only: true,
+            user: Some("65534:65534".into()),
+            restart: "always".into(),
+            healthcheck: None,
+            aliases: vec![],
+            cap_add: vec![],
+            memory: 64 << 20,
+            nano_cpus: 250_000_000,
+            pids_limit: 64,
+            working_dir: None,
+            depends_on: vec![],
+            labels: Default::default(),
+            stop_grace_secs: Some(1),
+            hostname: None,
+        }
+    }
+
+    async fn run_exec(&self, container: &str, cmd: &[String], timeout: Duration) -> Result<ExecOutput> {
+        let exec = self
+            .docker
+            .create_exec(
+                container,
+                ExecConfig {
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    cmd: Some(cmd.to_vec()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(self.err("exec in", container))?;
+        let started = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(self.err("exec in", container))?;
+        let mut output = String::new();
+        let read = async {
+            if let StartExecResults::Attached { output: mut stream, .. } = started {
+                while let Some(chunk) = stream.next().await {
+                    let Ok(chunk) = chunk else { break };
+                    if output.len() < OUTPUT_CAP {
+                        output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout(timeout, read).await.is_err() {
+            output.truncate(OUTPUT_CAP);
+            return Ok(ExecOutput {
+                exit_code: None,
+                output,
+            });
+        }
+        output.truncate(OUTPUT_CAP);
+        let exit_code = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(self.err("inspect exec in", container))?
+            .exit_code;
+        Ok(ExecOutput { exit_code, output })
+    }
+}
+
+/// Separates "the engine is not there" from "the engine refused this request".
+fn classify(endpoint: &str, op: &'static str, object: String, e: DockerError) -> BackendError {
+    match e {
+        DockerError::DockerResponseServerError { .. }
+        | DockerError::JsonDataError { .. }
+        | DockerError::DockerStreamError { .. }
+        | DockerError::DockerContainerWaitError { .. } => BackendError::Engine {
+            op,
+            object,
+            source: Box::new(e),
+        },
+        other => BackendError::Unreachable {
+            endpoint: endpoint.to_string(),
+            source: Box::new(other),
+        },
+    }
+}
+
+#[async_trait]
+impl Backend for DockerBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Docker
+    }
+
+    fn container_name(&self, t: &Target, service: &str) -> String {
+        format!("bf-{}-{service}", t.session)
+    }
+
+    async fn health(&self, images: &[ImageBuild]) -> Health {
+        let mut h = Health::default();
+        match self.docker.version().await {
+            Ok(v) => {
+                h.reachable = true;
+                h.version = v.version.unwrap_or_default();
+                h.api_version = v.api_version.unwrap_or_default();
+            }
+            Err(e) => {
+                h.detail.push(("engine".into(), false, format!("{} does not answer: {e}", self.endpoint)));
+                return h;
+            }
+        }
+        let base = self.docker.inspect_image(BASE_IMAGE).await.is_ok();
+        h.detail.push((
+            BASE_IMAGE.into(),
+            base,
+            if base { "present".into() } else { "missing: `breakfix start` bootstraps it (needs debootstrap)".into() },
+        ));
+        let probe = self.probe_image();
+        for img in std::iter::once(&probe).chain(images) {
+            let latest = format!("{}:latest", img.repo);
+            let present = self.docker.inspect_image(&latest).await.is_ok();
+            h.detail.push((
+                latest,
+                present,
+                if present { "built".into() } else { "not built yet: `breakfix start` builds it".into() },
+            ));
+        }
+        h
+    }
+
+    async fn prepare(&self, imgs: &[ImageBuild], progress: &dyn Progress) -> Result<()> {
+        images::ensure_base(&self.docker, &self.assets, progress).await?;
+        let probe = self.probe_image();
+        for img in std::iter::once(&probe).chain(imgs) {
+            images::build(&self.docker, img, progress).await?;
+        }
+        Ok(())
+    }
+
+    async fn deploy(&self, t: &Target, d: &Deployment) -> Result<ApplySummary> {
+        let network = self.ensure_network(t).await?;
+        let existing = self.session_containers(&t.session).await?;
+        let mut summary = ApplySummary::default();
+
+        let probe = self.probe_spec().await;
+        let probe_hash = probe.config_hash(&self.image_id(&probe.image).await?);
+        let probe_name = self.container_name(t, PROBE_SERVICE);
+        if !existing.iter().any(|(n, _, h, _)| n == &probe_name && h == &probe_hash) {
+            self.remove_container(&probe_name).await?;
+            self.create_service(t, &network, &probe, &probe_hash, "probe").await?;
+        }
+
+        for spec in d.start_order() {
+            let hash = spec.config_hash(&self.image_id(&spec.image).await?);
+            let name = self.container_name(t, &spec.name);
+            match existing.iter().find(|(n, ..)| n == &name) {
+                Some((_, _, h, _)) if h == &hash => summary.unchanged.push(spec.name.clone()),
+                Some(_) => {
+                    self.remove_container(&name).await?;
+                    self.create_service(t, &network, spec, &hash, "service").await?;
+                    summary.recreated.push(spec.name.clone());
+                }
+                None => {
+                    self.create_service(t, &network, spec, &hash, "service").await?;
+                    summary.created.push(spec.name.clone());
+                }
+            }
+        }
+        for (name, service, _, role) in &existing {
+            if role == "service" && d.service(service).is_none() {
+                self.remove_container(name).await?;
+                summary.removed.push(service.clone());
+            }
+        }
+        Ok(summary)
+    }
+
+    async fn state(&self, t: &Target, service: &str) -> Result<ServiceState> {
+        let name = self.container_name(t, service);
+        let info = match self.docker.inspect_container(&name, None).await {
+            Ok(i) => i,
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
+                return Ok(ServiceState::default());
+            }
+            Err(e) => return Err(classify(&self.endpoint, "inspect container", name, e)),
+        };
+        let st = info.state.unwrap_or_default();
+        Ok(ServiceState {
+            exists: true,
+            status: st.status.map(|s| s.to_string()).unwrap_or_default(),
+            running: st.running.unwrap_or(false) && !st.restarting.unwrap_or(false),
+            restarting: st.restarting.unwrap_or(false),
+            restart_count: info.restart_count.unwrap_or(0),
+            exit_code: st.exit_code,
+            oom_killed: st.oom_killed.unwrap_or(false),
+            health: st
+                .health
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .filter(|s| !s.is_empty() && s != "none"),
+            started_at: st.started_at,
+        })
+    }
+
+    async fn config(&self, t: &Target, service: &str) -> Result<ServiceConfig> {
+        let name = self.container_name(t, service);
+        let info = self
+            .docker
+            .inspect_container(&name, None)
+            .await
+            .map_err(self.err("inspect container", &name))?;
+        let cfg = info.config.unwrap_or_default();
+        let hc = info.host_config.unwrap_or_default();
+        let sec = hc.security_opt.clone().unwrap_or_default();
+        Ok(ServiceConfig {
+            user: cfg.user.unwrap_or_default(),
+            memory: hc.memory.unwrap_or(0),
+            nano_cpus: hc.nano_cpus.unwrap_or(0),
+            pids_limit: hc.pids_limit.unwrap_or(0),
+            restart_policy: hc
+                .restart_policy
+                .and_then(|r| r.name)
+                .map(|n| n.to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "no".into()),
+            healthcheck: cfg
+                .healthcheck
+                .and_then(|h| h.test)
+                .filter(|t| !t.is_empty() && t[0] != "NONE")
+                .unwrap_or_default(),
+            privileged: hc.privileged.unwrap_or(false),
+            cap_add: hc.cap_add.unwrap_or_default(),
+            cap_drop: hc.cap_drop.unwrap_or_default(),
+            read_only: hc.readonly_rootfs.unwrap_or(false),
+            no_new_privileges: sec.iter().any(|s| s.starts_with("no-new-privileges")),
+        })
+    }
+
+    async fn exec(&self, t: &Target, service: &str, cmd: &[String], timeout: Duration) -> Result<ExecOutput> {
+        self.run_exec(&self.container_name(t, service), cmd, timeout).await
+    }
+
+    async fn restart(&self, t: &Target, service: &str) -> Result<()> {
+        let name = self.container_name(t, service);
+        self.docker
+            .restart_container(&name, Some(RestartContainerOptionsBuilder::default().t(2).build()))
+            .await
+            .map_err(self.err("restart container", &name))
+    }
+
+    async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse> {
+        const MARK: &str = "\n--breakfix-status:";
+        let url = format!("http://{}:{}{}", req.service, req.port, req.path);
+        let secs = req.timeout.as_secs_f64().max(0.5);
+        let cmd: Vec<String> = [
+            "curl", "-sS", "--max-time", &format!("{secs:.1}"), "--max-filesize", "1000000",
+            "-w", &format!("{MARK}%{{http_code}}"), &url,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let started = Instant::now();
+        let out = self
+            .run_exec(&self.container_name(t, PROBE_SERVICE), &cmd, req.timeout + Duration::from_secs(5))
+            .await?;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let (body, status) = match out.output.rfind(MARK) {
+            Some(i) => (
+                out.output[..i].to_string(),
+                out.output[i + MARK.len()..].trim().parse().unwrap_or(0),
+            ),
+            None => (out.output.clone(), 0),
+        };
+        let error = (status == 0).then(|| {
+            body.lines()
+                .find(|l| l.starts_with("curl:"))
+                .unwrap_or("no response")
+                .trim_start_matches("curl: ")
+                .to_string()
+        });
+        Ok(HttpResponse {
+            status,
+            body: if status == 0 { String::new() } else { body },
+            error,
+            elapsed_ms,
+        })
+    }
+
+    async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String> {
+        let name = self.container_name(t, service);
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail.to_string())
+            .build();
+        let mut s = self.docker.logs(&name, Some(opts));
+        let mut out = String::new();
+        let read = async {
+            while let Some(chunk) = s.next().await {
+                match chunk {
+                    Ok(c) => out.push_str(&String::from_utf8_lossy(&c.into_bytes())),
+                    Err(e) => return Err(classify(&self.endpoint, "read logs of", name.clone(), e)),
+                }
+                if out.len() > OUTPUT_CAP {
+                    break;
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .map_err(|_| BackendError::Timeout {
+                op: "read logs of",
+                object: name.clone(),
+                after: Duration::from_secs(10),
+            })??;
+        Ok(out)
+    }
+
+    async fn teardown(&self, session: &str) -> Result<Removed> {
+        let mut removed = Removed::default();
+        for (name, ..) in self.session_containers(session).await? {
+            if self.remove_container(&name).await? {
+                removed.containers += 1;
+            }
+        }
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{}={session}", labels::SESSION)],
+        )]);
+        let nets = self
+            .docker
+            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+            .await
+            .map_err(self.err("list networks of session", session))?;
+        for n in nets {
+            let id = n.id.unwrap_or_default();
+            match self.docker.remove_network(&id).await {
+                Ok(()) => removed.networks += 1,
+                Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => return Err(classify(&self.endpoint, "remove network", n.name.unwrap_or(id), e)),
+            }
+        }
+        let vols = self
+            .docker
+            .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build()))
+            .await
+            .map_err(self.err("list volumes of session", session))?;
+        for v in vols.volumes.unwrap_or_default() {
+            match self.docker.remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+                Ok(()) => removed.volumes += 1,
+                Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => return Err(classify(&self.endpoint, "remove volume", v.name, e)),
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn labelled(&self) -> Result<Vec<LabelledObject>> {
+        let filters = HashMap::from([("label".to_string(), vec![labels::SESSION.to_string()])]);
+        let mut out = Vec::new();
+        for c in self
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+            .await
+            .map_err(self.err("list", "labelled containers"))?
+        {
+            let l = c.labels.unwrap_or_default();
+            out.push(LabelledObject {
+                kind: "container",
+                name: c.names.and_then(|n| n.into_iter().next()).unwrap_or_default().trim_start_matches('/').to_string(),
+                session: l.get(labels::SESSION).cloned().unwrap_or_default(),
+            });
+        }
+        for n in self
+            .docker
+            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+            .await
+            .map_err(self.err("list", "labelled networks"))?
+        {
+            out.push(LabelledObject {
+                kind: "network",
+                name: n.name.unwrap_or_default(),
+                session: n.labels.unwrap_or_default().get(labels::SESSION).cloned().unwrap_or_default(),
+            });
+        }
+        for v in self
+            .docker
+            .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build()))
+            .await
+            .map_err(self.err("list", "labelled volumes"))?
+            .volumes
+            .unwrap_or_default()
+        {
+            out.push(LabelledObject {
+                kind: "volume",
+                session: v.labels.get(labels::SESSION).cloned().unwrap_or_default(),
+                name: v.name,
+            });
+        }
+        Ok(out)
+    }
+}

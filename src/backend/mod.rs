@@ -1,0 +1,241 @@
+//! The one seam between breakfix and what runs sandboxes. Scenario, check and grading code
+//! talk to [`Backend`] with plain data; only the backend modules name bollard (or kube) types.
+
+pub mod docker;
+mod images;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::compose::Deployment;
+use crate::scenario::BackendKind;
+
+/// Labels every object breakfix creates carries (containers, networks, volumes).
+pub mod labels {
+    pub const MANAGED: &str = "dev.breakfix.managed";
+    pub const SESSION: &str = "dev.breakfix.session";
+    pub const SCENARIO: &str = "dev.breakfix.scenario";
+    pub const SERVICE: &str = "dev.breakfix.service";
+    pub const ROLE: &str = "dev.breakfix.role";
+    pub const CONFIG_HASH: &str = "dev.breakfix.config-hash";
+    pub const CONTENT_HASH: &str = "dev.breakfix.content-hash";
+}
+
+/// Which session an operation is about.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub session: String,
+    pub scenario: String,
+}
+
+/// An image to build from a folder holding a Dockerfile.
+#[derive(Clone, Debug)]
+pub struct ImageBuild {
+    /// Repository name (`breakfix/<scenario>-<name>`); tagged `:<content hash>` and `:latest`.
+    pub repo: String,
+    pub context: PathBuf,
+}
+
+/// Long work reports here (image builds, bootstrap); the CLI draws it.
+pub trait Progress: Send + Sync {
+    /// A new step begins.
+    fn begin(&self, step: &str);
+    /// A line of detail for the current step (a build log line).
+    fn detail(&self, line: &str);
+    /// The current step ended.
+    fn finish(&self, outcome: &str);
+}
+
+/// Progress that goes nowhere (tests, `--json`).
+pub struct Silent;
+
+impl Progress for Silent {
+    fn begin(&self, _: &str) {}
+    fn detail(&self, _: &str) {}
+    fn finish(&self, _: &str) {}
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServiceState {
+    pub exists: bool,
+    /// The engine's word: `running`, `restarting`, `exited`, `created`...
+    pub status: String,
+    pub running: bool,
+    pub restarting: bool,
+    pub restart_count: i64,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    /// `healthy`, `unhealthy`, `starting`, or none when the container has no healthcheck.
+    pub health: Option<String>,
+    pub started_at: Option<String>,
+}
+
+impl std::fmt::Display for ServiceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.exists {
+            return f.write_str("no container");
+        }
+        write!(f, "status={} restarts={}", self.status, self.restart_count)?;
+        if let Some(c) = self.exit_code.filter(|c| *c != 0) {
+            write!(f, " last-exit={c}")?;
+        }
+        if self.oom_killed {
+            f.write_str(" oom-killed")?;
+        }
+        if let Some(h) = &self.health {
+            write!(f, " health={h}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServiceConfig {
+    pub user: String,
+    pub memory: i64,
+    pub nano_cpus: i64,
+    pub pids_limit: i64,
+    pub restart_policy: String,
+    /// The healthcheck test in the engine's form; empty when there is none.
+    pub healthcheck: Vec<String>,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub read_only: bool,
+    pub no_new_privileges: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExecOutput {
+    /// `None` when the command timed out.
+    pub exit_code: Option<i64>,
+    /// Combined stdout and stderr, capped.
+    pub output: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpRequest {
+    pub service: String,
+    pub port: u16,
+    pub path: String,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HttpResponse {
+    /// 0 when no response arrived (connection refused, unknown host, timeout).
+    pub status: u16,
+    pub body: String,
+    /// The probe's error when no response arrived.
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+/// What `deploy` did to each service.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ApplySummary {
+    pub created: Vec<String>,
+    pub recreated: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// How many objects a teardown removed.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Removed {
+    pub containers: usize,
+    pub networks: usize,
+    pub volumes: usize,
+}
+
+impl Removed {
+    pub fn add(&mut self, o: &Removed) {
+        self.containers += o.containers;
+        self.networks += o.networks;
+        self.volumes += o.volumes;
+    }
+    pub fn total(&self) -> usize {
+        self.containers + self.networks + self.volumes
+    }
+}
+
+/// An object carrying breakfix's labels.
+#[derive(Clone, Debug, Serialize)]
+pub struct LabelledObject {
+    pub kind: &'static str,
+    pub name: String,
+    pub session: String,
+}
+
+/// What `doctor` reports about the backend.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Health {
+    pub reachable: bool,
+    pub version: String,
+    pub api_version: String,
+    pub detail: Vec<(String, bool, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("reach the Docker engine at {endpoint}; is it running? (start it, or set DOCKER_HOST)")]
+    Unreachable {
+        endpoint: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{op} {object}")]
+    Engine {
+        op: &'static str,
+        object: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("build image {repo}: {message}")]
+    Build { repo: String, message: String },
+    #[error("bootstrap the base image {image}: {message}")]
+    Bootstrap { image: String, message: String },
+    #[error("{op} {object}: timed out after {}", humantime::format_duration(*after))]
+    Timeout {
+        op: &'static str,
+        object: String,
+        after: Duration,
+    },
+}
+
+impl BackendError {
+    /// The engine is down or unreachable (as opposed to refusing one request).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, BackendError::Unreachable { .. })
+    }
+}
+
+pub type Result<T> = std::result::Result<T, BackendError>;
+
+#[async_trait]
+pub trait Backend: Send + Sync {
+    fn kind(&self) -> BackendKind;
+    /// Whether the backend answers, its version, and what is present or missing.
+    async fn health(&self, images: &[ImageBuild]) -> Health;
+    /// Builds (or finds cached) the images a scenario needs, and anything the backend needs.
+    async fn prepare(&self, images: &[ImageBuild], progress: &dyn Progress) -> Result<()>;
+    /// Brings the session's objects in line with `deployment`: creates what is missing,
+    /// recreates what changed, removes services no longer declared.
+    async fn deploy(&self, t: &Target, deployment: &Deployment) -> Result<ApplySummary>;
+    async fn state(&self, t: &Target, service: &str) -> Result<ServiceState>;
+    async fn config(&self, t: &Target, service: &str) -> Result<ServiceConfig>;
+    async fn exec(&self, t: &Target, service: &str, cmd: &[String], timeout: Duration) -> Result<ExecOutput>;
+    async fn restart(&self, t: &Target, service: &str) -> Result<()>;
+    /// An HTTP GET from a probe on the session's network, outside the candidate's containers.
+    async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse>;
+    async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String>;
+    /// Removes every object of the session.
+    async fn teardown(&self, session: &str) -> Result<Removed>;
+    /// Every object carrying breakfix's labels.
+    async fn labelled(&self) -> Result<Vec<LabelledObject>>;
+    /// The name a candidate uses for a service's container with ordinary tools.
+    fn container_name(&self, t: &Target, service: &str) -> String;
+}

@@ -1,0 +1,46 @@
+//! `exec`: a command run inside a service's container. The container is the candidate's, so
+//! the evidence says the result was observed from inside it.
+
+use regex::Regex;
+
+use super::{Outcome, clip};
+use crate::backend::{Backend, Result, Target};
+use crate::scenario::ExecCheck;
+
+pub async fn run(k: &ExecCheck, backend: &dyn Backend, t: &Target) -> Result<Outcome> {
+    let service = &k.service.value;
+    let state = backend.state(t, service).await?;
+    if !state.running {
+        return Ok(Outcome::fail(
+            format!("cannot run `{}`: service `{service}` is not running", k.command.join(" ")),
+            vec![format!("engine state: {state}")],
+        ));
+    }
+    let out = backend.exec(t, service, &k.command, k.timeout.0).await?;
+    let cmd = k.command.join(" ");
+    let mut evidence = vec![
+        format!("ran `{cmd}` inside `{service}` (a candidate-controlled container)"),
+        format!("output: {}", clip(&out.output, 600)),
+    ];
+    let Some(code) = out.exit_code else {
+        return Ok(Outcome::fail(format!("`{cmd}` did not finish within {}", k.timeout), evidence));
+    };
+    evidence.push(format!("exit code: {code}"));
+    if code != k.expect_exit {
+        return Ok(Outcome::fail(
+            format!("`{cmd}` exited {code}, expected {}", k.expect_exit),
+            evidence,
+        ));
+    }
+    if let Some(p) = &k.output_matches {
+        // The pattern was validated when the scenario loaded.
+        let matched = Regex::new(p).is_ok_and(|re| re.is_match(&out.output));
+        if !matched {
+            return Ok(Outcome::fail(
+                format!("`{cmd}` exited {code} but its output does not match `{}`", p.value),
+                evidence,
+            ));
+        }
+    }
+    Ok(Outcome::pass(format!("`{cmd}` exited {code} as expected"), evidence))
+}

@@ -1,0 +1,638 @@
+//! Dispatch: turns parsed arguments into library calls and results into output and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::progress::Term;
+use super::{Cli, Command};
+use crate::backend::docker::DockerBackend;
+use crate::backend::{Backend, Silent};
+use crate::engine::{self, Engine, EngineError};
+use crate::exit;
+use crate::grade::{Report, Scope};
+use crate::report::{self, Format};
+use crate::scenario::{self, Package};
+use crate::session::{SessionError, Status, Store};
+
+type CmdResult = Result<i32, EngineError>;
+
+/// Where scenarios are: the flag, `./scenarios`, or the folder shipped beside the sources.
+fn scenarios_dir(flag: &Option<PathBuf>) -> PathBuf {
+    if let Some(d) = flag {
+        return d.clone();
+    }
+    let here = PathBuf::from("scenarios");
+    if here.is_dir() {
+        return here;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// The project's `docker/` folder (bootstrap script, probe image) beside the scenarios.
+fn assets_dir(scenarios: &Path) -> PathBuf {
+    let beside = scenarios
+        .canonicalize()
+        .unwrap_or_else(|_| scenarios.to_path_buf())
+        .parent()
+        .map(|p| p.join("docker"));
+    match beside {
+        Some(d) if d.join("probe").is_dir() => d,
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docker"),
+    }
+}
+
+/// A scenario argument: an existing path, or an id in the scenarios folder.
+fn find_package(scenarios: &Path, arg: &str) -> Result<Package, EngineError> {
+    let p = PathBuf::from(arg);
+    let path = if p.exists() { p } else { scenarios.join(arg) };
+    if !path.exists() {
+        let known: Vec<String> = scenario::load_all(scenarios)
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|p| p.id().to_string())
+            .collect();
+        return Err(EngineError::Scenario(scenario::LoadError::Invalid {
+            root: path.clone(),
+            diagnostics: vec![scenario::Diagnostic::at(
+                &path,
+                Default::default(),
+                format!(
+                    "no scenario `{arg}` in {} (available: {})",
+                    scenarios.display(),
+                    if known.is_empty() { "none".into() } else { known.join(", ") }
+                ),
+            )],
+        }));
+    }
+    Ok(scenario::load(&path)?)
+}
+
+fn print_error(e: &EngineError) {
+    if e.is_unreachable() {
+        // One sentence: what is wrong and what to do.
+        eprintln!("error: failed to {}", match e {
+            EngineError::Backend(b) => b.to_string(),
+            other => other.to_string(),
+        });
+        return;
+    }
+    eprintln!("error: failed to {e}");
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        eprintln!("  caused by: {s}");
+        src = s.source();
+    }
+}
+
+fn code_for(e: &EngineError) -> i32 {
+    match e {
+        _ if e.is_unreachable() => exit::BACKEND_UNREACHABLE,
+        EngineError::Scenario(_) | EngineError::Workspace { .. } => exit::SCENARIO_INVALID,
+        EngineError::Session(SessionError::Busy { .. }) => exit::SESSION_BUSY,
+        _ => exit::FAILURE,
+    }
+}
+
+fn report_code(r: &Report) -> i32 {
+    if r.errors() > 0 {
+        exit::CHECKS_ERRORED
+    } else if r.passed() {
+        exit::OK
+    } else {
+        exit::CHECKS_FAILED
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into()));
+}
+
+pub async fn run(cli: Cli) -> i32 {
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            print_error(&e);
+            code_for(&e)
+        }
+    }
+}
+
+async fn engine(state_dir: &Option<PathBuf>, scenarios: &Path) -> Result<Engine, EngineError> {
+    let dir = state_dir.clone().unwrap_or_else(Store::default_dir);
+    let store = Store::open(&dir)?;
+    let backend: Arc<dyn Backend> = Arc::new(DockerBackend::connect(assets_dir(scenarios)).await?);
+    Ok(Engine { store, backend })
+}
+
+/// The session to act on: the one named, or the only live one.
+fn pick_session(store: &Store, arg: Option<String>) -> Result<String, EngineError> {
+    if let Some(id) = arg {
+        return Ok(store.resolve(&id)?);
+    }
+    let live: Vec<String> = store
+        .ids()
+        .into_iter()
+        .filter(|id| store.load(id).is_ok_and(|s| s.status == Status::Ready))
+        .collect();
+    match live.len() {
+        1 => Ok(live.into_iter().next().unwrap_or_default()),
+        0 => Err(SessionError::NotFound {
+            id: "(any live session)".into(),
+            dir: store.root().to_path_buf(),
+        }
+        .into()),
+        _ => Err(SessionError::Ambiguous {
+            id: "(no id given)".into(),
+            matches: live,
+        }
+        .into()),
+    }
+}
+
+/// Runs `work` unless Ctrl-C comes first; a second Ctrl-C exits at once.
+async fn interruptible<T>(work: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        r = work => Some(r),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\ninterrupted: tearing down what this command created (Ctrl-C again to force)");
+            tokio::spawn(async {
+                let _ = tokio::signal::ctrl_c().await;
+                std::process::exit(exit::INTERRUPTED);
+            });
+            None
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> CmdResult {
+    let scenarios = scenarios_dir(&cli.scenarios);
+    match cli.command {
+        Command::Schema => {
+            print_json(&scenario::schema());
+            Ok(exit::OK)
+        }
+        Command::Validate { paths } => validate(&scenarios, paths),
+        Command::Start { scenario, candidate, workspace, json } => {
+            let pkg = find_package(&scenarios, &scenario)?;
+            let eng = engine(&cli.state_dir, &scenarios).await?;
+            start(&eng, &pkg, candidate, workspace, json).await
+        }
+        Command::Apply { session, json } => {
+            let eng = engine(&cli.state_dir, &scenarios).await?;
+            let id = pick_session(&eng.store, session)?;
+            let summary = eng.apply(&id).await?;
+            if json {
+                print_json(&summary);
+            } else {
+                let show = |label: &str, v: &[String]| {
+                    if !v.is_empty() {
+                        println!("{label:<10} {}", v.join(", "));
+                    }
+                };
+                show("created", &summary.created);
+                show("recreated", &summary.recreated);
+                show("unchanged", &summary.unchanged);
+                show("removed", &summary.removed);
+                println!("applied; run `breakfix check {id}` to see where things stand");
+            }
+            Ok(exit::OK)
+        }
+        Command::Status { session, json } => {
+            let eng = engine(&cli.state_dir, &scenarios).await?;
+            let id = pick_session(&eng.store, session)?;
+            status(&eng, &id, json).await
+        }
+        Command::Hint { session, json } => {
+            let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
+            let id = pick_session(&store, session)?;
+            let eng = Engine { store, backend: Arc::new(NoBackend) };
+            let h = eng.hint(&id)?;
+            if json {
+                print_json(&h);
+            } else {
+                println!("Hint {} of {} (costs {} points):\n\n{}", h.number, h.of, h.cost, h.text);
+            }
+            Ok(exit::OK)
+        }
+        Command::Check { session, json } => {
+            let eng = engine(&cli.state_dir, &scenarios).await?;
+            let id = pick_session(&eng.store, session)?;
+            let r = eng.grade(&id, Scope::Candidate).await?;
+            print!("{}", report::render(&r, if json { Format::Json } else { Format::Text }));
+            Ok(report_code(&r))
+        }
+        Command::Grade { session, format, json, output } => {
+            let eng = engine(&cli.state_dir, &scenarios).await?;
+            let id = pick_session(&eng.store, session)?;
+            let r = eng.grade(&id, Scope::All).await?;
+            let text = report::render(&r, if json { Format::Json } else { format });
+            match output {
+                Some(path) => {
+                    crate::session::write_atomic(&path, text.as_bytes())?;
+                    eprintln!("report written to {} (score {} / {})", path.display(), r.score, r.max_score);
+                }
+                None => print!("{text}"),
+            }
+            Ok(report_code(&r))
+        }
+        Command::Reset { session } => {
+            let eng = engine(&cli.state_dir, &scenarios).await?;
+            let id = pick_session(&eng.store, session)?;
+            let progress = Term::new(false);
+            match interruptible(eng.reset(&id, &progress)).await {
+                Some(r) => {
+                    let backup = r?;
+                    println!("session {id} is back in its broken state; the previous workspace is kept in {}", backup.display());
+                    Ok(exit::OK)
+                }
+                None => Ok(exit::INTERRUPTED),
+            }
+        }
+        Command::Stop { session, all } => {
+            let eng = engine(&cli.state_dir, &scenarios).await?;
+            let ids = if all {
+                eng.store
+                    .ids()
+                    .into_iter()
+                    .filter(|id| eng.store.load(id).is_ok_and(|s| s.is_live()))
+                    .collect()
+            } else {
+                vec![pick_session(&eng.store, session)?]
+            };
+            for id in ids {
+                let r = eng.stop(&id).await?;
+                println!("stopped {id}: removed {} container(s), {} network(s), {} volume(s)", r.containers, r.networks, r.volumes);
+            }
+            Ok(exit::OK)
+        }
+        Command::Gc { json } => {
+            let eng = engine(&cli.state_dir, &scenarios).await?;
+            let g = eng.gc().await?;
+            if json {
+                print_json(&g);
+            } else if g.sessions.is_empty() && g.abandoned_marked_failed.is_empty() {
+                println!("nothing to collect");
+            } else {
+                println!(
+                    "removed {} container(s), {} network(s), {} volume(s) of {} session(s): {}",
+                    g.removed.containers, g.removed.networks, g.removed.volumes, g.sessions.len(), g.sessions.join(", ")
+                );
+                if !g.abandoned_marked_failed.is_empty() {
+                    println!("marked failed (start was killed): {}", g.abandoned_marked_failed.join(", "));
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::List { json } => {
+            let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
+            list(&store, json)
+        }
+        Command::Show { session, json } => {
+            let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
+            let id = match session {
+                Some(s) => store.resolve(&s)?,
+                None => pick_session(&store, None)?,
+            };
+            show(&store, &id, json)
+        }
+        Command::Doctor { json } => doctor(&cli.state_dir, &scenarios, json).await,
+        Command::Verify { scenarios: which, all, json } => {
+            let pkgs: Vec<Package> = if all || which.is_empty() {
+                let mut out = vec![];
+                for p in scenario::load_all(&scenarios) {
+                    out.push(p?);
+                }
+                out
+            } else {
+                which.iter().map(|w| find_package(&scenarios, w)).collect::<Result<_, _>>()?
+            };
+            let eng = engine(&cli.state_dir, &scenarios).await?;
+            verify(&eng, &pkgs, json).await
+        }
+    }
+}
+
+/// `hint`, `list` and `show` need no engine; this stands in so they work while it is down.
+struct NoBackend;
+
+#[async_trait::async_trait]
+impl Backend for NoBackend {
+    fn kind(&self) -> scenario::BackendKind {
+        scenario::BackendKind::Docker
+    }
+    async fn health(&self, _: &[crate::backend::ImageBuild]) -> crate::backend::Health {
+        Default::default()
+    }
+    async fn prepare(&self, _: &[crate::backend::ImageBuild], _: &dyn crate::backend::Progress) -> crate::backend::Result<()> {
+        Err(offline())
+    }
+    async fn deploy(&self, _: &crate::backend::Target, _: &crate::compose::Deployment) -> crate::backend::Result<crate::backend::ApplySummary> {
+        Err(offline())
+    }
+    async fn state(&self, _: &crate::backend::Target, _: &str) -> crate::backend::Result<crate::backend::ServiceState> {
+        Err(offline())
+    }
+    async fn config(&self, _: &crate::backend::Target, _: &str) -> crate::backend::Result<crate::backend::ServiceConfig> {
+        Err(offline())
+    }
+    async fn exec(&self, _: &crate::backend::Target, _: &str, _: &[String], _: std::time::Duration) -> crate::backend::Result<crate::backend::ExecOutput> {
+        Err(offline())
+    }
+    async fn restart(&self, _: &crate::backend::Target, _: &str) -> crate::backend::Result<()> {
+        Err(offline())
+    }
+    async fn http(&self, _: &crate::backend::Target, _: &crate::backend::HttpRequest) -> crate::backend::Result<crate::backend::HttpResponse> {
+        Err(offline())
+    }
+    async fn logs(&self, _: &crate::backend::Target, _: &str, _: usize) -> crate::backend::Result<String> {
+        Err(offline())
+    }
+    async fn teardown(&self, _: &str) -> crate::backend::Result<crate::backend::Removed> {
+        Err(offline())
+    }
+    async fn labelled(&self) -> crate::backend::Result<Vec<crate::backend::LabelledObject>> {
+        Err(offline())
+    }
+    fn container_name(&self, t: &crate::backend::Target, service: &str) -> String {
+        format!("bf-{}-{service}", t.session)
+    }
+}
+
+fn offline() -> crate::backend::BackendError {
+    crate::backend::BackendError::Unreachable {
+        endpoint: "(not connected)".into(),
+        source: "this command does not use the engine".into(),
+    }
+}
+
+fn validate(scenarios: &Path, paths: Vec<PathBuf>) -> CmdResult {
+    let results: Vec<(PathBuf, Result<Package, scenario::LoadError>)> = if paths.is_empty() {
+        let mut roots: Vec<PathBuf> = std::fs::read_dir(scenarios)
+            .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("scenario.yaml").is_file()).collect())
+            .unwrap_or_default();
+        roots.sort();
+        if roots.is_empty() {
+            eprintln!("error: failed to find scenario packages in {}", scenarios.display());
+            return Ok(exit::SCENARIO_INVALID);
+        }
+        roots.into_iter().map(|r| (r.clone(), scenario::load(&r))).collect()
+    } else {
+        paths.into_iter().map(|p| (p.clone(), scenario::load(&p))).collect()
+    };
+    let mut bad = 0;
+    for (path, r) in &results {
+        match r {
+            Ok(pkg) => println!("ok      {} ({})", pkg.id(), path.display()),
+            Err(e) => {
+                bad += 1;
+                let d = e.diagnostics();
+                println!("invalid {} ({} problem(s))", path.display(), d.len());
+                for x in d {
+                    eprintln!("{x}");
+                }
+            }
+        }
+    }
+    Ok(if bad == 0 { exit::OK } else { exit::SCENARIO_INVALID })
+}
+
+async fn start(eng: &Engine, pkg: &Package, candidate: Option<String>, workspace: Option<PathBuf>, json: bool) -> CmdResult {
+    let workspace = match workspace {
+        Some(w) if w.exists() && std::fs::read_dir(&w).map(|mut d| d.next().is_some()).unwrap_or(true) => {
+            return Err(EngineError::Copy {
+                from: pkg.workspace_dir(),
+                to: w,
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the workspace folder exists and is not empty; pick a new one"),
+            });
+        }
+        Some(w) => Some(std::path::absolute(&w).unwrap_or(w)),
+        None => None,
+    };
+    let mut s = eng.create(pkg, candidate, workspace)?;
+    eprintln!("session {} ({})", s.id, pkg.id());
+    let progress = Term::new(false);
+    match interruptible(eng.provision(pkg, &mut s, &progress)).await {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            if let Err(cleanup) = eng.abort(&mut s, &format!("start failed: {e}")).await {
+                eprintln!("warning: cleanup after the failed start did not finish ({cleanup}); run `breakfix gc`");
+            }
+            return Err(e);
+        }
+        None => {
+            let _ = eng.abort(&mut s, "interrupted").await;
+            return Ok(exit::INTERRUPTED);
+        }
+    }
+    let t = engine::target(&s);
+    let services: Vec<String> = eng
+        .deployment(pkg, &s.workspace)
+        .map(|d| d.services.iter().map(|x| x.name.clone()).collect())
+        .unwrap_or_default();
+    let containers: serde_json::Map<String, serde_json::Value> = services
+        .iter()
+        .map(|n| (n.clone(), json!(eng.backend.container_name(&t, n))))
+        .collect();
+    if json {
+        print_json(&json!({
+            "session": s.id,
+            "scenario": s.scenario,
+            "candidate": s.candidate,
+            "workspace": s.workspace,
+            "containers": containers,
+            "time-limit-secs": s.time_limit_secs,
+            "clock-started-at": s.ready_at.map(|t| t.to_string()),
+        }));
+        return Ok(exit::OK);
+    }
+    println!("{}\n", pkg.briefing.trim());
+    println!("────────────────────────────────────────────────────────────");
+    println!("session     {}", s.id);
+    println!("time limit  {}", humantime::format_duration(pkg.scenario.time_limit.0));
+    println!("workspace   {}", s.workspace.display());
+    println!("containers  {}", containers.values().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "));
+    println!();
+    println!("How to work on it:");
+    println!("  - inspect with the usual tools: docker ps --filter label=dev.breakfix.session={}", s.id);
+    println!("    docker logs <container>, docker inspect <container>, docker exec -it <container> sh");
+    println!("  - fix the files in the workspace, then redeploy:  breakfix apply {}", s.id);
+    println!("  - see the checks you can see:                   breakfix check {}", s.id);
+    println!("  - stuck? a hint costs points:                   breakfix hint {}", s.id);
+    Ok(exit::OK)
+}
+
+async fn status(eng: &Engine, id: &str, json: bool) -> CmdResult {
+    let s = eng.store.load(id)?;
+    let pkg = eng.package_of(&s)?;
+    let t = engine::target(&s);
+    let mut observed = vec![];
+    if s.status == Status::Ready {
+        if let Ok(d) = eng.deployment(&pkg, &s.workspace) {
+            for svc in &d.services {
+                let st = eng.backend.state(&t, &svc.name).await?;
+                observed.push((svc.name.clone(), eng.backend.container_name(&t, &svc.name), st));
+            }
+        }
+    }
+    let services: serde_json::Map<String, serde_json::Value> = observed
+        .iter()
+        .map(|(name, container, st)| (name.clone(), json!({"container": container, "state": st})))
+        .collect();
+    let elapsed = s.elapsed().map(|d| d.as_secs());
+    if json {
+        print_json(&json!({
+            "session": s.id,
+            "scenario": s.scenario,
+            "candidate": s.candidate,
+            "status": s.status,
+            "workspace": s.workspace,
+            "elapsed-secs": elapsed,
+            "time-limit-secs": s.time_limit_secs,
+            "hints-taken": s.hints.len(),
+            "hint-cost": s.hints.iter().map(|h| h.cost).sum::<u32>(),
+            "services": services,
+        }));
+        return Ok(exit::OK);
+    }
+    println!("session   {} ({})", s.id, s.scenario);
+    println!("status    {}", s.status);
+    if let Some(e) = elapsed {
+        println!("clock     {} of {}", crate::report::clock_text(e), crate::report::clock_text(s.time_limit_secs));
+    }
+    println!("workspace {}", s.workspace.display());
+    println!("hints     {} taken (-{} points)", s.hints.len(), s.hints.iter().map(|h| h.cost).sum::<u32>());
+    for (name, container, st) in &observed {
+        println!("  {name:<12} {container}  ({st})");
+    }
+    Ok(exit::OK)
+}
+
+fn list(store: &Store, json: bool) -> CmdResult {
+    let mut rows = vec![];
+    for id in store.ids() {
+        match store.load(&id) {
+            Ok(s) => rows.push(json!({
+                "session": s.id,
+                "scenario": s.scenario,
+                "candidate": s.candidate,
+                "status": if s.is_abandoned() { "abandoned".to_string() } else { s.status.to_string() },
+                "created-at": s.created_at.unix_timestamp(),
+                "elapsed-secs": s.elapsed().map(|d| d.as_secs()),
+            })),
+            Err(e) => rows.push(json!({"session": id, "status": "unreadable", "error": e.to_string()})),
+        }
+    }
+    if json {
+        print_json(&rows);
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() {
+        println!("no sessions in {}", store.root().display());
+    }
+    for r in rows {
+        println!(
+            "{:<36} {:<20} {:<11} {}",
+            r["session"].as_str().unwrap_or_default(),
+            r["scenario"].as_str().unwrap_or("-"),
+            r["status"].as_str().unwrap_or_default(),
+            r["candidate"].as_str().unwrap_or("")
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn show(store: &Store, id: &str, json: bool) -> CmdResult {
+    let s = store.load(id)?;
+    let report: Option<Report> = std::fs::read(store.dir(id).join("report.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if json {
+        print_json(&json!({"session": s, "last-report": report}));
+        return Ok(exit::OK);
+    }
+    println!("session    {} ({}), {}", s.id, s.scenario, s.status);
+    println!("candidate  {}", s.candidate.as_deref().unwrap_or("-"));
+    println!("package    {}", s.package.display());
+    println!("workspace  {}", s.workspace.display());
+    println!("\nevents:");
+    for e in &s.events {
+        println!("  {}  {:<14} {}", e.at, e.kind, e.detail);
+    }
+    if let Some(r) = report {
+        println!("\nlast grade: {} / {} ({}%) at {}", r.score, r.max_score, r.percent, r.session.graded_at);
+    }
+    Ok(exit::OK)
+}
+
+async fn doctor(state_dir: &Option<PathBuf>, scenarios: &Path, json: bool) -> CmdResult {
+    let mut rows: Vec<(String, bool, String)> = vec![];
+    let dir = state_dir.clone().unwrap_or_else(Store::default_dir);
+    match Store::open(&dir) {
+        Ok(_) => rows.push(("state directory".into(), true, dir.display().to_string())),
+        Err(e) => rows.push(("state directory".into(), false, format!("{e}"))),
+    }
+    let pkgs: Vec<Package> = scenario::load_all(scenarios).into_iter().filter_map(Result::ok).collect();
+    rows.push(("scenarios".into(), !pkgs.is_empty(), format!("{} valid in {}", pkgs.len(), scenarios.display())));
+    let images: Vec<_> = pkgs.iter().flat_map(engine::images_for).collect();
+    let mut reachable = false;
+    match DockerBackend::connect(assets_dir(scenarios)).await {
+        Ok(b) => {
+            let h = b.health(&images).await;
+            reachable = h.reachable;
+            rows.push(("docker engine".into(), h.reachable, format!("version {} (API {})", h.version, h.api_version)));
+            rows.extend(h.detail);
+        }
+        Err(e) => rows.push(("docker engine".into(), false, format!("failed to {e}"))),
+    }
+    let debootstrap = which("debootstrap");
+    rows.push(("debootstrap".into(), debootstrap, if debootstrap { "installed (bootstraps the base image offline)".into() } else { "not installed: needed only if debian:bookworm-slim cannot be pulled".into() }));
+    let compose = which("docker-compose") || std::process::Command::new("docker").args(["compose", "version"]).output().is_ok_and(|o| o.status.success());
+    rows.push(("docker compose".into(), compose, if compose { "installed (optional)".into() } else { "not installed (optional; breakfix apply does the same job)".into() }));
+    if json {
+        print_json(&rows.iter().map(|(k, ok, d)| json!({"item": k, "ok": ok, "detail": d})).collect::<Vec<_>>());
+    } else {
+        for (k, ok, d) in &rows {
+            println!("{} {k:<34} {d}", if *ok { "ok  " } else { "MISS" });
+        }
+    }
+    Ok(if reachable { exit::OK } else { exit::BACKEND_UNREACHABLE })
+}
+
+fn which(cmd: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+}
+
+async fn verify(eng: &Engine, pkgs: &[Package], json: bool) -> CmdResult {
+    let mut all = vec![];
+    let mut proven = true;
+    for pkg in pkgs {
+        eprintln!("verifying {}", pkg.id());
+        let progress = Term::new(json);
+        let v = match interruptible(eng.verify(pkg, if json { &Silent as &dyn crate::backend::Progress } else { &progress })).await {
+            Some(v) => v?,
+            None => {
+                let _ = eng.gc().await;
+                return Ok(exit::INTERRUPTED);
+            }
+        };
+        if !json {
+            for st in &v.steps {
+                println!("{} {:<24} {:>6.1}s  {}", if st.ok { "ok  " } else { "FAIL" }, st.step, st.secs, st.detail);
+            }
+            println!("{}: {}\n", pkg.id(), if v.proven { "proven" } else { "NOT proven" });
+            if !v.proven {
+                for r in [&v.broken, &v.fixed].into_iter().flatten() {
+                    print!("{}", report::render(r, Format::Text));
+                }
+            }
+        }
+        proven &= v.proven;
+        all.push(v);
+    }
+    if json {
+        print_json(&all);
+    }
+    Ok(if proven { exit::OK } else { exit::CHECKS_FAILED })
+}

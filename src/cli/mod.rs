@@ -1,0 +1,163 @@
+//! The command line: clap definitions and dispatch. Behaviour lives in the library.
+
+mod commands;
+mod progress;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit;
+use crate::report::Format;
+
+const ABOUT: &str = "Hands-on assessment runner for DevOps and SRE hiring.
+
+breakfix starts a deliberately broken sandbox (a service in a restart loop, a red pipeline,
+an outage no alert fires for), gives the candidate a briefing and a workspace, and grades
+the outcome with checks mapped to an interview rubric.";
+
+const AFTER: &str = "A session's life:
+  breakfix start crashloop-docker --candidate 'Ada'   # build, deploy, break, start the clock
+  (the candidate edits the workspace, uses docker logs / docker inspect ...)
+  breakfix apply <session>                            # redeploy what changed
+  breakfix check <session>                            # the checks the candidate may see
+  breakfix hint <session>                             # next hint (costs points)
+  breakfix grade <session> --format markdown -o report.md
+  breakfix stop <session>                             # teardown; record and report stay
+
+A session id may be shortened to any unique prefix, and left out when only one session is live.";
+
+#[derive(Parser, Debug)]
+#[command(name = "breakfix", version, about = ABOUT, after_help = format!("{AFTER}\n\n{}", exit::TABLE))]
+pub struct Cli {
+    /// Where sessions, workspaces and reports are kept.
+    #[arg(long, global = true, env = "BREAKFIX_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The folder of scenario packages (default: ./scenarios, else the one shipped with breakfix).
+    #[arg(long, global = true, env = "BREAKFIX_SCENARIOS", value_name = "DIR")]
+    pub scenarios: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start a session: build images, deploy the broken sandbox, start the clock.
+    #[command(after_help = "Images are built once and cached by content; the first start of a scenario takes longer.\nCtrl-C tears down what the start created.")]
+    Start {
+        /// A scenario id from the scenarios folder, or the path of a scenario package.
+        scenario: String,
+        /// The candidate's name, shown in the report.
+        #[arg(long)]
+        candidate: Option<String>,
+        /// Put the candidate's workspace here instead of in the state directory.
+        #[arg(long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+        /// Print the session as JSON (its id, workspace, containers) instead of the briefing.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Redeploy the workspace after the candidate edited it (only what changed is recreated).
+    Apply {
+        session: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a session's state: clock, services, hints taken.
+    Status {
+        session: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give the next hint; it is recorded with its time and cost.
+    Hint {
+        session: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the checks the candidate may see, and show which pass.
+    Check {
+        session: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run every check and write the full report (saved beside the session too).
+    #[command(after_help = "Exit code 0 when every check passes, 3 when some fail, 6 when some could not run.")]
+    Grade {
+        session: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Shorthand for --format json.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
+        /// Write the report to a file instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Put the sandbox back in its broken state; the candidate's workspace is kept as a backup.
+    Reset { session: Option<String> },
+    /// Tear a session down. Its record and reports stay.
+    Stop {
+        session: Option<String>,
+        /// Stop every live session.
+        #[arg(long, conflicts_with = "session")]
+        all: bool,
+    },
+    /// Remove every breakfix-labelled object whose session is gone, stopped or crashed.
+    Gc {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List sessions.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a session's record: briefing, events, hints, last grade.
+    Show {
+        session: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the machine: engine reachable, base image, scenario images, state directory.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate scenario packages (schema and references); every problem is reported.
+    Validate {
+        /// Package folders or scenario.yaml files (default: every package in the scenarios folder).
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of scenario.yaml (for editor completion).
+    Schema,
+    /// Prove scenarios: broken state fails, reference solution scores 100%, nothing left behind.
+    Verify {
+        /// Scenario ids or package paths.
+        scenarios: Vec<String>,
+        /// Verify every scenario in the scenarios folder.
+        #[arg(long, conflicts_with = "scenarios")]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses the command line, runs the command, returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return exit::FAILURE;
+        }
+    };
+    rt.block_on(commands::run(cli))
+}

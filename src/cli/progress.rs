@@ -1,0 +1,76 @@
+//! Progress for long work: a spinner on a terminal, plain lines otherwise.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::backend::Progress;
+
+pub struct Term {
+    bar: Mutex<Option<(ProgressBar, String)>>,
+    fancy: bool,
+    quiet: bool,
+}
+
+impl Term {
+    pub fn new(quiet: bool) -> Self {
+        Term {
+            bar: Mutex::new(None),
+            fancy: std::io::stderr().is_terminal(),
+            quiet,
+        }
+    }
+}
+
+impl Progress for Term {
+    fn begin(&self, step: &str) {
+        if self.quiet {
+            return;
+        }
+        let Ok(mut slot) = self.bar.lock() else { return };
+        if let Some((bar, _)) = slot.take() {
+            bar.finish_and_clear();
+        }
+        if self.fancy {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar.set_message(step.to_string());
+            *slot = Some((bar, step.to_string()));
+        } else {
+            eprintln!("… {step}");
+            *slot = Some((ProgressBar::hidden(), step.to_string()));
+        }
+    }
+
+    fn detail(&self, line: &str) {
+        if self.quiet {
+            return;
+        }
+        let Ok(slot) = self.bar.lock() else { return };
+        if let Some((bar, step)) = slot.as_ref() {
+            if self.fancy {
+                let line: String = line.chars().take(80).collect();
+                bar.set_message(format!("{step} · {line}"));
+            } else if line.starts_with("Step ") {
+                eprintln!("    {line}");
+            }
+        }
+    }
+
+    fn finish(&self, outcome: &str) {
+        if self.quiet {
+            return;
+        }
+        let Ok(mut slot) = self.bar.lock() else { return };
+        if let Some((bar, _)) = slot.take() {
+            bar.finish_and_clear();
+        }
+        eprintln!("✓ {outcome}");
+    }
+}

@@ -1,0 +1,705 @@
+//! The subset of the Compose file format breakfix deploys on the Docker backend, and its
+//! translation into [`ServiceSpec`]s (plain data the backend turns into containers).
+//!
+//! Keys that breakfix cannot honour in a sandbox (published ports, host networking,
+//! privileged mode, host paths outside the workspace) are errors that say so, not silently
+//! ignored: a candidate must be able to trust that what the file says is what runs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::diagnostic::Diagnostic;
+use crate::duration::HumanDuration;
+use crate::yaml::{self, Located, Pos};
+
+/// Default limits for a service that sets none (a sandbox must not starve the machine).
+pub const DEFAULT_MEMORY: i64 = 256 << 20;
+pub const DEFAULT_NANO_CPUS: i64 = 500_000_000;
+pub const DEFAULT_PIDS: i64 = 256;
+/// The most a compose file may ask for.
+pub const MAX_MEMORY: i64 = 2 << 30;
+pub const MAX_NANO_CPUS: i64 = 2_000_000_000;
+pub const MAX_PIDS: i64 = 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeFile {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    pub services: BTreeMap<String, Located<Service>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub image: Option<Located<String>>,
+    #[serde(default)]
+    pub command: Option<Words>,
+    #[serde(default)]
+    pub entrypoint: Option<Words>,
+    #[serde(default)]
+    pub environment: Option<KeyValues>,
+    #[serde(default)]
+    pub volumes: Vec<Located<String>>,
+    #[serde(default)]
+    pub tmpfs: Option<Words>,
+    #[serde(default)]
+    pub read_only: Option<bool>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub restart: Option<Located<String>>,
+    #[serde(default)]
+    pub healthcheck: Option<Healthcheck>,
+    #[serde(default)]
+    pub networks: Option<Networks>,
+    #[serde(default)]
+    pub cap_add: Vec<Located<String>>,
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    #[serde(default)]
+    pub mem_limit: Option<Located<Size>>,
+    #[serde(default)]
+    pub cpus: Option<Located<f64>>,
+    #[serde(default)]
+    pub pids_limit: Option<Located<i64>>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub depends_on: Option<Names>,
+    #[serde(default)]
+    pub labels: Option<KeyValues>,
+    #[serde(default)]
+    pub privileged: Option<Located<bool>>,
+    #[serde(default)]
+    pub stop_grace_period: Option<HumanDuration>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Healthcheck {
+    #[serde(default)]
+    pub test: Option<Words>,
+    #[serde(default)]
+    pub interval: Option<HumanDuration>,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+    #[serde(default)]
+    pub retries: Option<i64>,
+    #[serde(default)]
+    pub start_period: Option<HumanDuration>,
+    #[serde(default)]
+    pub disable: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkAttachment {
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// A command written as a string (split like a shell would) or as a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Words {
+    pub words: Vec<String>,
+    /// Written as one string (a healthcheck string runs under a shell).
+    pub was_string: bool,
+}
+
+/// `KEY: value` map or `["KEY=value"]` list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyValues(pub BTreeMap<String, String>);
+
+/// A list of names or a map whose keys are names (`depends_on`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Names(pub Vec<String>);
+
+/// `networks: [default]` or `networks: {default: {aliases: [...]}}`.
+#[derive(Debug, Default)]
+pub struct Networks(pub BTreeMap<String, NetworkAttachment>);
+
+/// A byte size: `256m`, `1g`, `512k`, or a number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Size(pub i64);
+
+impl<'de> Deserialize<'de> for Words {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Words;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Words, E> {
+                let words = shlex::split(s)
+                    .ok_or_else(|| E::custom(format!("unbalanced quotes in `{s}`")))?;
+                Ok(Words {
+                    words,
+                    was_string: true,
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Words, A::Error> {
+                let mut words = Vec::new();
+                while let Some(w) = seq.next_element::<Scalar>()? {
+                    words.push(w.0);
+                }
+                Ok(Words {
+                    words,
+                    was_string: false,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A scalar read as text whatever its YAML type (`8080`, `true`, `abc`).
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Scalar, E> {
+                Ok(Scalar(s.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar(String::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyValues {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = KeyValues;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of KEY: value or a list of \"KEY=value\"")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<KeyValues, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = m.next_entry::<String, Scalar>()? {
+                    out.insert(k, v.0);
+                }
+                Ok(KeyValues(out))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<KeyValues, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));
+                    out.insert(k.to_string(), v.to_string());
+                }
+                Ok(KeyValues(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Names;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of service names or a map keyed by service name")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Names, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(Names(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Names, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, _)) = m.next_entry::<String, de::IgnoredAny>()? {
+                    out.push(k);
+                }
+                Ok(Names(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Networks {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Networks;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of network names or a map of network name to settings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Networks, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.insert(s, NetworkAttachment::default());
+                }
+                Ok(Networks(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Networks, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = m.next_entry::<String, Option<NetworkAttachment>>()? {
+                    out.insert(k, v.unwrap_or_default());
+                }
+                Ok(Networks(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Scalar::deserialize(d)?;
+        parse_size(&s.0).map(Size).ok_or_else(|| {
+            de::Error::custom(format!(
+                "invalid size `{}`; write it like `256m`, `1g` or a number of bytes",
+                s.0
+            ))
+        })
+    }
+}
+
+/// Parses `256m`, `1g`, `512k`, `1024b` or `1048576` into bytes.
+pub fn parse_size(text: &str) -> Option<i64> {
+    let t = text.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1i64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: f64 = num.trim().parse().ok()?;
+    if !(n.is_finite() && n > 0.0) {
+        return None;
+    }
+    Some((n * mult as f64) as i64)
+}
+
+/// One service, resolved into what the backend creates. Plain data, hashed for `apply`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub environment: BTreeMap<String, String>,
+    pub binds: Vec<Bind>,
+    pub tmpfs: Vec<String>,
+    pub read_only: bool,
+    pub user: Option<String>,
+    /// `no`, `always`, `unless-stopped`, `on-failure` (with optional `:N`).
+    pub restart: String,
+    pub healthcheck: Option<HealthSpec>,
+    pub aliases: Vec<String>,
+    pub cap_add: Vec<String>,
+    pub memory: i64,
+    pub nano_cpus: i64,
+    pub pids_limit: i64,
+    pub working_dir: Option<String>,
+    pub depends_on: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub stop_grace_secs: Option<i64>,
+    pub hostname: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bind {
+    /// Absolute path on the host (inside the session's workspace).
+    pub source: PathBuf,
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthSpec {
+    /// In the engine's form: `["CMD", ...]`, `["CMD-SHELL", "..."]` or `["NONE"]`.
+    pub test: Vec<String>,
+    pub interval_ns: Option<i64>,
+    pub timeout_ns: Option<i64>,
+    pub retries: Option<i64>,
+    pub start_period_ns: Option<i64>,
+}
+
+impl ServiceSpec {
+    /// A digest of everything that defines the container, including the content of the
+    /// files bound into it, so `apply` recreates exactly the services that changed.
+    pub fn config_hash(&self, image_id: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(self).unwrap_or_default());
+        h.update(image_id.as_bytes());
+        for b in &self.binds {
+            hash_path(&mut h, &b.source);
+        }
+        hex::encode(&h.finalize()[..12])
+    }
+}
+
+fn hash_path(h: &mut Sha256, path: &Path) {
+    h.update(path.as_os_str().as_encoded_bytes());
+    if path.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        entries.sort();
+        for e in entries {
+            hash_path(h, &e);
+        }
+    } else if let Ok(bytes) = std::fs::read(path) {
+        h.update(&bytes);
+    }
+}
+
+/// The deployable form of a compose file.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub services: Vec<ServiceSpec>,
+}
+
+impl Deployment {
+    pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// Services in an order where each comes after what it depends on.
+    pub fn start_order(&self) -> Vec<&ServiceSpec> {
+        let mut done: Vec<&ServiceSpec> = Vec::new();
+        let mut pending: Vec<&ServiceSpec> = self.services.iter().collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            pending.retain(|s| {
+                let ready = s
+                    .depends_on
+                    .iter()
+                    .all(|d| done.iter().any(|x| &x.name == d));
+                if ready {
+                    done.push(s);
+                }
+                !ready
+            });
+            if pending.len() == before {
+                // A cycle (rejected by validation) — keep declaration order for the rest.
+                done.append(&mut pending);
+            }
+        }
+        done
+    }
+}
+
+/// Loads `file` (a compose file inside `workspace`) into a deployment, or every problem
+/// found in it, each with its position.
+pub fn load(workspace: &Path, file: &Path) -> Result<Deployment, Vec<Diagnostic>> {
+    let text = std::fs::read(file).map_err(|e| {
+        vec![Diagnostic::at(
+            file,
+            Pos::default(),
+            format!("cannot read the compose file: {e}"),
+        )]
+    })?;
+    let text = String::from_utf8(text).map_err(|e| {
+        vec![Diagnostic::at(
+            file,
+            Pos::default(),
+            format!("the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        )]
+    })?;
+    let parsed: ComposeFile =
+        yaml::from_str(&text).map_err(|e| vec![Diagnostic::from_parse(file, e)])?;
+    resolve(workspace, file, parsed)
+}
+
+fn resolve(
+    workspace: &Path,
+    file: &Path,
+    parsed: ComposeFile,
+) -> Result<Deployment, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut services = Vec::new();
+    let names: Vec<String> = parsed.services.keys().cloned().collect();
+    if names.is_empty() {
+        diags.push(Diagnostic::at(file, Pos { line: 1, column: 1 }, "`services` is empty: nothing to deploy"));
+    }
+    for (name, svc) in parsed.services {
+        let at = svc.pos;
+        let svc = svc.value;
+        let mut err = |pos: Pos, msg: String| {
+            diags.push(Diagnostic::at(
+                file,
+                if pos.line == 0 { at } else { pos },
+                format!("services.{name}: {msg}"),
+            ))
+        };
+        if !valid_name(&name) {
+            err(at, "service names use lowercase letters, digits, `-` and `_`".into());
+        }
+        let Some(image) = svc.image.as_ref() else {
+            err(at, "`image` is required (breakfix deploys prebuilt images)".into());
+            continue;
+        };
+        if let Some(p) = svc.privileged.as_ref().filter(|p| p.value) {
+            err(p.pos, "`privileged: true` is not allowed in a breakfix sandbox".into());
+        }
+        let mut binds = Vec::new();
+        for v in &svc.volumes {
+            match parse_bind(workspace, file, &v.value) {
+                Ok(b) => binds.push(b),
+                Err(msg) => err(v.pos, format!("volume `{}`: {msg}", v.value)),
+            }
+        }
+        let restart = svc
+            .restart
+            .as_ref()
+            .map(|r| r.value.clone())
+            .unwrap_or_else(|| "no".into());
+        let policy = restart.split(':').next().unwrap_or_default();
+        if !["no", "always", "unless-stopped", "on-failure"].contains(&policy) {
+            err(
+                svc.restart.as_ref().map(|r| r.pos).unwrap_or(at),
+                format!("restart `{restart}` is not one of no, always, unless-stopped, on-failure"),
+            );
+        }
+        let memory = svc.mem_limit.as_ref().map(|m| m.value.0).unwrap_or(DEFAULT_MEMORY);
+        if memory > MAX_MEMORY {
+            err(
+                svc.mem_limit.as_ref().map(|m| m.pos).unwrap_or(at),
+                format!("mem_limit is above the sandbox maximum of {}m", MAX_MEMORY >> 20),
+            );
+        }
+        let nano_cpus = svc
+            .cpus
+            .as_ref()
+            .map(|c| (c.value * 1e9) as i64)
+            .unwrap_or(DEFAULT_NANO_CPUS);
+        if nano_cpus <= 0 || nano_cpus > MAX_NANO_CPUS {
+            err(
+                svc.cpus.as_ref().map(|c| c.pos).unwrap_or(at),
+                format!("cpus must be above 0 and at most {}", MAX_NANO_CPUS / 1_000_000_000),
+            );
+        }
+        let pids_limit = svc.pids_limit.as_ref().map(|p| p.value).unwrap_or(DEFAULT_PIDS);
+        if pids_limit <= 0 || pids_limit > MAX_PIDS {
+            err(
+                svc.pids_limit.as_ref().map(|p| p.pos).unwrap_or(at),
+                format!("pids_limit must be between 1 and {MAX_PIDS}"),
+            );
+        }
+        let depends_on = svc.depends_on.map(|d| d.0).unwrap_or_default();
+        for d in &depends_on {
+            if !names.contains(d) {
+                err(at, format!("depends_on names `{d}`, which is not a service in this file"));
+            }
+        }
+        let mut aliases = Vec::new();
+        if let Some(nets) = svc.networks {
+            for (net, att) in nets.0 {
+                if net != "default" {
+                    err(at, format!("network `{net}`: breakfix gives each session one network; use `default`"));
+                }
+                aliases.extend(att.aliases);
+            }
+        }
+        let healthcheck = svc.healthcheck.map(|h| health_spec(&h));
+        services.push(ServiceSpec {
+            image: image.value.clone(),
+            command: svc.command.map(|c| c.words),
+            entrypoint: svc.entrypoint.map(|c| c.words),
+            environment: svc.environment.map(|e| e.0).unwrap_or_default(),
+            binds,
+            tmpfs: svc.tmpfs.map(|t| t.words).unwrap_or_default(),
+            read_only: svc.read_only.unwrap_or(false),
+            user: svc.user,
+            restart,
+            healthcheck,
+            aliases,
+            cap_add: svc.cap_add.iter().map(|c| c.value.to_ascii_uppercase()).collect(),
+            memory,
+            nano_cpus,
+            pids_limit,
+            working_dir: svc.working_dir,
+            depends_on,
+            labels: svc.labels.map(|l| l.0).unwrap_or_default(),
+            stop_grace_secs: svc.stop_grace_period.map(|d| d.0.as_secs() as i64),
+            hostname: svc.hostname,
+            name,
+        });
+    }
+    if diags.is_empty() {
+        Ok(Deployment { services })
+    } else {
+        diags.sort();
+        Err(diags)
+    }
+}
+
+fn health_spec(h: &Healthcheck) -> HealthSpec {
+    let ns = |d: Option<HumanDuration>| d.map(|d| d.0.as_nanos() as i64);
+    let test = if h.disable == Some(true) {
+        vec!["NONE".to_string()]
+    } else {
+        match &h.test {
+            None => vec![],
+            Some(w) if w.was_string => vec!["CMD-SHELL".into(), w.words.join(" ")],
+            Some(w) => w.words.clone(),
+        }
+    };
+    HealthSpec {
+        test,
+        interval_ns: ns(h.interval),
+        timeout_ns: ns(h.timeout),
+        retries: h.retries,
+        start_period_ns: ns(h.start_period),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// `./conf/app.conf:/etc/app.conf:ro` → a bind of a path inside the workspace.
+fn parse_bind(workspace: &Path, file: &Path, text: &str) -> Result<Bind, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (src, target, mode) = match parts.as_slice() {
+        [s, t] => (*s, *t, None),
+        [s, t, m] => (*s, *t, Some(*m)),
+        _ => return Err("write it as `./path/in/workspace:/path/in/container[:ro]`".into()),
+    };
+    if !(src.starts_with("./") || src.starts_with("../") || src == ".") {
+        return Err(
+            "only files of the workspace can be mounted (start the source with `./`); named volumes and host paths are not available in a sandbox".into(),
+        );
+    }
+    if !target.starts_with('/') {
+        return Err("the container path must be absolute".into());
+    }
+    let read_only = match mode {
+        None | Some("rw") => false,
+        Some("ro") => true,
+        Some(m) => return Err(format!("unknown mode `{m}` (use `ro` or `rw`)")),
+    };
+    let base = file.parent().unwrap_or(workspace);
+    let joined = normalize(&base.join(src));
+    let root = normalize(workspace);
+    if !joined.starts_with(&root) {
+        return Err("the source leaves the workspace".into());
+    }
+    let real = joined
+        .canonicalize()
+        .map_err(|_| format!("`{src}` does not exist in the workspace"))?;
+    let real_root = root.canonicalize().unwrap_or(root);
+    if !real.starts_with(&real_root) {
+        return Err("the source is a link that leaves the workspace".into());
+    }
+    Ok(Bind {
+        source: real,
+        target: target.to_string(),
+        read_only,
+    })
+}
+
+/// Resolves `.` and `..` without touching the filesystem.
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Deployment, Vec<Diagnostic>> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("conf")).unwrap();
+        std::fs::write(dir.path().join("conf/app.conf"), "x").unwrap();
+        let file = dir.path().join("compose.yaml");
+        std::fs::write(&file, text).unwrap();
+        load(dir.path(), &file)
+    }
+
+    #[test]
+    fn a_typical_service_resolves_with_sandbox_defaults() {
+        let d = load_text(
+            "services:\n  web:\n    image: nginx\n    command: nginx -g 'daemon off;'\n    volumes: [\"./conf/app.conf:/etc/app.conf:ro\"]\n    restart: always\n    healthcheck:\n      test: curl -f http://localhost/\n      interval: 2s\n",
+        )
+        .unwrap();
+        let web = d.service("web").unwrap();
+        assert_eq!(web.command.as_deref().unwrap(), ["nginx", "-g", "daemon off;"]);
+        assert!(web.binds[0].read_only);
+        assert_eq!(web.memory, DEFAULT_MEMORY);
+        assert_eq!(web.healthcheck.as_ref().unwrap().test[0], "CMD-SHELL");
+    }
+
+    #[test]
+    fn published_ports_are_refused_with_their_position() {
+        let e = load_text("services:\n  web:\n    image: nginx\n    ports: [\"80:80\"]\n").unwrap_err();
+        assert_eq!(e[0].pos.line, 4, "{e:?}");
+        assert!(e[0].message.contains("ports"), "{e:?}");
+    }
+
+    #[test]
+    fn every_problem_in_the_services_is_reported_at_once() {
+        let e = load_text(
+            "services:\n  web:\n    image: nginx\n    privileged: true\n    volumes: [\"/etc:/host-etc\"]\n  api:\n    restart: sometimes\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.len(), 3, "{e:?}");
+    }
+
+    #[test]
+    fn a_mount_that_leaves_the_workspace_is_refused() {
+        let e = load_text("services:\n  web:\n    image: nginx\n    volumes: [\"../../etc/passwd:/x\"]\n")
+            .unwrap_err();
+        assert!(e[0].message.contains("leaves the workspace"), "{e:?}");
+    }
+
+    #[test]
+    fn sizes_read_like_compose_writes_them() {
+        assert_eq!(parse_size("256m"), Some(256 << 20));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("lots"), None);
+    }
+}

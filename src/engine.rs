@@ -1,0 +1,510 @@
+//! The session lifecycle: start, apply, hint, check, grade, reset, stop, gc and verify,
+//! driving a [`Backend`] and persisting every step in the [`Store`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::backend::{self, ApplySummary, Backend, BackendError, ImageBuild, Progress, Removed, Target};
+use crate::check::{self, Status};
+use crate::compose::{self, Deployment};
+use crate::diagnostic::{self, Diagnostic};
+use crate::grade::{self, Report, Scope};
+use crate::scenario::{self, Action, LoadError, Package};
+use crate::session::{self, HintTaken, Session, SessionError, Status as SessionStatus, Store};
+
+/// How long a command waits for another one holding the same session.
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Scenario(#[from] LoadError),
+    #[error("deploy the workspace: {} problem(s) in the compose file\n{}", diagnostics.len(), diagnostic::render(diagnostics))]
+    Workspace { diagnostics: Vec<Diagnostic> },
+    #[error("copy {} to {}", from.display(), to.display())]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reach the broken state within {}: {detail}", humantime::format_duration(*after))]
+    NotBroken { after: Duration, detail: String },
+    #[error("give a hint: all {count} hints of this scenario have been taken")]
+    NoMoreHints { count: usize },
+    #[error("work on session `{id}`: it is {status} (start a new one with `breakfix start`)")]
+    NotLive { id: String, status: SessionStatus },
+    #[error("run {what} in `{service}`: {detail}")]
+    Action { what: String, service: String, detail: String },
+}
+
+impl EngineError {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, EngineError::Backend(e) if e.is_unreachable())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+pub struct Engine {
+    pub store: Store,
+    pub backend: Arc<dyn Backend>,
+}
+
+/// What `hint` gives.
+#[derive(Debug, Serialize)]
+pub struct GivenHint {
+    pub number: usize,
+    pub of: usize,
+    pub cost: u32,
+    pub text: String,
+}
+
+/// What `gc` found and removed.
+#[derive(Debug, Default, Serialize)]
+pub struct GcSummary {
+    pub sessions: Vec<String>,
+    pub removed: Removed,
+    pub abandoned_marked_failed: Vec<String>,
+}
+
+/// One step of `verify`, with its time.
+#[derive(Debug, Serialize)]
+pub struct VerifyStep {
+    pub step: String,
+    pub ok: bool,
+    pub detail: String,
+    pub secs: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Verification {
+    pub scenario: String,
+    pub session: String,
+    pub proven: bool,
+    pub steps: Vec<VerifyStep>,
+    pub broken: Option<Report>,
+    pub fixed: Option<Report>,
+}
+
+pub fn images_for(pkg: &Package) -> Vec<ImageBuild> {
+    pkg.scenario
+        .environment
+        .images
+        .iter()
+        .map(|name| ImageBuild {
+            repo: pkg.image_repo(name),
+            context: pkg.image_dir(name),
+        })
+        .collect()
+}
+
+pub fn target(s: &Session) -> Target {
+    Target {
+        session: s.id.clone(),
+        scenario: s.scenario.clone(),
+    }
+}
+
+/// Copies a folder tree (regular files and folders; links were refused at validation).
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    let err = |source| EngineError::Copy {
+        from: from.to_path_buf(),
+        to: to.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(to).map_err(err)?;
+    for entry in std::fs::read_dir(from).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        let ft = entry.file_type().map_err(err)?;
+        let dest = to.join(entry.file_name());
+        if ft.is_dir() {
+            copy_tree(&entry.path(), &dest)?;
+        } else if ft.is_file() {
+            std::fs::copy(entry.path(), &dest).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+impl Engine {
+    pub fn package_of(&self, s: &Session) -> Result<Package> {
+        Ok(scenario::load(&s.package)?)
+    }
+
+    pub fn deployment(&self, pkg: &Package, workspace: &Path) -> Result<Deployment> {
+        let file = workspace.join(&pkg.scenario.environment.compose.value);
+        compose::load(workspace, &file).map_err(|diagnostics| EngineError::Workspace { diagnostics })
+    }
+
+    /// Creates the session record and its workspace; nothing runs yet.
+    pub fn create(&self, pkg: &Package, candidate: Option<String>, workspace: Option<PathBuf>) -> Result<Session> {
+        let id = session::new_id(pkg.id());
+        let workspace = workspace.unwrap_or_else(|| self.store.dir(&id).join("workspace"));
+        let now = OffsetDateTime::now_utc();
+        let mut s = Session {
+            format_version: session::FORMAT_VERSION,
+            id,
+            scenario: pkg.id().into(),
+            package: pkg.root.canonicalize().unwrap_or_else(|_| pkg.root.clone()),
+            candidate,
+            backend: self.backend.kind(),
+            status: SessionStatus::Provisioning,
+            created_at: now,
+            ready_at: None,
+            stopped_at: None,
+            time_limit_secs: pkg.scenario.time_limit.0.as_secs(),
+            workspace: workspace.clone(),
+            pid: std::process::id(),
+            hints: vec![],
+            events: vec![],
+        };
+        s.record("created", format!("scenario {}", pkg.id()));
+        self.store.save(&s)?;
+        copy_tree(&pkg.workspace_dir(), &workspace)?;
+        Ok(s)
+    }
+
+    /// Builds, deploys, injects faults, waits for the broken state and starts the clock.
+    pub async fn provision(&self, pkg: &Package, s: &mut Session, progress: &dyn Progress) -> Result<()> {
+        let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
+        self.backend.prepare(&images_for(pkg), progress).await?;
+        self.deploy_broken(pkg, s, progress).await?;
+        s.status = SessionStatus::Ready;
+        s.ready_at = Some(OffsetDateTime::now_utc());
+        s.record("ready", "broken state reached; clock started");
+        self.store.save(s)?;
+        Ok(())
+    }
+
+    async fn deploy_broken(&self, pkg: &Package, s: &mut Session, progress: &dyn Progress) -> Result<()> {
+        let t = target(s);
+        let deployment = self.deployment(pkg, &s.workspace)?;
+        progress.begin("deploying the workspace");
+        let summary = self.backend.deploy(&t, &deployment).await?;
+        progress.finish(&format!("deployed {} service(s)", summary.created.len() + summary.recreated.len() + summary.unchanged.len()));
+        for f in &pkg.scenario.faults {
+            progress.begin(&format!("injecting fault: {}", f.description));
+            self.run_action(&t, &f.action).await?;
+            progress.finish("fault injected");
+        }
+        progress.begin("waiting for the broken state");
+        let waited = self.wait_broken(pkg, &t).await?;
+        progress.finish(&format!("broken state reached in {:.1}s", waited.as_secs_f64()));
+        Ok(())
+    }
+
+    async fn run_action(&self, t: &Target, a: &Action) -> Result<()> {
+        match a {
+            Action::Exec(e) => {
+                let out = self.backend.exec(t, &e.service, &e.command, Duration::from_secs(60)).await?;
+                if out.exit_code != Some(0) {
+                    return Err(EngineError::Action {
+                        what: format!("`{}`", e.command.join(" ")),
+                        service: e.service.value.clone(),
+                        detail: format!("exit {:?}: {}", out.exit_code, out.output.trim()),
+                    });
+                }
+            }
+            Action::Restart(r) => self.backend.restart(t, &r.service).await?,
+        }
+        Ok(())
+    }
+
+    /// Polls the scenario's `broken-when` checks until they all fail.
+    async fn wait_broken(&self, pkg: &Package, t: &Target) -> Result<Duration> {
+        let started = Instant::now();
+        let bw = &pkg.scenario.environment.broken_when;
+        let checks: Vec<_> = bw.failing.iter().filter_map(|id| pkg.check(id)).collect();
+        loop {
+            let outcomes = check::run_all(&checks, self.backend.as_ref(), t).await;
+            if let Some((c, o)) = outcomes.iter().find(|(_, o)| o.status == Status::Error) {
+                return Err(EngineError::NotBroken {
+                    after: started.elapsed(),
+                    detail: format!("check `{}` could not run: {}", c.id.value, o.summary),
+                });
+            }
+            let still_passing: Vec<_> = outcomes.iter().filter(|(_, o)| o.status == Status::Pass).collect();
+            if still_passing.is_empty() {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() >= bw.timeout.0 {
+                let (c, o) = still_passing[0];
+                return Err(EngineError::NotBroken {
+                    after: bw.timeout.0,
+                    detail: format!("check `{}` still passes ({})", c.id.value, o.summary),
+                });
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// After a failed or interrupted start: tear down and mark the session failed.
+    pub async fn abort(&self, s: &mut Session, why: &str) -> Result<Removed> {
+        let removed = self.backend.teardown(&s.id).await;
+        s.status = SessionStatus::Failed;
+        s.stopped_at = Some(OffsetDateTime::now_utc());
+        s.record("failed", why);
+        self.store.save(s)?;
+        Ok(removed?)
+    }
+
+    pub fn load_live(&self, id: &str) -> Result<Session> {
+        let id = self.store.resolve(id)?;
+        let s = self.store.load(&id)?;
+        if s.status != SessionStatus::Ready {
+            return Err(EngineError::NotLive {
+                id: s.id,
+                status: s.status,
+            });
+        }
+        Ok(s)
+    }
+
+    /// Redeploys the workspace; only services whose definition or files changed are recreated.
+    pub async fn apply(&self, id: &str) -> Result<ApplySummary> {
+        let mut s = self.load_live(id)?;
+        let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
+        let pkg = self.package_of(&s)?;
+        let deployment = match self.deployment(&pkg, &s.workspace) {
+            Ok(d) => d,
+            Err(e) => {
+                s.record("apply-rejected", e.to_string());
+                self.store.save(&s)?;
+                return Err(e);
+            }
+        };
+        let summary = self.backend.deploy(&target(&s), &deployment).await?;
+        s.record(
+            "applied",
+            format!(
+                "created [{}] recreated [{}] unchanged [{}] removed [{}]",
+                summary.created.join(", "),
+                summary.recreated.join(", "),
+                summary.unchanged.join(", "),
+                summary.removed.join(", ")
+            ),
+        );
+        self.store.save(&s)?;
+        Ok(summary)
+    }
+
+    /// Gives the next hint and records it in the ledger.
+    pub fn hint(&self, id: &str) -> Result<GivenHint> {
+        let mut s = self.load_live(id)?;
+        let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
+        let pkg = self.package_of(&s)?;
+        let hints = &pkg.scenario.hints;
+        let number = s.hints.len() + 1;
+        let Some(h) = hints.get(number - 1) else {
+            return Err(EngineError::NoMoreHints { count: hints.len() });
+        };
+        s.hints.push(HintTaken {
+            number,
+            taken_at: OffsetDateTime::now_utc(),
+            cost: h.cost.value,
+        });
+        s.record("hint", format!("hint {number} taken (-{})", h.cost.value));
+        self.store.save(&s)?;
+        Ok(GivenHint {
+            number,
+            of: hints.len(),
+            cost: h.cost.value,
+            text: h.text.clone(),
+        })
+    }
+
+    /// Runs the checks of `scope` and computes the report; `grade` also saves it.
+    pub async fn grade(&self, id: &str, scope: Scope) -> Result<Report> {
+        let resolved = self.store.resolve(id)?;
+        let s = self.store.load(&resolved)?;
+        if s.status != SessionStatus::Ready {
+            return Err(EngineError::NotLive { id: s.id, status: s.status });
+        }
+        let pkg = self.package_of(&s)?;
+        let checks = grade::checks_in_scope(&pkg, scope);
+        let outcomes = check::run_all(&checks, self.backend.as_ref(), &target(&s)).await;
+        let report = grade::compute(&pkg, &s, &outcomes, scope, OffsetDateTime::now_utc());
+        if scope == Scope::All {
+            let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
+            // Reload: a hint may have been taken while the checks ran.
+            let mut s = self.store.load(&s.id)?;
+            let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
+            session::write_atomic(&self.store.dir(&s.id).join("report.json"), &json)?;
+            s.record("graded", format!("{} / {}", report.score, report.max_score));
+            self.store.save(&s)?;
+        }
+        Ok(report)
+    }
+
+    /// Back to the broken state. The candidate's workspace is kept in `workspace-backups/`.
+    pub async fn reset(&self, id: &str, progress: &dyn Progress) -> Result<PathBuf> {
+        let mut s = self.load_live(id)?;
+        let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
+        let pkg = self.package_of(&s)?;
+        let stamp = OffsetDateTime::now_utc().unix_timestamp();
+        let backup = self.store.dir(&s.id).join("workspace-backups").join(stamp.to_string());
+        copy_tree(&s.workspace, &backup)?;
+        std::fs::remove_dir_all(&s.workspace).map_err(|source| EngineError::Copy {
+            from: pkg.workspace_dir(),
+            to: s.workspace.clone(),
+            source,
+        })?;
+        copy_tree(&pkg.workspace_dir(), &s.workspace)?;
+        self.backend.teardown(&s.id).await?;
+        self.deploy_broken(&pkg, &mut s, progress).await?;
+        s.record("reset", format!("workspace restored; previous one kept in {}", backup.display()));
+        self.store.save(&s)?;
+        Ok(backup)
+    }
+
+    /// Tears the session down; its record and reports stay.
+    pub async fn stop(&self, id: &str) -> Result<Removed> {
+        let id = self.store.resolve(id)?;
+        let _lock = self.store.lock(&id, LOCK_WAIT)?;
+        let mut s = self.store.load(&id)?;
+        let removed = self.backend.teardown(&s.id).await?;
+        if s.is_live() {
+            s.status = SessionStatus::Stopped;
+            s.stopped_at = Some(OffsetDateTime::now_utc());
+        }
+        s.record("stopped", format!("{} container(s), {} network(s) removed", removed.containers, removed.networks));
+        self.store.save(&s)?;
+        Ok(removed)
+    }
+
+    /// Removes every labelled object whose session is gone, stopped, failed or abandoned.
+    pub async fn gc(&self) -> Result<GcSummary> {
+        let mut summary = GcSummary::default();
+        let mut by_session: BTreeMap<String, usize> = BTreeMap::new();
+        for o in self.backend.labelled().await? {
+            *by_session.entry(o.session).or_default() += 1;
+        }
+        for sid in by_session.keys() {
+            let orphan = match self.store.load(sid) {
+                Ok(s) => !s.is_live() || s.is_abandoned(),
+                Err(SessionError::NotFound { .. }) | Err(SessionError::Corrupt { .. }) => true,
+                Err(e) => return Err(e.into()),
+            };
+            if orphan {
+                summary.removed.add(&self.backend.teardown(sid).await?);
+                summary.sessions.push(sid.clone());
+            }
+        }
+        for sid in self.store.ids() {
+            if let Ok(mut s) = self.store.load(&sid) {
+                if s.is_abandoned() {
+                    s.status = SessionStatus::Failed;
+                    s.stopped_at = Some(OffsetDateTime::now_utc());
+                    s.record("failed", "abandoned while provisioning; cleaned up by gc");
+                    self.store.save(&s)?;
+                    summary.abandoned_marked_failed.push(sid);
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Proves a scenario: the broken state fails, the reference solution scores 100%, and
+    /// teardown leaves nothing labelled behind.
+    pub async fn verify(&self, pkg: &Package, progress: &dyn Progress) -> Result<Verification> {
+        let mut s = self.create(pkg, Some("breakfix verify".into()), None)?;
+        let mut v = Verification {
+            scenario: pkg.id().into(),
+            session: s.id.clone(),
+            proven: false,
+            steps: vec![],
+            broken: None,
+            fixed: None,
+        };
+        let result = self.verify_steps(pkg, &mut s, &mut v, progress).await;
+        // Teardown always runs, whatever happened above.
+        let clock = Instant::now();
+        let stopped = self.stop(&s.id).await;
+        let left = match self.backend.labelled().await {
+            Ok(objs) => objs.into_iter().filter(|o| o.session == s.id).count(),
+            Err(e) => return Err(e.into()),
+        };
+        v.steps.push(VerifyStep {
+            step: "stop".into(),
+            ok: stopped.is_ok() && left == 0,
+            detail: match &stopped {
+                Ok(r) => format!("removed {} object(s); {left} labelled object(s) left", r.total()),
+                Err(e) => format!("teardown failed: {e}"),
+            },
+            secs: clock.elapsed().as_secs_f64(),
+        });
+        result?;
+        stopped?;
+        v.proven = v.steps.iter().all(|s| s.ok);
+        Ok(v)
+    }
+
+    async fn verify_steps(&self, pkg: &Package, s: &mut Session, v: &mut Verification, progress: &dyn Progress) -> Result<()> {
+        let clock = Instant::now();
+        if let Err(e) = self.provision(pkg, s, progress).await {
+            let _ = self.abort(s, &format!("verify: {e}")).await;
+            return Err(e);
+        }
+        v.steps.push(VerifyStep {
+            step: "start".into(),
+            ok: true,
+            detail: "sandbox provisioned; broken state reached".into(),
+            secs: clock.elapsed().as_secs_f64(),
+        });
+
+        let clock = Instant::now();
+        progress.begin("grading the broken state");
+        let broken = self.grade(&s.id, Scope::All).await?;
+        progress.finish("graded");
+        let limit = broken.max_score / 5;
+        let failing_ok = pkg.scenario.environment.broken_when.failing.iter().all(|id| {
+            broken.checks.iter().any(|c| &c.id == &id.value && c.status == Status::Fail)
+        });
+        v.steps.push(VerifyStep {
+            step: "broken state fails".into(),
+            ok: broken.complete && broken.score <= limit && failing_ok,
+            detail: format!(
+                "score {} / {} (at most {limit} allowed); broken-when checks failing: {failing_ok}",
+                broken.score, broken.max_score
+            ),
+            secs: clock.elapsed().as_secs_f64(),
+        });
+        v.broken = Some(broken);
+
+        let clock = Instant::now();
+        progress.begin("applying the reference solution");
+        copy_tree(&pkg.solution_dir(), &s.workspace)?;
+        self.apply(&s.id).await?;
+        let t = target(s);
+        for step in &pkg.scenario.solution.steps {
+            self.run_action(&t, step).await?;
+        }
+        progress.finish("solution applied");
+        progress.begin("grading the fixed state");
+        let fixed = self.grade(&s.id, Scope::All).await?;
+        progress.finish("graded");
+        v.steps.push(VerifyStep {
+            step: "solution scores 100%".into(),
+            ok: fixed.complete && fixed.score == fixed.max_score && fixed.penalties == 0,
+            detail: format!("score {} / {}; penalties {}", fixed.score, fixed.max_score, fixed.penalties),
+            secs: clock.elapsed().as_secs_f64(),
+        });
+        v.fixed = Some(fixed);
+        Ok(())
+    }
+}
+
+/// The labelled objects a backend still holds for one session.
+pub async fn leftovers(backend: &dyn Backend, session: &str) -> backend::Result<usize> {
+    Ok(backend.labelled().await?.into_iter().filter(|o| o.session == session).count())
+}

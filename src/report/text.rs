@@ -1,0 +1,65 @@
+use std::fmt::Write;
+
+use super::clock_text as clock;
+use crate::check::Status;
+use crate::grade::{Report, Scope};
+
+fn mark(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "PASS ",
+        Status::Fail => "FAIL ",
+        Status::Error => "ERROR",
+    }
+}
+
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let who = r.session.candidate.as_deref().unwrap_or("(no candidate name)");
+    let _ = writeln!(o, "{} — {}", r.scenario.id, r.scenario.title);
+    let _ = writeln!(
+        o,
+        "session {} · {who} · {} of {}{}",
+        r.session.id,
+        clock(r.session.elapsed_secs),
+        clock(r.session.time_limit_secs),
+        if r.session.over_time { " (over time)" } else { "" }
+    );
+    let _ = writeln!(o);
+    for c in &r.checks {
+        let pts = if c.guard {
+            if c.awarded < 0 { format!("-{} guard", c.points) } else { "guard".to_string() }
+        } else {
+            format!("{}/{}", c.awarded.max(0), c.points)
+        };
+        let _ = writeln!(o, "{} {:<28} {:>9}  {}", mark(c.status), c.id, pts, c.summary);
+        if c.status != Status::Pass {
+            for e in c.evidence.iter().take(6) {
+                let _ = writeln!(o, "{:>40}  {e}", "");
+            }
+        }
+    }
+    let _ = writeln!(o);
+    if r.scope == Scope::Candidate {
+        let passed = r.checks.iter().filter(|c| c.status == Status::Pass).count();
+        let _ = writeln!(o, "{passed} of {} visible checks pass", r.checks.len());
+        return o;
+    }
+    for c in &r.competencies {
+        let _ = writeln!(o, "  {:<24} {:>4} / {}", c.competency, c.awarded, c.max);
+    }
+    if r.hint_cost > 0 {
+        let _ = writeln!(o, "  hints taken: {} (-{} points)", r.hints.len(), r.hint_cost);
+    }
+    if r.penalties > 0 {
+        let _ = writeln!(o, "  guard penalties: -{}", r.penalties);
+    }
+    let _ = writeln!(o, "score {} / {} ({}%)", r.score, r.max_score, r.percent);
+    if !r.complete {
+        let _ = writeln!(
+            o,
+            "incomplete: {} check(s) could not run; the score is not a verdict (fix the cause and grade again)",
+            r.errors()
+        );
+    }
+    o
+}

@@ -1,0 +1,364 @@
+//! Loading a scenario package from disk and validating it: schema (through serde, unknown
+//! fields refused) and references (checks name services that exist, files exist inside the
+//! package, points are positive...). Every problem is collected with its position.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+use super::{BackendKind, CheckKind, Package, Scenario};
+use crate::compose;
+use crate::diagnostic::{self, Diagnostic};
+use crate::yaml::{self, Pos};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The package has problems; each diagnostic names file, line and column.
+    #[error("load scenario package {}: {} problem(s)\n{}", root.display(), diagnostics.len(), diagnostic::render(diagnostics))]
+    Invalid {
+        root: PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+impl LoadError {
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            LoadError::Invalid { diagnostics, .. } => diagnostics,
+        }
+    }
+}
+
+/// Loads the package at `path` (its folder, or its `scenario.yaml`).
+pub fn load(path: &Path) -> Result<Package, LoadError> {
+    let (root, file) = if path.is_dir() {
+        (path.to_path_buf(), path.join("scenario.yaml"))
+    } else {
+        let root = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        (root, path.to_path_buf())
+    };
+    let invalid = |diagnostics: Vec<Diagnostic>| LoadError::Invalid {
+        root: root.clone(),
+        diagnostics,
+    };
+    let bytes = std::fs::read(&file).map_err(|e| {
+        invalid(vec![Diagnostic::at(
+            &file,
+            Pos::default(),
+            format!("cannot read the scenario file: {e}"),
+        )])
+    })?;
+    if bytes.len() > yaml::MAX_FILE_BYTES {
+        return Err(invalid(vec![Diagnostic::at(
+            &file,
+            Pos::default(),
+            format!(
+                "file is {} bytes, more than the {} bytes breakfix reads",
+                bytes.len(),
+                yaml::MAX_FILE_BYTES
+            ),
+        )]));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let prefix = &e.as_bytes()[..offset];
+        let line = prefix.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        let column = (offset - prefix.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)) as u64 + 1;
+        invalid(vec![Diagnostic::at(
+            &file,
+            Pos { line, column },
+            "the file is not UTF-8 text (invalid byte here)",
+        )])
+    })?;
+    let scenario: Scenario =
+        yaml::from_str(&text).map_err(|e| invalid(vec![Diagnostic::from_parse(&file, e)]))?;
+    let mut diags = Vec::new();
+    let briefing = validate(&root, &file, &scenario, &mut diags);
+    if diags.is_empty() {
+        Ok(Package {
+            root,
+            scenario,
+            briefing,
+        })
+    } else {
+        diags.sort();
+        diags.dedup();
+        Err(invalid(diags))
+    }
+}
+
+/// Loads every package under `dir` (each folder holding a `scenario.yaml`), sorted by id.
+pub fn load_all(dir: &Path) -> Vec<Result<Package, LoadError>> {
+    let mut roots: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.join("scenario.yaml").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    roots.sort();
+    roots.iter().map(|r| load(r)).collect()
+}
+
+fn id_pattern() -> Regex {
+    Regex::new("^[a-z0-9][a-z0-9-]{0,47}$").expect("static regex")
+}
+
+/// Checks references and values serde cannot; returns the briefing's text.
+fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>) -> String {
+    let mut err = |pos: Pos, msg: String| diags.push(Diagnostic::at(file, pos, msg));
+    let ids = id_pattern();
+    let top = Pos { line: 1, column: 1 };
+
+    if !ids.is_match(&s.id) {
+        err(s.id.pos, format!("id `{}` must be lowercase letters, digits and dashes (at most 48)", s.id.value));
+    }
+    if let Some(folder) = root.canonicalize().ok().and_then(|r| r.file_name().map(|f| f.to_string_lossy().into_owned())) {
+        if folder != s.id.value {
+            err(s.id.pos, format!("id `{}` must equal the package folder's name `{folder}`", s.id.value));
+        }
+    }
+    if s.title.trim().is_empty() {
+        err(top, "title is empty".into());
+    }
+    if s.competencies.is_empty() {
+        err(top, "competencies: list at least one rubric competency".into());
+    }
+    if s.time_limit.0.is_zero() {
+        err(top, "time-limit must be above zero".into());
+    }
+    if s.backends.is_empty() {
+        err(top, "backends: list at least one backend".into());
+    }
+    if s.backends.contains(&BackendKind::Kube) {
+        err(top, "backends: `kube` is not available in this version of breakfix".into());
+    }
+    let competencies: BTreeSet<_> = s.competencies.iter().map(|c| c.value).collect();
+
+    // Package files.
+    let briefing_path = root.join("briefing.md");
+    let briefing = std::fs::read_to_string(&briefing_path).unwrap_or_default();
+    if briefing.trim().is_empty() {
+        err(top, format!("briefing.md is missing or empty in {}", root.display()));
+    }
+    let workspace = root.join("workspace");
+    if !workspace.is_dir() {
+        err(top, "the package has no workspace/ folder".into());
+    }
+    let solution = root.join("solution");
+    if !solution.is_dir() {
+        err(top, "the package has no solution/ folder (the reference fix laid over the workspace)".into());
+    }
+    for (path, why) in escaping_links(root) {
+        err(top, format!("{} {why}", path.display()));
+    }
+
+    // Images.
+    for img in &s.environment.images {
+        if !ids.is_match(img) {
+            err(img.pos, format!("image name `{}` must be lowercase letters, digits and dashes", img.value));
+        } else if !root.join("images").join(&img.value).join("Dockerfile").is_file() {
+            err(img.pos, format!("image `{}` has no images/{}/Dockerfile in the package", img.value, img.value));
+        }
+    }
+
+    // Compose file and the services it defines.
+    let compose_rel = &s.environment.compose;
+    let mut services: Option<HashSet<String>> = None;
+    let mut compose_diags = Vec::new();
+    match safe_join(&workspace, compose_rel) {
+        Err(why) => err(compose_rel.pos, format!("environment.compose `{}` {why}", compose_rel.value)),
+        Ok(path) if !path.is_file() => err(
+            compose_rel.pos,
+            format!("environment.compose `{}` does not exist in workspace/", compose_rel.value),
+        ),
+        Ok(path) => match compose::load(&workspace, &path) {
+            Ok(dep) => services = Some(dep.services.iter().map(|s| s.name.clone()).collect()),
+            // Compose problems name the compose file, not scenario.yaml.
+            Err(ds) => compose_diags = ds,
+        },
+    }
+    let service_ref = |svc: &crate::yaml::Located<String>, what: &str, err: &mut dyn FnMut(Pos, String)| {
+        if let Some(known) = &services {
+            if !known.contains(&svc.value) {
+                let mut names: Vec<_> = known.iter().cloned().collect();
+                names.sort();
+                err(svc.pos, format!("{what} names service `{}`, which the compose file does not define (it has: {})", svc.value, names.join(", ")));
+            }
+        }
+    };
+
+    // Checks.
+    if s.checks.is_empty() {
+        err(top, "checks: a scenario needs at least one check".into());
+    }
+    let mut seen = HashSet::new();
+    for c in &s.checks {
+        let label = format!("check `{}`", c.id.value);
+        if !ids.is_match(&c.id) {
+            err(c.id.pos, format!("check id `{}` must be lowercase letters, digits and dashes", c.id.value));
+        }
+        if !seen.insert(c.id.value.clone()) {
+            err(c.id.pos, format!("check id `{}` is used twice", c.id.value));
+        }
+        match (&c.points, &c.penalty) {
+            (None, None) => err(c.id.pos, format!("{label} needs `points` (scored) or `penalty` (a guard)")),
+            (Some(p), Some(_)) => err(p.pos, format!("{label} has both `points` and `penalty`; a check is scored or a guard, not both")),
+            (Some(p), None) if p.value == 0 => err(p.pos, format!("{label}: points must be positive")),
+            (None, Some(p)) if p.value == 0 => err(p.pos, format!("{label}: penalty must be positive")),
+            _ => {}
+        }
+        if !competencies.contains(&c.competency.value) {
+            err(c.competency.pos, format!("{label}: competency `{}` is not one of the scenario's competencies", c.competency.value));
+        }
+        service_ref(c.kind.service(), &label, &mut err);
+        match &c.kind {
+            CheckKind::StaysRunning(k) if k.window.0.is_zero() => {
+                err(c.id.pos, format!("{label}: window must be above zero"))
+            }
+            CheckKind::Http(k) => {
+                if k.port == 0 {
+                    err(c.id.pos, format!("{label}: port must be 1-65535"));
+                }
+                if !k.path.starts_with('/') {
+                    err(c.id.pos, format!("{label}: path must start with `/`"));
+                }
+                if let Some(re) = &k.body_matches {
+                    if let Err(e) = Regex::new(re) {
+                        err(re.pos, format!("{label}: body-matches is not a valid regular expression: {}", first_line(&e.to_string())));
+                    }
+                }
+            }
+            CheckKind::Exec(k) => {
+                if k.command.is_empty() {
+                    err(c.id.pos, format!("{label}: command is empty"));
+                }
+                if let Some(re) = &k.output_matches {
+                    if let Err(e) = Regex::new(re) {
+                        err(re.pos, format!("{label}: output-matches is not a valid regular expression: {}", first_line(&e.to_string())));
+                    }
+                }
+            }
+            CheckKind::ContainerConfig(k) => {
+                let any = k.non_root.is_some()
+                    || k.has_healthcheck.is_some()
+                    || k.restart_policy_in.is_some()
+                    || k.memory_limited.is_some()
+                    || k.not_privileged.is_some()
+                    || k.capabilities_within.is_some();
+                if !any {
+                    err(c.id.pos, format!("{label}: container-config needs at least one predicate"));
+                }
+            }
+            _ => {}
+        }
+    }
+    if s.max_score_is_zero() {
+        err(top, "checks: no check awards points, so no score can be computed".into());
+    }
+
+    // Broken state.
+    if s.environment.broken_when.failing.is_empty() {
+        err(top, "environment.broken-when.failing: name at least one check that fails in the broken state".into());
+    }
+    for id in &s.environment.broken_when.failing {
+        if !s.checks.iter().any(|c| c.id.value == id.value) {
+            err(id.pos, format!("environment.broken-when names check `{}`, which does not exist", id.value));
+        }
+    }
+
+    // Faults and solution steps.
+    for f in &s.faults {
+        service_ref(f.action.service(), "fault", &mut err);
+    }
+    for a in &s.solution.steps {
+        service_ref(a.service(), "solution step", &mut err);
+    }
+
+    // Hints and interviewer material.
+    if s.hints.is_empty() {
+        err(top, "hints: give at least one hint".into());
+    }
+    for (i, h) in s.hints.iter().enumerate() {
+        if h.cost.value == 0 {
+            err(h.cost.pos, format!("hint {}: cost must be positive", i + 1));
+        }
+    }
+    if s.follow_ups.is_empty() {
+        err(top, "follow-ups: give the interviewer at least one question".into());
+    }
+    if s.rubric.strong_signals.is_empty() || s.rubric.red_flags.is_empty() {
+        err(top, "rubric: list strong-signals and red-flags".into());
+    }
+    diags.extend(compose_diags);
+    briefing
+}
+
+impl Scenario {
+    fn max_score_is_zero(&self) -> bool {
+        self.checks.iter().all(|c| c.points.is_none())
+    }
+}
+
+impl super::Action {
+    pub fn service(&self) -> &crate::yaml::Located<String> {
+        match self {
+            super::Action::Exec(e) => &e.service,
+            super::Action::Restart(r) => &r.service,
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().last().unwrap_or_default().trim().to_string()
+}
+
+/// Joins a path written in the package onto `base`, refusing absolute paths and `..`.
+pub fn safe_join(base: &Path, rel: &str) -> Result<PathBuf, &'static str> {
+    let p = Path::new(rel);
+    if p.is_absolute() {
+        return Err("must be a relative path inside the package");
+    }
+    if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Err("leaves the package (`..` is not allowed)");
+    }
+    Ok(base.join(p))
+}
+
+/// Symbolic links anywhere in the package that point outside it.
+fn escaping_links(root: &Path) -> Vec<(PathBuf, &'static str)> {
+    let mut out = Vec::new();
+    let Ok(real_root) = root.canonicalize() else {
+        return out;
+    };
+    let mut stack = vec![root.to_path_buf()];
+    let mut visited = 0usize;
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.filter_map(Result::ok) {
+            visited += 1;
+            if visited > 10_000 {
+                return out;
+            }
+            let path = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_symlink() {
+                match path.canonicalize() {
+                    Ok(t) if t.starts_with(&real_root) => {}
+                    Ok(_) => out.push((path, "is a link that leaves the package")),
+                    Err(_) => out.push((path, "is a broken link")),
+                }
+            } else if ft.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,388 @@
+//! The scenario package as plain data: what `scenario.yaml` may say, nothing that does I/O.
+//! Loading and validation live in [`load`].
+
+pub mod load;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
+use crate::yaml::Located;
+
+pub use crate::diagnostic::Diagnostic;
+pub use load::{LoadError, load, load_all};
+
+/// A rubric competency. The ids are the same in scenarios, checks and reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Competency {
+    CiCd,
+    Containers,
+    Observability,
+    IncidentResponse,
+    InfrastructureAsCode,
+    Security,
+}
+
+impl Competency {
+    pub fn id(self) -> &'static str {
+        match self {
+            Competency::CiCd => "ci-cd",
+            Competency::Containers => "containers",
+            Competency::Observability => "observability",
+            Competency::IncidentResponse => "incident-response",
+            Competency::InfrastructureAsCode => "infrastructure-as-code",
+            Competency::Security => "security",
+        }
+    }
+}
+
+impl std::fmt::Display for Competency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.id())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Difficulty {
+    Easy,
+    Medium,
+    Hard,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    Docker,
+    Kube,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Docker => "docker",
+            BackendKind::Kube => "kube",
+        })
+    }
+}
+
+/// `scenario.yaml`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "breakfix scenario")]
+pub struct Scenario {
+    /// Stable id; must equal the package's folder name. Lowercase letters, digits and dashes.
+    pub id: Located<String>,
+    /// One line shown in listings and reports.
+    pub title: String,
+    /// What the scenario assesses, for the interviewer (the candidate reads `briefing.md`).
+    #[serde(default)]
+    pub summary: String,
+    /// Rubric areas this scenario assesses. Every check's competency must be one of them.
+    pub competencies: Vec<Located<Competency>>,
+    pub difficulty: Difficulty,
+    /// The time a candidate is given, from the moment the sandbox is ready.
+    pub time_limit: HumanDuration,
+    /// Backends the scenario runs on.
+    pub backends: Vec<BackendKind>,
+    pub environment: Environment,
+    /// Runtime faults injected after the workspace is deployed (the main fault usually lives
+    /// in the workspace itself, as a wrong setting).
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// Hints, in the order they are given; each costs points.
+    pub hints: Vec<Hint>,
+    pub checks: Vec<Check>,
+    pub solution: Solution,
+    /// Questions for the interviewer's debrief.
+    pub follow_ups: Vec<String>,
+    pub rubric: RubricNotes,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Environment {
+    /// The compose file inside `workspace/` that describes the services (Docker backend).
+    #[serde(default = "default_compose")]
+    pub compose: Located<String>,
+    /// Images built from `images/<name>/Dockerfile` before deploy. The workspace's compose file
+    /// refers to them as `breakfix/<scenario-id>-<name>`.
+    #[serde(default)]
+    pub images: Vec<Located<String>>,
+    /// How the runner knows the broken state has been reached before the clock starts.
+    pub broken_when: BrokenWhen,
+}
+
+fn default_compose() -> Located<String> {
+    Located::new("compose.yaml".into())
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BrokenWhen {
+    /// Checks that must all fail before the sandbox counts as ready (broken).
+    pub failing: Vec<Located<String>>,
+    /// How long to wait for that.
+    #[serde(default = "default_broken_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_broken_timeout() -> HumanDuration {
+    HumanDuration::secs(90)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Fault {
+    /// What the fault does, for the interviewer.
+    pub description: String,
+    pub action: Action,
+}
+
+/// Something the runner does to the sandbox (inject a fault, or a solution step).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum Action {
+    /// Run a command in a service's container.
+    Exec(ExecAction),
+    /// Restart a service's container.
+    Restart(ServiceRef),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExecAction {
+    pub service: Located<String>,
+    pub command: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServiceRef {
+    pub service: Located<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Hint {
+    pub text: String,
+    /// Points subtracted from the score when the hint is taken.
+    pub cost: Located<u32>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Visibility {
+    /// The candidate may run it (`breakfix check`) and see its result.
+    Candidate,
+    /// Only `grade` runs it.
+    #[default]
+    Hidden,
+}
+
+/// One check. Either `points` (scored: awarded when it passes) or `penalty` (a guard:
+/// subtracted when it fails, for a fix that breaks something else).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Check {
+    pub id: Located<String>,
+    pub title: String,
+    pub competency: Located<Competency>,
+    #[serde(default)]
+    pub points: Option<Located<u32>>,
+    #[serde(default)]
+    pub penalty: Option<Located<u32>>,
+    #[serde(default)]
+    pub visibility: Visibility,
+    /// What to observe, and what counts as passing.
+    pub kind: CheckKind,
+}
+
+impl Check {
+    pub fn is_guard(&self) -> bool {
+        self.penalty.is_some()
+    }
+    pub fn points(&self) -> u32 {
+        self.points.as_ref().map_or(0, |p| p.value)
+    }
+    pub fn penalty(&self) -> u32 {
+        self.penalty.as_ref().map_or(0, |p| p.value)
+    }
+}
+
+/// The kinds of check. Behaviour lives in `check/<kind>.rs`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// The service's container stays running, with no restart, for a window.
+    StaysRunning(StaysRunning),
+    /// An HTTP request from a probe container on the session network.
+    Http(HttpCheck),
+    /// A command run inside a service's container (candidate-controlled: said in evidence).
+    Exec(ExecCheck),
+    /// Predicates on the container's configuration, read through the engine.
+    ContainerConfig(ContainerConfigCheck),
+}
+
+impl CheckKind {
+    pub fn service(&self) -> &Located<String> {
+        match self {
+            CheckKind::StaysRunning(c) => &c.service,
+            CheckKind::Http(c) => &c.service,
+            CheckKind::Exec(c) => &c.service,
+            CheckKind::ContainerConfig(c) => &c.service,
+        }
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckKind::StaysRunning(_) => "stays-running",
+            CheckKind::Http(_) => "http",
+            CheckKind::Exec(_) => "exec",
+            CheckKind::ContainerConfig(_) => "container-config",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StaysRunning {
+    pub service: Located<String>,
+    /// How long the container must stay up with its restart count unchanged.
+    pub window: HumanDuration,
+    /// Also require the container's healthcheck to report healthy by the end of the window.
+    #[serde(default)]
+    pub require_healthy: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpCheck {
+    pub service: Located<String>,
+    pub port: u16,
+    #[serde(default = "default_path")]
+    pub path: String,
+    #[serde(default = "default_status")]
+    pub expect_status: u16,
+    /// A regular expression the response body must match.
+    #[serde(default)]
+    pub body_matches: Option<Located<String>>,
+    /// Keep retrying until this long has passed (a service that was just applied needs a moment).
+    #[serde(default = "default_retry")]
+    pub retry_for: HumanDuration,
+}
+
+fn default_path() -> String {
+    "/".into()
+}
+fn default_status() -> u16 {
+    200
+}
+fn default_retry() -> HumanDuration {
+    HumanDuration::secs(5)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExecCheck {
+    pub service: Located<String>,
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub expect_exit: i64,
+    /// A regular expression the combined stdout and stderr must match.
+    #[serde(default)]
+    pub output_matches: Option<Located<String>>,
+    #[serde(default = "default_exec_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_exec_timeout() -> HumanDuration {
+    HumanDuration::secs(10)
+}
+
+/// Every predicate given must hold.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ContainerConfigCheck {
+    pub service: Located<String>,
+    /// The container does not run as root (user set, not `root`, `0` or `0:...`).
+    #[serde(default)]
+    pub non_root: Option<bool>,
+    /// The container has a healthcheck that is not disabled.
+    #[serde(default)]
+    pub has_healthcheck: Option<bool>,
+    /// The restart policy is one of these (`no`, `always`, `unless-stopped`, `on-failure`).
+    #[serde(default)]
+    pub restart_policy_in: Option<Vec<String>>,
+    /// A memory limit is set.
+    #[serde(default)]
+    pub memory_limited: Option<bool>,
+    /// The container is not privileged.
+    #[serde(default)]
+    pub not_privileged: Option<bool>,
+    /// Capabilities added back are a subset of these (empty list: none may be added).
+    #[serde(default)]
+    pub capabilities_within: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Solution {
+    /// How the reference fix works, for the interviewer.
+    pub description: String,
+    /// Steps the runner performs after laying `solution/` over the workspace and applying it.
+    #[serde(default)]
+    pub steps: Vec<Action>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RubricNotes {
+    pub strong_signals: Vec<String>,
+    pub red_flags: Vec<String>,
+}
+
+/// A loaded and validated scenario package.
+#[derive(Clone, Debug)]
+pub struct Package {
+    /// The package folder.
+    pub root: PathBuf,
+    pub scenario: Scenario,
+    pub briefing: String,
+}
+
+impl Package {
+    pub fn id(&self) -> &str {
+        &self.scenario.id.value
+    }
+    pub fn workspace_dir(&self) -> PathBuf {
+        self.root.join("workspace")
+    }
+    pub fn solution_dir(&self) -> PathBuf {
+        self.root.join("solution")
+    }
+    pub fn image_dir(&self, name: &str) -> PathBuf {
+        self.root.join("images").join(name)
+    }
+    /// The repository name a scenario image is built under.
+    pub fn image_repo(&self, name: &str) -> String {
+        format!("breakfix/{}-{}", self.id(), name)
+    }
+    pub fn check(&self, id: &str) -> Option<&Check> {
+        self.scenario.checks.iter().find(|c| c.id.value == id)
+    }
+    pub fn max_score(&self) -> u32 {
+        self.scenario.checks.iter().map(Check::points).sum()
+    }
+    pub fn competencies(&self) -> BTreeSet<Competency> {
+        self.scenario.competencies.iter().map(|c| c.value).collect()
+    }
+}
+
+/// The JSON Schema of `scenario.yaml`.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default()
+}

@@ -1,0 +1,375 @@
+//! Sessions persisted in a state directory, so `start`, `hint`, `check`, `grade` and `stop`
+//! are separate invocations and a crash loses nothing. Every write is atomic (a temporary
+//! file renamed over the old one); commands that change a session hold its lock.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::scenario::BackendKind;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("create the state directory {}", path.display())]
+    CreateStateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("find session `{id}` in {}; `breakfix list` shows the sessions there", dir.display())]
+    NotFound { id: String, dir: PathBuf },
+    #[error("pick a session: `{id}` matches {} sessions ({})", matches.len(), matches.join(", "))]
+    Ambiguous { id: String, matches: Vec<String> },
+    #[error("read session file {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("read session file {}: it is corrupted (move it aside, then run `breakfix gc` to remove what the session left running)", path.display())]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("lock session `{id}`: another breakfix command is working on it (waited {}s)", waited.as_secs())]
+    Busy { id: String, waited: Duration },
+}
+
+type Result<T> = std::result::Result<T, SessionError>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// `start` is building and deploying (or was killed while doing so).
+    Provisioning,
+    /// The sandbox is up and broken; the clock runs.
+    Ready,
+    /// Torn down; the record and reports stay.
+    Stopped,
+    /// Provisioning failed or was interrupted; what it created was torn down (or `gc` will).
+    Failed,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Provisioning => "provisioning",
+            Status::Ready => "ready",
+            Status::Stopped => "stopped",
+            Status::Failed => "failed",
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct HintTaken {
+    /// 1-based position in the scenario's hint list.
+    pub number: usize,
+    #[serde(with = "time::serde::rfc3339")]
+    pub taken_at: OffsetDateTime,
+    pub cost: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Event {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub kind: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Session {
+    pub format_version: u32,
+    pub id: String,
+    pub scenario: String,
+    /// The scenario package folder the session was started from.
+    pub package: PathBuf,
+    pub candidate: Option<String>,
+    pub backend: BackendKind,
+    pub status: Status,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the sandbox was ready (broken): the clock starts here.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub ready_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub stopped_at: Option<OffsetDateTime>,
+    pub time_limit_secs: u64,
+    /// The folder the candidate edits.
+    pub workspace: PathBuf,
+    /// The process that provisioned the session (to tell a crashed `start` from a live one).
+    pub pid: u32,
+    #[serde(default)]
+    pub hints: Vec<HintTaken>,
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+impl Session {
+    pub fn record(&mut self, kind: &str, detail: impl Into<String>) {
+        self.events.push(Event {
+            at: OffsetDateTime::now_utc(),
+            kind: kind.into(),
+            detail: detail.into(),
+        });
+    }
+
+    /// Time since the clock started, up to the stop (or now).
+    pub fn elapsed(&self) -> Option<Duration> {
+        let start = self.ready_at?;
+        let end = self.stopped_at.unwrap_or_else(OffsetDateTime::now_utc);
+        Some((end - start).try_into().unwrap_or_default())
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(self.status, Status::Ready | Status::Provisioning)
+    }
+
+    /// A `start` that was killed leaves `provisioning` behind with a dead process.
+    pub fn is_abandoned(&self) -> bool {
+        self.status == Status::Provisioning && !process_alive(self.pid)
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // A zombie (`Z`) has exited; only its parent has not collected it yet.
+    match stat.rsplit_once(')') {
+        Some((_, rest)) => !rest.trim_start().starts_with('Z'),
+        None => false,
+    }
+}
+
+/// The state directory.
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// Holds a session's lock until dropped.
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+impl Store {
+    /// The default state directory: `$BREAKFIX_STATE_DIR`, else the user's data directory.
+    pub fn default_dir() -> PathBuf {
+        dirs::data_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("breakfix")
+    }
+
+    pub fn open(root: &Path) -> Result<Store> {
+        let sessions = root.join("sessions");
+        std::fs::create_dir_all(&sessions).map_err(|source| SessionError::CreateStateDir {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join("sessions").join(id)
+    }
+
+    fn file(&self, id: &str) -> PathBuf {
+        self.dir(id).join("session.json")
+    }
+
+    /// Every session id in the store.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(self.root.join("sessions"))
+            .map(|rd| {
+                rd.filter_map(std::result::Result::ok)
+                    .filter(|e| e.path().join("session.json").is_file())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    /// Resolves a full id or a unique prefix of one.
+    pub fn resolve(&self, id: &str) -> Result<String> {
+        let ids = self.ids();
+        if ids.iter().any(|i| i == id) {
+            return Ok(id.to_string());
+        }
+        let matches: Vec<String> = ids.into_iter().filter(|i| i.starts_with(id)).collect();
+        match matches.len() {
+            1 => Ok(matches.into_iter().next().unwrap_or_default()),
+            0 => Err(SessionError::NotFound {
+                id: id.to_string(),
+                dir: self.root.clone(),
+            }),
+            _ => Err(SessionError::Ambiguous {
+                id: id.to_string(),
+                matches,
+            }),
+        }
+    }
+
+    pub fn load(&self, id: &str) -> Result<Session> {
+        let path = self.file(id);
+        let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => SessionError::NotFound {
+                id: id.to_string(),
+                dir: self.root.clone(),
+            },
+            _ => SessionError::Read {
+                path: path.clone(),
+                source,
+            },
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| SessionError::Corrupt { path, source })
+    }
+
+    pub fn save(&self, s: &Session) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(s).unwrap_or_default();
+        write_atomic(&self.file(&s.id), &bytes)
+    }
+
+    /// Takes the session's lock, waiting up to `wait` for another command to release it.
+    pub fn lock(&self, id: &str, wait: Duration) -> Result<Lock> {
+        let path = self.dir(id).join("lock");
+        let write_err = |source| SessionError::Write {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(self.dir(id)).map_err(write_err)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(write_err)?;
+        let started = Instant::now();
+        loop {
+            match fs4::fs_std::FileExt::try_lock_exclusive(&file) {
+                Ok(true) => return Ok(Lock { _file: file }),
+                Ok(false) => {}
+                Err(e) => return Err(write_err(e)),
+            }
+            if started.elapsed() >= wait {
+                return Err(SessionError::Busy {
+                    id: id.to_string(),
+                    waited: wait,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Writes `bytes` to `path` so a reader sees the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let err = |source| SessionError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// A new session id: the scenario id and six random characters.
+pub fn new_id(scenario: &str) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    let suffix: String = (0..6)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    let prefix: String = scenario.chars().take(24).collect();
+    format!("{}-{suffix}", prefix.trim_end_matches('-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(id: &str) -> Session {
+        Session {
+            format_version: FORMAT_VERSION,
+            id: id.into(),
+            scenario: "s".into(),
+            package: "/p".into(),
+            candidate: None,
+            backend: BackendKind::Docker,
+            status: Status::Ready,
+            created_at: OffsetDateTime::now_utc(),
+            ready_at: None,
+            stopped_at: None,
+            time_limit_secs: 60,
+            workspace: "/w".into(),
+            pid: std::process::id(),
+            hints: vec![],
+            events: vec![],
+        }
+    }
+
+    #[test]
+    fn a_saved_session_loads_back_and_resolves_by_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.save(&sample("crash-abc123")).unwrap();
+        assert_eq!(store.resolve("crash-a").unwrap(), "crash-abc123");
+        assert_eq!(store.load("crash-abc123").unwrap().scenario, "s");
+    }
+
+    #[test]
+    fn a_corrupted_session_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        std::fs::create_dir_all(store.dir("x")).unwrap();
+        std::fs::write(store.dir("x").join("session.json"), b"{ not json").unwrap();
+        let e = store.load("x").unwrap_err();
+        assert!(e.to_string().contains("corrupted"), "{e}");
+    }
+
+    #[test]
+    fn a_second_lock_on_a_session_waits_then_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let _held = store.lock("x", Duration::ZERO).unwrap();
+        let e = store.lock("x", Duration::from_millis(200)).err().unwrap();
+        assert!(matches!(e, SessionError::Busy { .. }));
+    }
+
+    #[test]
+    fn session_ids_are_docker_safe_and_distinct() {
+        let a = new_id("crashloop-docker");
+        assert!(a.starts_with("crashloop-docker-"));
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        assert_ne!(a, new_id("crashloop-docker"));
+    }
+}
