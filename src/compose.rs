@@ -432,7 +432,10 @@ pub fn load(workspace: &Path, file: &Path) -> Result<Deployment, Vec<Diagnostic>
         vec![Diagnostic::at(
             file,
             Pos::default(),
-            format!("the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+            format!(
+                "the file is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
         )]
     })?;
     let parsed: ComposeFile =
@@ -449,7 +452,11 @@ fn resolve(
     let mut services = Vec::new();
     let names: Vec<String> = parsed.services.keys().cloned().collect();
     if names.is_empty() {
-        diags.push(Diagnostic::at(file, Pos { line: 1, column: 1 }, "`services` is empty: nothing to deploy"));
+        diags.push(Diagnostic::at(
+            file,
+            Pos { line: 1, column: 1 },
+            "`services` is empty: nothing to deploy",
+        ));
     }
     for (name, svc) in parsed.services {
         let at = svc.pos;
@@ -462,14 +469,23 @@ fn resolve(
             ))
         };
         if !valid_name(&name) {
-            err(at, "service names use lowercase letters, digits, `-` and `_`".into());
+            err(
+                at,
+                "service names use lowercase letters, digits, `-` and `_`".into(),
+            );
         }
         let Some(image) = svc.image.as_ref() else {
-            err(at, "`image` is required (breakfix deploys prebuilt images)".into());
+            err(
+                at,
+                "`image` is required (breakfix deploys prebuilt images)".into(),
+            );
             continue;
         };
         if let Some(p) = svc.privileged.as_ref().filter(|p| p.value) {
-            err(p.pos, "`privileged: true` is not allowed in a breakfix sandbox".into());
+            err(
+                p.pos,
+                "`privileged: true` is not allowed in a breakfix sandbox".into(),
+            );
         }
         let mut binds = Vec::new();
         for v in &svc.volumes {
@@ -490,11 +506,18 @@ fn resolve(
                 format!("restart `{restart}` is not one of no, always, unless-stopped, on-failure"),
             );
         }
-        let memory = svc.mem_limit.as_ref().map(|m| m.value.0).unwrap_or(DEFAULT_MEMORY);
+        let memory = svc
+            .mem_limit
+            .as_ref()
+            .map(|m| m.value.0)
+            .unwrap_or(DEFAULT_MEMORY);
         if memory > MAX_MEMORY {
             err(
                 svc.mem_limit.as_ref().map(|m| m.pos).unwrap_or(at),
-                format!("mem_limit is above the sandbox maximum of {}m", MAX_MEMORY >> 20),
+                format!(
+                    "mem_limit is above the sandbox maximum of {}m",
+                    MAX_MEMORY >> 20
+                ),
             );
         }
         let nano_cpus = svc
@@ -505,10 +528,17 @@ fn resolve(
         if nano_cpus <= 0 || nano_cpus > MAX_NANO_CPUS {
             err(
                 svc.cpus.as_ref().map(|c| c.pos).unwrap_or(at),
-                format!("cpus must be above 0 and at most {}", MAX_NANO_CPUS / 1_000_000_000),
+                format!(
+                    "cpus must be above 0 and at most {}",
+                    MAX_NANO_CPUS / 1_000_000_000
+                ),
             );
         }
-        let pids_limit = svc.pids_limit.as_ref().map(|p| p.value).unwrap_or(DEFAULT_PIDS);
+        let pids_limit = svc
+            .pids_limit
+            .as_ref()
+            .map(|p| p.value)
+            .unwrap_or(DEFAULT_PIDS);
         if pids_limit <= 0 || pids_limit > MAX_PIDS {
             err(
                 svc.pids_limit.as_ref().map(|p| p.pos).unwrap_or(at),
@@ -518,14 +548,22 @@ fn resolve(
         let depends_on = svc.depends_on.map(|d| d.0).unwrap_or_default();
         for d in &depends_on {
             if !names.contains(d) {
-                err(at, format!("depends_on names `{d}`, which is not a service in this file"));
+                err(
+                    at,
+                    format!("depends_on names `{d}`, which is not a service in this file"),
+                );
             }
         }
         let mut aliases = Vec::new();
         if let Some(nets) = svc.networks {
             for (net, att) in nets.0 {
                 if net != "default" {
-                    err(at, format!("network `{net}`: breakfix gives each session one network; use `default`"));
+                    err(
+                        at,
+                        format!(
+                            "network `{net}`: breakfix gives each session one network; use `default`"
+                        ),
+                    );
                 }
                 aliases.extend(att.aliases);
             }
@@ -543,7 +581,11 @@ fn resolve(
             restart,
             healthcheck,
             aliases,
-            cap_add: svc.cap_add.iter().map(|c| c.value.to_ascii_uppercase()).collect(),
+            cap_add: svc
+                .cap_add
+                .iter()
+                .map(|c| c.value.to_ascii_uppercase())
+                .collect(),
             memory,
             nano_cpus,
             pids_limit,
@@ -666,7 +708,10 @@ mod tests {
         )
         .unwrap();
         let web = d.service("web").unwrap();
-        assert_eq!(web.command.as_deref().unwrap(), ["nginx", "-g", "daemon off;"]);
+        assert_eq!(
+            web.command.as_deref().unwrap(),
+            ["nginx", "-g", "daemon off;"]
+        );
         assert!(web.binds[0].read_only);
         assert_eq!(web.memory, DEFAULT_MEMORY);
         assert_eq!(web.healthcheck.as_ref().unwrap().test[0], "CMD-SHELL");
@@ -674,7 +719,8 @@ mod tests {
 
     #[test]
     fn published_ports_are_refused_with_their_position() {
-        let e = load_text("services:\n  web:\n    image: nginx\n    ports: [\"80:80\"]\n").unwrap_err();
+        let e =
+            load_text("services:\n  web:\n    image: nginx\n    ports: [\"80:80\"]\n").unwrap_err();
         assert_eq!(e[0].pos.line, 4, "{e:?}");
         assert!(e[0].message.contains("ports"), "{e:?}");
     }
@@ -690,8 +736,10 @@ mod tests {
 
     #[test]
     fn a_mount_that_leaves_the_workspace_is_refused() {
-        let e = load_text("services:\n  web:\n    image: nginx\n    volumes: [\"../../etc/passwd:/x\"]\n")
-            .unwrap_err();
+        let e = load_text(
+            "services:\n  web:\n    image: nginx\n    volumes: [\"../../etc/passwd:/x\"]\n",
+        )
+        .unwrap_err();
         assert!(e[0].message.contains("leaves the workspace"), "{e:?}");
     }
 

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::backend::{self, ApplySummary, Backend, BackendError, ImageBuild, Progress, Removed, Target};
+use crate::backend::{
+    self, ApplySummary, Backend, BackendError, ImageBuild, Progress, Removed, Target,
+};
 use crate::check::{self, Status};
 use crate::compose::{self, Deployment};
 use crate::diagnostic::{self, Diagnostic};
@@ -44,7 +46,11 @@ pub enum EngineError {
     #[error("work on session `{id}`: it is {status} (start a new one with `breakfix start`)")]
     NotLive { id: String, status: SessionStatus },
     #[error("run {what} in `{service}`: {detail}")]
-    Action { what: String, service: String, detail: String },
+    Action {
+        what: String,
+        service: String,
+        detail: String,
+    },
 }
 
 impl EngineError {
@@ -108,13 +114,6 @@ pub fn images_for(pkg: &Package) -> Vec<ImageBuild> {
         .collect()
 }
 
-pub fn target(s: &Session) -> Target {
-    Target {
-        session: s.id.clone(),
-        scenario: s.scenario.clone(),
-    }
-}
-
 /// Copies a folder tree (regular files and folders; links were refused at validation).
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     let err = |source| EngineError::Copy {
@@ -137,17 +136,32 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 }
 
 impl Engine {
+    /// What the backend needs to know to act on a session's objects.
+    pub fn target(&self, s: &Session) -> Target {
+        Target {
+            session: s.id.clone(),
+            scenario: s.scenario.clone(),
+            store: self.store.id(),
+        }
+    }
+
     pub fn package_of(&self, s: &Session) -> Result<Package> {
         Ok(scenario::load(&s.package)?)
     }
 
     pub fn deployment(&self, pkg: &Package, workspace: &Path) -> Result<Deployment> {
         let file = workspace.join(&pkg.scenario.environment.compose.value);
-        compose::load(workspace, &file).map_err(|diagnostics| EngineError::Workspace { diagnostics })
+        compose::load(workspace, &file)
+            .map_err(|diagnostics| EngineError::Workspace { diagnostics })
     }
 
     /// Creates the session record and its workspace; nothing runs yet.
-    pub fn create(&self, pkg: &Package, candidate: Option<String>, workspace: Option<PathBuf>) -> Result<Session> {
+    pub fn create(
+        &self,
+        pkg: &Package,
+        candidate: Option<String>,
+        workspace: Option<PathBuf>,
+    ) -> Result<Session> {
         let id = session::new_id(pkg.id());
         let workspace = workspace.unwrap_or_else(|| self.store.dir(&id).join("workspace"));
         let now = OffsetDateTime::now_utc();
@@ -175,7 +189,12 @@ impl Engine {
     }
 
     /// Builds, deploys, injects faults, waits for the broken state and starts the clock.
-    pub async fn provision(&self, pkg: &Package, s: &mut Session, progress: &dyn Progress) -> Result<()> {
+    pub async fn provision(
+        &self,
+        pkg: &Package,
+        s: &mut Session,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
         self.backend.prepare(&images_for(pkg), progress).await?;
         self.deploy_broken(pkg, s, progress).await?;
@@ -186,12 +205,20 @@ impl Engine {
         Ok(())
     }
 
-    async fn deploy_broken(&self, pkg: &Package, s: &mut Session, progress: &dyn Progress) -> Result<()> {
-        let t = target(s);
+    async fn deploy_broken(
+        &self,
+        pkg: &Package,
+        s: &mut Session,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let t = self.target(s);
         let deployment = self.deployment(pkg, &s.workspace)?;
         progress.begin("deploying the workspace");
         let summary = self.backend.deploy(&t, &deployment).await?;
-        progress.finish(&format!("deployed {} service(s)", summary.created.len() + summary.recreated.len() + summary.unchanged.len()));
+        progress.finish(&format!(
+            "deployed {} service(s)",
+            summary.created.len() + summary.recreated.len() + summary.unchanged.len()
+        ));
         for f in &pkg.scenario.faults {
             progress.begin(&format!("injecting fault: {}", f.description));
             self.run_action(&t, &f.action).await?;
@@ -199,14 +226,20 @@ impl Engine {
         }
         progress.begin("waiting for the broken state");
         let waited = self.wait_broken(pkg, &t).await?;
-        progress.finish(&format!("broken state reached in {:.1}s", waited.as_secs_f64()));
+        progress.finish(&format!(
+            "broken state reached in {:.1}s",
+            waited.as_secs_f64()
+        ));
         Ok(())
     }
 
     async fn run_action(&self, t: &Target, a: &Action) -> Result<()> {
         match a {
             Action::Exec(e) => {
-                let out = self.backend.exec(t, &e.service, &e.command, Duration::from_secs(60)).await?;
+                let out = self
+                    .backend
+                    .exec(t, &e.service, &e.command, Duration::from_secs(60))
+                    .await?;
                 if out.exit_code != Some(0) {
                     return Err(EngineError::Action {
                         what: format!("`{}`", e.command.join(" ")),
@@ -233,7 +266,10 @@ impl Engine {
                     detail: format!("check `{}` could not run: {}", c.id.value, o.summary),
                 });
             }
-            let still_passing: Vec<_> = outcomes.iter().filter(|(_, o)| o.status == Status::Pass).collect();
+            let still_passing: Vec<_> = outcomes
+                .iter()
+                .filter(|(_, o)| o.status == Status::Pass)
+                .collect();
             if still_passing.is_empty() {
                 return Ok(started.elapsed());
             }
@@ -283,7 +319,7 @@ impl Engine {
                 return Err(e);
             }
         };
-        let summary = self.backend.deploy(&target(&s), &deployment).await?;
+        let summary = self.backend.deploy(&self.target(&s), &deployment).await?;
         s.record(
             "applied",
             format!(
@@ -328,11 +364,14 @@ impl Engine {
         let resolved = self.store.resolve(id)?;
         let s = self.store.load(&resolved)?;
         if s.status != SessionStatus::Ready {
-            return Err(EngineError::NotLive { id: s.id, status: s.status });
+            return Err(EngineError::NotLive {
+                id: s.id,
+                status: s.status,
+            });
         }
         let pkg = self.package_of(&s)?;
         let checks = grade::checks_in_scope(&pkg, scope);
-        let outcomes = check::run_all(&checks, self.backend.as_ref(), &target(&s)).await;
+        let outcomes = check::run_all(&checks, self.backend.as_ref(), &self.target(&s)).await;
         let report = grade::compute(&pkg, &s, &outcomes, scope, OffsetDateTime::now_utc());
         if scope == Scope::All {
             let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
@@ -352,7 +391,11 @@ impl Engine {
         let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
         let pkg = self.package_of(&s)?;
         let stamp = OffsetDateTime::now_utc().unix_timestamp();
-        let backup = self.store.dir(&s.id).join("workspace-backups").join(stamp.to_string());
+        let backup = self
+            .store
+            .dir(&s.id)
+            .join("workspace-backups")
+            .join(stamp.to_string());
         copy_tree(&s.workspace, &backup)?;
         std::fs::remove_dir_all(&s.workspace).map_err(|source| EngineError::Copy {
             from: pkg.workspace_dir(),
@@ -362,7 +405,13 @@ impl Engine {
         copy_tree(&pkg.workspace_dir(), &s.workspace)?;
         self.backend.teardown(&s.id).await?;
         self.deploy_broken(&pkg, &mut s, progress).await?;
-        s.record("reset", format!("workspace restored; previous one kept in {}", backup.display()));
+        s.record(
+            "reset",
+            format!(
+                "workspace restored; previous one kept in {}",
+                backup.display()
+            ),
+        );
         self.store.save(&s)?;
         Ok(backup)
     }
@@ -377,7 +426,13 @@ impl Engine {
             s.status = SessionStatus::Stopped;
             s.stopped_at = Some(OffsetDateTime::now_utc());
         }
-        s.record("stopped", format!("{} container(s), {} network(s) removed", removed.containers, removed.networks));
+        s.record(
+            "stopped",
+            format!(
+                "{} container(s), {} network(s) removed",
+                removed.containers, removed.networks
+            ),
+        );
         self.store.save(&s)?;
         Ok(removed)
     }
@@ -386,8 +441,12 @@ impl Engine {
     pub async fn gc(&self) -> Result<GcSummary> {
         let mut summary = GcSummary::default();
         let mut by_session: BTreeMap<String, usize> = BTreeMap::new();
+        let store = self.store.id();
         for o in self.backend.labelled().await? {
-            *by_session.entry(o.session).or_default() += 1;
+            // Objects of another state directory are that directory's business.
+            if o.store == store {
+                *by_session.entry(o.session).or_default() += 1;
+            }
         }
         for sid in by_session.keys() {
             let orphan = match self.store.load(sid) {
@@ -401,14 +460,14 @@ impl Engine {
             }
         }
         for sid in self.store.ids() {
-            if let Ok(mut s) = self.store.load(&sid) {
-                if s.is_abandoned() {
-                    s.status = SessionStatus::Failed;
-                    s.stopped_at = Some(OffsetDateTime::now_utc());
-                    s.record("failed", "abandoned while provisioning; cleaned up by gc");
-                    self.store.save(&s)?;
-                    summary.abandoned_marked_failed.push(sid);
-                }
+            if let Ok(mut s) = self.store.load(&sid)
+                && s.is_abandoned()
+            {
+                s.status = SessionStatus::Failed;
+                s.stopped_at = Some(OffsetDateTime::now_utc());
+                s.record("failed", "abandoned while provisioning; cleaned up by gc");
+                self.store.save(&s)?;
+                summary.abandoned_marked_failed.push(sid);
             }
         }
         Ok(summary)
@@ -430,15 +489,15 @@ impl Engine {
         // Teardown always runs, whatever happened above.
         let clock = Instant::now();
         let stopped = self.stop(&s.id).await;
-        let left = match self.backend.labelled().await {
-            Ok(objs) => objs.into_iter().filter(|o| o.session == s.id).count(),
-            Err(e) => return Err(e.into()),
-        };
+        let left = leftovers(self.backend.as_ref(), &s.id).await?;
         v.steps.push(VerifyStep {
             step: "stop".into(),
             ok: stopped.is_ok() && left == 0,
             detail: match &stopped {
-                Ok(r) => format!("removed {} object(s); {left} labelled object(s) left", r.total()),
+                Ok(r) => format!(
+                    "removed {} object(s); {left} labelled object(s) left",
+                    r.total()
+                ),
                 Err(e) => format!("teardown failed: {e}"),
             },
             secs: clock.elapsed().as_secs_f64(),
@@ -449,7 +508,13 @@ impl Engine {
         Ok(v)
     }
 
-    async fn verify_steps(&self, pkg: &Package, s: &mut Session, v: &mut Verification, progress: &dyn Progress) -> Result<()> {
+    async fn verify_steps(
+        &self,
+        pkg: &Package,
+        s: &mut Session,
+        v: &mut Verification,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         let clock = Instant::now();
         if let Err(e) = self.provision(pkg, s, progress).await {
             let _ = self.abort(s, &format!("verify: {e}")).await;
@@ -467,9 +532,18 @@ impl Engine {
         let broken = self.grade(&s.id, Scope::All).await?;
         progress.finish("graded");
         let limit = broken.max_score / 5;
-        let failing_ok = pkg.scenario.environment.broken_when.failing.iter().all(|id| {
-            broken.checks.iter().any(|c| &c.id == &id.value && c.status == Status::Fail)
-        });
+        let failing_ok = pkg
+            .scenario
+            .environment
+            .broken_when
+            .failing
+            .iter()
+            .all(|id| {
+                broken
+                    .checks
+                    .iter()
+                    .any(|c| c.id == id.value && c.status == Status::Fail)
+            });
         v.steps.push(VerifyStep {
             step: "broken state fails".into(),
             ok: broken.complete && broken.score <= limit && failing_ok,
@@ -485,7 +559,7 @@ impl Engine {
         progress.begin("applying the reference solution");
         copy_tree(&pkg.solution_dir(), &s.workspace)?;
         self.apply(&s.id).await?;
-        let t = target(s);
+        let t = self.target(s);
         for step in &pkg.scenario.solution.steps {
             self.run_action(&t, step).await?;
         }
@@ -496,7 +570,10 @@ impl Engine {
         v.steps.push(VerifyStep {
             step: "solution scores 100%".into(),
             ok: fixed.complete && fixed.score == fixed.max_score && fixed.penalties == 0,
-            detail: format!("score {} / {}; penalties {}", fixed.score, fixed.max_score, fixed.penalties),
+            detail: format!(
+                "score {} / {}; penalties {}",
+                fixed.score, fixed.max_score, fixed.penalties
+            ),
             secs: clock.elapsed().as_secs_f64(),
         });
         v.fixed = Some(fixed);
@@ -506,5 +583,10 @@ impl Engine {
 
 /// The labelled objects a backend still holds for one session.
 pub async fn leftovers(backend: &dyn Backend, session: &str) -> backend::Result<usize> {
-    Ok(backend.labelled().await?.into_iter().filter(|o| o.session == session).count())
+    Ok(backend
+        .labelled()
+        .await?
+        .into_iter()
+        .filter(|o| o.session == session)
+        .count())
 }

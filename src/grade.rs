@@ -110,7 +110,10 @@ impl Report {
         self.complete && self.checks.iter().all(|c| c.status == Status::Pass)
     }
     pub fn errors(&self) -> usize {
-        self.checks.iter().filter(|c| c.status == Status::Error).count()
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Error)
+            .count()
     }
 }
 
@@ -141,7 +144,11 @@ pub fn compute(
             visibility: c.visibility,
             guard: c.is_guard(),
             status: o.status,
-            points: if c.is_guard() { c.penalty() } else { c.points() },
+            points: if c.is_guard() {
+                c.penalty()
+            } else {
+                c.points()
+            },
             awarded: awarded(c, o),
             summary: o.summary.clone(),
             evidence: o.evidence.clone(),
@@ -149,7 +156,11 @@ pub fn compute(
         })
         .collect();
     let max_score: u32 = outcomes.iter().map(|(c, _)| c.points()).sum();
-    let penalties: u32 = checks.iter().filter(|c| c.guard && c.awarded < 0).map(|c| c.points).sum();
+    let penalties: u32 = checks
+        .iter()
+        .filter(|c| c.guard && c.awarded < 0)
+        .map(|c| c.points)
+        .sum();
     let earned: i64 = checks.iter().filter(|c| !c.guard).map(|c| c.awarded).sum();
     let start = session.ready_at;
     let hints: Vec<HintLine> = session
@@ -160,7 +171,11 @@ pub fn compute(
             taken_at: h.taken_at,
             after_secs: start.map_or(0, |st| (h.taken_at - st).whole_seconds().max(0) as u64),
             cost: h.cost,
-            text: s.hints.get(h.number - 1).map(|x| x.text.clone()).unwrap_or_default(),
+            text: s
+                .hints
+                .get(h.number - 1)
+                .map(|x| x.text.clone())
+                .unwrap_or_default(),
         })
         .collect();
     let hint_cost: u32 = hints.iter().map(|h| h.cost).sum();
@@ -170,8 +185,16 @@ pub fn compute(
         .into_iter()
         .map(|comp| CompetencyScore {
             competency: comp,
-            awarded: checks.iter().filter(|c| c.competency == comp).map(|c| c.awarded).sum(),
-            max: checks.iter().filter(|c| c.competency == comp && !c.guard).map(|c| c.points).sum(),
+            awarded: checks
+                .iter()
+                .filter(|c| c.competency == comp)
+                .map(|c| c.awarded)
+                .sum(),
+            max: checks
+                .iter()
+                .filter(|c| c.competency == comp && !c.guard)
+                .map(|c| c.points)
+                .sum(),
         })
         .filter(|c| c.max > 0 || c.awarded != 0)
         .collect();
@@ -196,16 +219,28 @@ pub fn compute(
         },
         score,
         max_score,
-        percent: if max_score == 0 { 0 } else { score * 100 / max_score },
+        percent: (score * 100).checked_div(max_score).unwrap_or(0),
         complete: checks.iter().all(|c| c.status != Status::Error),
         checks,
         competencies,
         hints,
         hint_cost,
         penalties,
-        strong_signals: if interviewer { s.rubric.strong_signals.clone() } else { vec![] },
-        red_flags: if interviewer { s.rubric.red_flags.clone() } else { vec![] },
-        follow_ups: if interviewer { s.follow_ups.clone() } else { vec![] },
+        strong_signals: if interviewer {
+            s.rubric.strong_signals.clone()
+        } else {
+            vec![]
+        },
+        red_flags: if interviewer {
+            s.rubric.red_flags.clone()
+        } else {
+            vec![]
+        },
+        follow_ups: if interviewer {
+            s.follow_ups.clone()
+        } else {
+            vec![]
+        },
     }
 }
 

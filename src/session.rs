@@ -192,6 +192,17 @@ impl Store {
         &self.root
     }
 
+    /// A short id of this state directory, carried by every object its sessions create.
+    pub fn id(&self) -> String {
+        use sha2::Digest;
+        let path = self
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.root.clone());
+        let digest = sha2::Sha256::digest(path.as_os_str().as_encoded_bytes());
+        hex::encode(&digest[..6])
+    }
+
     pub fn dir(&self, id: &str) -> PathBuf {
         self.root.join("sessions").join(id)
     }

@@ -55,7 +55,11 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ParseError> {
             pos: Pos::default(),
         });
     }
-    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+    if text.trim().is_empty()
+        || text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
         return Err(ParseError {
             message: "file is empty".into(),
             pos: Pos { line: 1, column: 1 },
@@ -76,17 +80,58 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ParseError> {
     })
 }
 
-/// The parser's message without its own location suffix or snippet (breakfix prints the
-/// location itself, the same way for every error).
+/// The parser's message in breakfix's words, without its own location (breakfix prints the
+/// position itself, the same way for every error) and without advice about the parser's API.
 fn plain_message(e: &serde_saphyr::Error) -> String {
     let full = e.to_string();
-    let first = full.lines().next().unwrap_or_default().trim();
-    // serde-saphyr appends " at line L, column C"; the position is reported separately.
-    let trimmed = match first.rfind(" at line ") {
-        Some(i) => &first[..i],
-        None => first,
-    };
-    trimmed.trim_end_matches(':').to_string()
+    let mut msg = full.lines().next().unwrap_or_default().trim();
+    msg = msg.strip_prefix("error: ").unwrap_or(msg);
+    // serde-saphyr writes "line L column C: message" (or "... at line L, column C").
+    if let Some(rest) = msg.strip_prefix("line ")
+        && let Some((_, m)) = rest.split_once(": ")
+    {
+        msg = m;
+    }
+    if let Some(i) = msg.rfind(" at line ") {
+        msg = &msg[..i];
+    }
+    reword(msg.trim_end_matches(':'))
+}
+
+/// Parser phrasings that would puzzle a scenario author, said plainly.
+fn reword(msg: &str) -> String {
+    if let Some(key) = msg.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(',').next().unwrap_or(key).trim();
+        return format!("key `{key}` is written twice in the same mapping");
+    }
+    if msg.starts_with("budget breached: Documents") {
+        return "the file must hold one YAML document; a second one starts here".into();
+    }
+    if msg.starts_with("budget breached") {
+        return format!(
+            "the file exceeds breakfix's YAML limits ({})",
+            msg.trim_start_matches("budget breached: ")
+        );
+    }
+    if msg.starts_with("alias expansion limit exceeded") {
+        return format!("an anchor is expanded too many times through aliases ({msg})");
+    }
+    if let Some(ty) = msg.strip_prefix("invalid ")
+        && matches!(ty, "u8" | "u16" | "u32" | "u64" | "i32" | "i64")
+    {
+        let sign = if ty.starts_with('u') {
+            "0 or more"
+        } else {
+            "positive or negative"
+        };
+        return format!("expected a whole number ({sign}) that fits a {ty}");
+    }
+    match msg {
+        "expected mapping start" => "expected a mapping (`key: value` lines) here".into(),
+        "expected sequence start" => "expected a list (`- item` lines) here".into(),
+        "expected string scalar" => "expected a text value here".into(),
+        _ => msg.to_string(),
+    }
 }
 
 /// For tests and small values: parse and render the error as one string.
@@ -184,14 +229,26 @@ mod tests {
     fn type_errors_carry_a_position_and_a_message_without_it() {
         let e = from_str::<Doc>("name: web\ncount: many\n").unwrap_err();
         assert_eq!(e.pos.line, 2, "{e:?}");
-        assert!(!e.message.contains("line 2"), "{e:?}");
+        assert!(!e.message.contains("line"), "{e:?}");
+        assert!(!e.message.starts_with("error"), "{e:?}");
+        assert!(e.message.contains("whole number"), "{e:?}");
+    }
+
+    #[test]
+    fn a_duplicate_key_is_said_plainly() {
+        let e = from_str::<Doc>("name: a\nname: b\ncount: 1\n").unwrap_err();
+        assert_eq!(e.message, "key `name` is written twice in the same mapping");
     }
 
     #[test]
     fn an_alias_bomb_is_refused_quickly() {
         let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..9 {
-            let prev = if i == 0 { "a".to_string() } else { format!("b{}", i - 1) };
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("b{}", i - 1)
+            };
             text.push_str(&format!("b{i}: &b{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
         }
         let started = std::time::Instant::now();

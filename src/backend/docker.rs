@@ -11,8 +11,9 @@ use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::exec::StartExecResults;
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, ExecConfig, HealthConfig, HostConfig, HostConfigLogConfig,
-    NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, ExecConfig, HealthConfig, HostConfig,
+    HostConfigLogConfig, NetworkCreateRequest, NetworkingConfig, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
@@ -80,7 +81,11 @@ impl DockerBackend {
         format!("bf-{session}")
     }
 
-    fn err(&self, op: &'static str, object: impl Into<String>) -> impl Fn(DockerError) -> BackendError + '_ {
+    fn err(
+        &self,
+        op: &'static str,
+        object: impl Into<String>,
+    ) -> impl Fn(DockerError) -> BackendError + '_ {
         let object = object.into();
         move |e| classify(&self.endpoint, op, object.clone(), e)
     }
@@ -90,6 +95,7 @@ impl DockerBackend {
             (labels::MANAGED.to_string(), "true".to_string()),
             (labels::SESSION.to_string(), t.session.clone()),
             (labels::SCENARIO.to_string(), t.scenario.clone()),
+            (labels::STORE.to_string(), t.store.clone()),
             (labels::ROLE.to_string(), role.to_string()),
         ])
     }
@@ -99,7 +105,11 @@ impl DockerBackend {
         let filters = HashMap::from([("name".to_string(), vec![name.clone()])]);
         let existing = self
             .docker
-            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .map_err(self.err("list networks", &name))?;
         if existing.iter().any(|n| n.name.as_deref() == Some(&name)) {
@@ -144,7 +154,11 @@ impl DockerBackend {
                     .iter()
                     .map(|t| {
                         let (path, opts) = t.split_once(':').unwrap_or((t, ""));
-                        let opts = if opts.is_empty() { "rw,nosuid,nodev,size=64m" } else { opts };
+                        let opts = if opts.is_empty() {
+                            "rw,nosuid,nodev,size=64m"
+                        } else {
+                            opts
+                        };
                         (path.to_string(), opts.to_string())
                     })
                     .collect()
@@ -178,7 +192,14 @@ impl DockerBackend {
         }
     }
 
-    async fn create_service(&self, t: &Target, network: &str, spec: &ServiceSpec, hash: &str, role: &str) -> Result<()> {
+    async fn create_service(
+        &self,
+        t: &Target,
+        network: &str,
+        spec: &ServiceSpec,
+        hash: &str,
+        role: &str,
+    ) -> Result<()> {
         let name = self.container_name(t, &spec.name);
         let mut lbls = Self::base_labels(t, role);
         lbls.insert(labels::SERVICE.into(), spec.name.clone());
@@ -202,7 +223,12 @@ impl DockerBackend {
             image: Some(spec.image.clone()),
             cmd: spec.command.clone(),
             entrypoint: spec.entrypoint.clone(),
-            env: Some(spec.environment.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            env: Some(
+                spec.environment
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+            ),
             user: spec.user.clone(),
             working_dir: spec.working_dir.clone(),
             hostname: Some(spec.hostname.clone().unwrap_or_else(|| spec.name.clone())),
@@ -222,11 +248,17 @@ impl DockerBackend {
             ..Default::default()
         };
         self.docker
-            .create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body)
+            .create_container(
+                Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+                body,
+            )
             .await
             .map_err(self.err("create container", &name))?;
         self.docker
-            .start_container(&name, None::<bollard::query_parameters::StartContainerOptions>)
+            .start_container(
+                &name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
             .await
             .map_err(self.err("start container", &name))?;
         Ok(())
@@ -235,24 +267,47 @@ impl DockerBackend {
     async fn remove_container(&self, name: &str) -> Result<bool> {
         match self
             .docker
-            .remove_container(name, Some(RemoveContainerOptionsBuilder::default().force(true).v(true).build()))
+            .remove_container(
+                name,
+                Some(
+                    RemoveContainerOptionsBuilder::default()
+                        .force(true)
+                        .v(true)
+                        .build(),
+                ),
+            )
             .await
         {
             Ok(()) => Ok(true),
-            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
-            Err(e) => Err(classify(&self.endpoint, "remove container", name.to_string(), e)),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(classify(
+                &self.endpoint,
+                "remove container",
+                name.to_string(),
+                e,
+            )),
         }
     }
 
     /// Containers of a session: name → (service label, config hash label, role).
-    async fn session_containers(&self, session: &str) -> Result<Vec<(String, String, String, String)>> {
+    async fn session_containers(
+        &self,
+        session: &str,
+    ) -> Result<Vec<(String, String, String, String)>> {
         let filters = HashMap::from([(
             "label".to_string(),
             vec![format!("{}={session}", labels::SESSION)],
         )]);
         let list = self
             .docker
-            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .map_err(self.err("list containers of session", session))?;
         Ok(list
@@ -266,7 +321,12 @@ impl DockerBackend {
                     .trim_start_matches('/')
                     .to_string();
                 let get = |k: &str| l.get(k).cloned().unwrap_or_default();
-                (name, get(labels::SERVICE), get(labels::CONFIG_HASH), get(labels::ROLE))
+                (
+                    name,
+                    get(labels::SERVICE),
+                    get(labels::CONFIG_HASH),
+                    get(labels::ROLE),
+                )
             })
             .collect())
     }
@@ -312,7 +372,12 @@ impl DockerBackend {
         }
     }
 
-    async fn run_exec(&self, container: &str, cmd: &[String], timeout: Duration) -> Result<ExecOutput> {
+    async fn run_exec(
+        &self,
+        container: &str,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
         let exec = self
             .docker
             .create_exec(
@@ -333,7 +398,10 @@ impl DockerBackend {
             .map_err(self.err("exec in", container))?;
         let mut output = String::new();
         let read = async {
-            if let StartExecResults::Attached { output: mut stream, .. } = started {
+            if let StartExecResults::Attached {
+                output: mut stream, ..
+            } = started
+            {
                 while let Some(chunk) = stream.next().await {
                     let Ok(chunk) = chunk else { break };
                     if output.len() < OUTPUT_CAP {
@@ -397,7 +465,11 @@ impl Backend for DockerBackend {
                 h.api_version = v.api_version.unwrap_or_default();
             }
             Err(e) => {
-                h.detail.push(("engine".into(), false, format!("{} does not answer: {e}", self.endpoint)));
+                h.detail.push((
+                    "engine".into(),
+                    false,
+                    format!("{} does not answer: {e}", self.endpoint),
+                ));
                 return h;
             }
         }
@@ -405,7 +477,11 @@ impl Backend for DockerBackend {
         h.detail.push((
             BASE_IMAGE.into(),
             base,
-            if base { "present".into() } else { "missing: `breakfix start` bootstraps it (needs debootstrap)".into() },
+            if base {
+                "present".into()
+            } else {
+                "missing: `breakfix start` bootstraps it (needs debootstrap)".into()
+            },
         ));
         let probe = self.probe_image();
         for img in std::iter::once(&probe).chain(images) {
@@ -414,7 +490,11 @@ impl Backend for DockerBackend {
             h.detail.push((
                 latest,
                 present,
-                if present { "built".into() } else { "not built yet: `breakfix start` builds it".into() },
+                if present {
+                    "built".into()
+                } else {
+                    "not built yet: `breakfix start` builds it".into()
+                },
             ));
         }
         h
@@ -437,9 +517,13 @@ impl Backend for DockerBackend {
         let probe = self.probe_spec().await;
         let probe_hash = probe.config_hash(&self.image_id(&probe.image).await?);
         let probe_name = self.container_name(t, PROBE_SERVICE);
-        if !existing.iter().any(|(n, _, h, _)| n == &probe_name && h == &probe_hash) {
+        if !existing
+            .iter()
+            .any(|(n, _, h, _)| n == &probe_name && h == &probe_hash)
+        {
             self.remove_container(&probe_name).await?;
-            self.create_service(t, &network, &probe, &probe_hash, "probe").await?;
+            self.create_service(t, &network, &probe, &probe_hash, "probe")
+                .await?;
         }
 
         for spec in d.start_order() {
@@ -449,11 +533,13 @@ impl Backend for DockerBackend {
                 Some((_, _, h, _)) if h == &hash => summary.unchanged.push(spec.name.clone()),
                 Some(_) => {
                     self.remove_container(&name).await?;
-                    self.create_service(t, &network, spec, &hash, "service").await?;
+                    self.create_service(t, &network, spec, &hash, "service")
+                        .await?;
                     summary.recreated.push(spec.name.clone());
                 }
                 None => {
-                    self.create_service(t, &network, spec, &hash, "service").await?;
+                    self.create_service(t, &network, spec, &hash, "service")
+                        .await?;
                     summary.created.push(spec.name.clone());
                 }
             }
@@ -471,7 +557,9 @@ impl Backend for DockerBackend {
         let name = self.container_name(t, service);
         let info = match self.docker.inspect_container(&name, None).await {
             Ok(i) => i,
-            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
                 return Ok(ServiceState::default());
             }
             Err(e) => return Err(classify(&self.endpoint, "inspect container", name, e)),
@@ -528,14 +616,24 @@ impl Backend for DockerBackend {
         })
     }
 
-    async fn exec(&self, t: &Target, service: &str, cmd: &[String], timeout: Duration) -> Result<ExecOutput> {
-        self.run_exec(&self.container_name(t, service), cmd, timeout).await
+    async fn exec(
+        &self,
+        t: &Target,
+        service: &str,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
+        self.run_exec(&self.container_name(t, service), cmd, timeout)
+            .await
     }
 
     async fn restart(&self, t: &Target, service: &str) -> Result<()> {
         let name = self.container_name(t, service);
         self.docker
-            .restart_container(&name, Some(RestartContainerOptionsBuilder::default().t(2).build()))
+            .restart_container(
+                &name,
+                Some(RestartContainerOptionsBuilder::default().t(2).build()),
+            )
             .await
             .map_err(self.err("restart container", &name))
     }
@@ -545,15 +643,26 @@ impl Backend for DockerBackend {
         let url = format!("http://{}:{}{}", req.service, req.port, req.path);
         let secs = req.timeout.as_secs_f64().max(0.5);
         let cmd: Vec<String> = [
-            "curl", "-sS", "--max-time", &format!("{secs:.1}"), "--max-filesize", "1000000",
-            "-w", &format!("{MARK}%{{http_code}}"), &url,
+            "curl",
+            "-sS",
+            "--max-time",
+            &format!("{secs:.1}"),
+            "--max-filesize",
+            "1000000",
+            "-w",
+            &format!("{MARK}%{{http_code}}"),
+            &url,
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
         let started = Instant::now();
         let out = self
-            .run_exec(&self.container_name(t, PROBE_SERVICE), &cmd, req.timeout + Duration::from_secs(5))
+            .run_exec(
+                &self.container_name(t, PROBE_SERVICE),
+                &cmd,
+                req.timeout + Duration::from_secs(5),
+            )
             .await?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let (body, status) = match out.output.rfind(MARK) {
@@ -591,7 +700,9 @@ impl Backend for DockerBackend {
             while let Some(chunk) = s.next().await {
                 match chunk {
                     Ok(c) => out.push_str(&String::from_utf8_lossy(&c.into_bytes())),
-                    Err(e) => return Err(classify(&self.endpoint, "read logs of", name.clone(), e)),
+                    Err(e) => {
+                        return Err(classify(&self.endpoint, "read logs of", name.clone(), e));
+                    }
                 }
                 if out.len() > OUTPUT_CAP {
                     break;
@@ -622,26 +733,52 @@ impl Backend for DockerBackend {
         )]);
         let nets = self
             .docker
-            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .map_err(self.err("list networks of session", session))?;
         for n in nets {
             let id = n.id.unwrap_or_default();
             match self.docker.remove_network(&id).await {
                 Ok(()) => removed.networks += 1,
-                Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
-                Err(e) => return Err(classify(&self.endpoint, "remove network", n.name.unwrap_or(id), e)),
+                Err(DockerError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => {
+                    return Err(classify(
+                        &self.endpoint,
+                        "remove network",
+                        n.name.unwrap_or(id),
+                        e,
+                    ));
+                }
             }
         }
         let vols = self
             .docker
-            .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build()))
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .map_err(self.err("list volumes of session", session))?;
         for v in vols.volumes.unwrap_or_default() {
-            match self.docker.remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+            match self
+                .docker
+                .remove_volume(
+                    &v.name,
+                    None::<bollard::query_parameters::RemoveVolumeOptions>,
+                )
+                .await
+            {
                 Ok(()) => removed.volumes += 1,
-                Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(DockerError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
                 Err(e) => return Err(classify(&self.endpoint, "remove volume", v.name, e)),
             }
         }
@@ -653,32 +790,53 @@ impl Backend for DockerBackend {
         let mut out = Vec::new();
         for c in self
             .docker
-            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .map_err(self.err("list", "labelled containers"))?
         {
             let l = c.labels.unwrap_or_default();
             out.push(LabelledObject {
                 kind: "container",
-                name: c.names.and_then(|n| n.into_iter().next()).unwrap_or_default().trim_start_matches('/').to_string(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
                 session: l.get(labels::SESSION).cloned().unwrap_or_default(),
+                store: l.get(labels::STORE).cloned().unwrap_or_default(),
             });
         }
         for n in self
             .docker
-            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .map_err(self.err("list", "labelled networks"))?
         {
+            let l = n.labels.unwrap_or_default();
             out.push(LabelledObject {
                 kind: "network",
                 name: n.name.unwrap_or_default(),
-                session: n.labels.unwrap_or_default().get(labels::SESSION).cloned().unwrap_or_default(),
+                session: l.get(labels::SESSION).cloned().unwrap_or_default(),
+                store: l.get(labels::STORE).cloned().unwrap_or_default(),
             });
         }
         for v in self
             .docker
-            .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build()))
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .map_err(self.err("list", "labelled volumes"))?
             .volumes
@@ -687,6 +845,7 @@ impl Backend for DockerBackend {
             out.push(LabelledObject {
                 kind: "volume",
                 session: v.labels.get(labels::SESSION).cloned().unwrap_or_default(),
+                store: v.labels.get(labels::STORE).cloned().unwrap_or_default(),
                 name: v.name,
             });
         }

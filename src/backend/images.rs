@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder, TagImageOptionsBuilder};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, TagImageOptionsBuilder,
+};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
@@ -41,10 +43,15 @@ pub async fn ensure_base(docker: &Docker, assets: &Path, progress: &dyn Progress
         _ => progress.finish("no registry reachable; bootstrapping from Debian's archive instead"),
     }
     let script = assets.join("bootstrap-base.sh");
-    progress.begin(&format!("bootstrapping {BASE_IMAGE} with debootstrap (about 30 s)"));
+    progress.begin(&format!(
+        "bootstrapping {BASE_IMAGE} with debootstrap (about 30 s)"
+    ));
     let out = tokio::time::timeout(
         Duration::from_secs(900),
-        tokio::process::Command::new("bash").arg(&script).arg(BASE_IMAGE).output(),
+        tokio::process::Command::new("bash")
+            .arg(&script)
+            .arg(BASE_IMAGE)
+            .output(),
     )
     .await
     .map_err(|_| BackendError::Bootstrap {
@@ -59,7 +66,12 @@ pub async fn ensure_base(docker: &Docker, assets: &Path, progress: &dyn Progress
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(BackendError::Bootstrap {
             image: BASE_IMAGE.into(),
-            message: err.trim().lines().last().unwrap_or("the script failed").to_string(),
+            message: err
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("the script failed")
+                .to_string(),
         });
     }
     progress.finish(&format!("{BASE_IMAGE} bootstrapped"));
@@ -162,7 +174,9 @@ pub async fn build(docker: &Docker, img: &ImageBuild, progress: &dyn Progress) -
         }
     }
     if docker.inspect_image(&tagged).await.is_err() {
-        return Err(fail(format!("the build ended without an image (last output: {last})")));
+        return Err(fail(format!(
+            "the build ended without an image (last output: {last})"
+        )));
     }
     tag_latest(docker, &tagged, &img.repo).await?;
     progress.finish(&format!("built {latest}"));
@@ -170,7 +184,10 @@ pub async fn build(docker: &Docker, img: &ImageBuild, progress: &dyn Progress) -
 }
 
 async fn tag_latest(docker: &Docker, tagged: &str, repo: &str) -> Result<()> {
-    let opts = TagImageOptionsBuilder::default().repo(repo).tag("latest").build();
+    let opts = TagImageOptionsBuilder::default()
+        .repo(repo)
+        .tag("latest")
+        .build();
     docker
         .tag_image(tagged, Some(opts))
         .await
@@ -193,6 +210,9 @@ mod tests {
         assert_eq!(a, content_hash(dir.path(), "base").unwrap());
         std::fs::write(dir.path().join("Dockerfile"), "FROM y\n").unwrap();
         assert_ne!(a, content_hash(dir.path(), "base").unwrap());
-        assert_ne!(content_hash(dir.path(), "base").unwrap(), content_hash(dir.path(), "other").unwrap());
+        assert_ne!(
+            content_hash(dir.path(), "base").unwrap(),
+            content_hash(dir.path(), "other").unwrap()
+        );
     }
 }

@@ -18,6 +18,8 @@ pub mod labels {
     pub const MANAGED: &str = "dev.breakfix.managed";
     pub const SESSION: &str = "dev.breakfix.session";
     pub const SCENARIO: &str = "dev.breakfix.scenario";
+    /// Which state directory owns the object, so `gc` never touches another one's sessions.
+    pub const STORE: &str = "dev.breakfix.store";
     pub const SERVICE: &str = "dev.breakfix.service";
     pub const ROLE: &str = "dev.breakfix.role";
     pub const CONFIG_HASH: &str = "dev.breakfix.config-hash";
@@ -29,6 +31,8 @@ pub mod labels {
 pub struct Target {
     pub session: String,
     pub scenario: String,
+    /// The owning state directory's id.
+    pub store: String,
 }
 
 /// An image to build from a folder holding a Dockerfile.
@@ -168,6 +172,7 @@ pub struct LabelledObject {
     pub kind: &'static str,
     pub name: String,
     pub session: String,
+    pub store: String,
 }
 
 /// What `doctor` reports about the backend.
@@ -227,7 +232,13 @@ pub trait Backend: Send + Sync {
     async fn deploy(&self, t: &Target, deployment: &Deployment) -> Result<ApplySummary>;
     async fn state(&self, t: &Target, service: &str) -> Result<ServiceState>;
     async fn config(&self, t: &Target, service: &str) -> Result<ServiceConfig>;
-    async fn exec(&self, t: &Target, service: &str, cmd: &[String], timeout: Duration) -> Result<ExecOutput>;
+    async fn exec(
+        &self,
+        t: &Target,
+        service: &str,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput>;
     async fn restart(&self, t: &Target, service: &str) -> Result<()>;
     /// An HTTP GET from a probe on the session's network, outside the candidate's containers.
     async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse>;

@@ -8,7 +8,10 @@ use crate::scenario::ContainerConfigCheck;
 pub async fn run(k: &ContainerConfigCheck, backend: &dyn Backend, t: &Target) -> Result<Outcome> {
     let service = &k.service.value;
     if !backend.state(t, service).await?.exists {
-        return Ok(Outcome::fail(format!("service `{service}` has no container"), vec![]));
+        return Ok(Outcome::fail(
+            format!("service `{service}` has no container"),
+            vec![],
+        ));
     }
     let c = backend.config(t, service).await?;
     let mut evidence = Vec::new();
@@ -21,35 +24,87 @@ pub async fn run(k: &ContainerConfigCheck, backend: &dyn Backend, t: &Target) ->
     };
     if let Some(want) = k.non_root {
         let user = c.user.trim();
-        let root = user.is_empty() || user == "root" || user == "0" || user.starts_with("0:") || user.starts_with("root:");
-        judge(root != want, format!("user is `{}`", if user.is_empty() { "(image default: root)" } else { user }));
+        let root = user.is_empty()
+            || user == "root"
+            || user == "0"
+            || user.starts_with("0:")
+            || user.starts_with("root:");
+        judge(
+            root != want,
+            format!(
+                "user is `{}`",
+                if user.is_empty() {
+                    "(image default: root)"
+                } else {
+                    user
+                }
+            ),
+        );
     }
     if let Some(want) = k.has_healthcheck {
         let has = !c.healthcheck.is_empty();
-        let what = if has { format!("healthcheck `{}`", c.healthcheck.join(" ")) } else { "no healthcheck".into() };
+        let what = if has {
+            format!("healthcheck `{}`", c.healthcheck.join(" "))
+        } else {
+            "no healthcheck".into()
+        };
         judge(has == want, what);
     }
     if let Some(allowed) = &k.restart_policy_in {
-        judge(allowed.iter().any(|p| p == &c.restart_policy), format!("restart policy `{}` (allowed: {})", c.restart_policy, allowed.join(", ")));
+        judge(
+            allowed.iter().any(|p| p == &c.restart_policy),
+            format!(
+                "restart policy `{}` (allowed: {})",
+                c.restart_policy,
+                allowed.join(", ")
+            ),
+        );
     }
     if let Some(want) = k.memory_limited {
-        judge((c.memory > 0) == want, format!("memory limit {}", if c.memory > 0 { format!("{} MiB", c.memory >> 20) } else { "none".into() }));
+        judge(
+            (c.memory > 0) == want,
+            format!(
+                "memory limit {}",
+                if c.memory > 0 {
+                    format!("{} MiB", c.memory >> 20)
+                } else {
+                    "none".into()
+                }
+            ),
+        );
     }
     if let Some(want) = k.not_privileged {
-        judge(c.privileged != want, format!("privileged: {}", c.privileged));
+        judge(
+            c.privileged != want,
+            format!("privileged: {}", c.privileged),
+        );
     }
     if let Some(allowed) = &k.capabilities_within {
         let extra: Vec<&String> = c
             .cap_add
             .iter()
-            .filter(|cap| !allowed.iter().any(|a| a.eq_ignore_ascii_case(cap.trim_start_matches("CAP_"))))
+            .filter(|cap| {
+                !allowed
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(cap.trim_start_matches("CAP_")))
+            })
             .collect();
-        let added = if c.cap_add.is_empty() { "none".to_string() } else { c.cap_add.join(", ") };
+        let added = if c.cap_add.is_empty() {
+            "none".to_string()
+        } else {
+            c.cap_add.join(", ")
+        };
         judge(extra.is_empty(), format!("capabilities added: {added}"));
     }
     if failed.is_empty() {
-        Ok(Outcome::pass(format!("`{service}` configuration holds every predicate"), evidence))
+        Ok(Outcome::pass(
+            format!("`{service}` configuration holds every predicate"),
+            evidence,
+        ))
     } else {
-        Ok(Outcome::fail(format!("`{service}`: {}", failed.join("; ")), evidence))
+        Ok(Outcome::fail(
+            format!("`{service}`: {}", failed.join("; ")),
+            evidence,
+        ))
     }
 }

@@ -12,7 +12,10 @@ pub async fn run(k: &ExecCheck, backend: &dyn Backend, t: &Target) -> Result<Out
     let state = backend.state(t, service).await?;
     if !state.running {
         return Ok(Outcome::fail(
-            format!("cannot run `{}`: service `{service}` is not running", k.command.join(" ")),
+            format!(
+                "cannot run `{}`: service `{service}` is not running",
+                k.command.join(" ")
+            ),
             vec![format!("engine state: {state}")],
         ));
     }
@@ -23,7 +26,10 @@ pub async fn run(k: &ExecCheck, backend: &dyn Backend, t: &Target) -> Result<Out
         format!("output: {}", clip(&out.output, 600)),
     ];
     let Some(code) = out.exit_code else {
-        return Ok(Outcome::fail(format!("`{cmd}` did not finish within {}", k.timeout), evidence));
+        return Ok(Outcome::fail(
+            format!("`{cmd}` did not finish within {}", k.timeout),
+            evidence,
+        ));
     };
     evidence.push(format!("exit code: {code}"));
     if code != k.expect_exit {
@@ -37,10 +43,16 @@ pub async fn run(k: &ExecCheck, backend: &dyn Backend, t: &Target) -> Result<Out
         let matched = Regex::new(p).is_ok_and(|re| re.is_match(&out.output));
         if !matched {
             return Ok(Outcome::fail(
-                format!("`{cmd}` exited {code} but its output does not match `{}`", p.value),
+                format!(
+                    "`{cmd}` exited {code} but its output does not match `{}`",
+                    p.value
+                ),
                 evidence,
             ));
         }
     }
-    Ok(Outcome::pass(format!("`{cmd}` exited {code} as expected"), evidence))
+    Ok(Outcome::pass(
+        format!("`{cmd}` exited {code} as expected"),
+        evidence,
+    ))
 }

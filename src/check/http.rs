@@ -10,7 +10,10 @@ use crate::backend::{Backend, HttpRequest, Result, Target};
 use crate::scenario::HttpCheck;
 
 pub async fn run(k: &HttpCheck, backend: &dyn Backend, t: &Target) -> Result<Outcome> {
-    let url = format!("http://{}:{}{}", k.service.value, k.port, k.path);
+    let url = format!(
+        "http://{}:{}{}",
+        k.service.value, k.port.value, k.path.value
+    );
     let body_re = match &k.body_matches {
         Some(p) => match Regex::new(p) {
             Ok(r) => Some(r),
@@ -20,8 +23,8 @@ pub async fn run(k: &HttpCheck, backend: &dyn Backend, t: &Target) -> Result<Out
     };
     let req = HttpRequest {
         service: k.service.value.clone(),
-        port: k.port,
-        path: k.path.clone(),
+        port: k.port.value,
+        path: k.path.value.clone(),
         timeout: Duration::from_secs(3),
     };
     let started = Instant::now();
@@ -35,7 +38,9 @@ pub async fn run(k: &HttpCheck, backend: &dyn Backend, t: &Target) -> Result<Out
         };
         let status_ok = resp.status == k.expect_status;
         let body_ok = body_re.as_ref().is_none_or(|r| r.is_match(&resp.body));
-        let mut evidence = vec![format!("probe: {observed} (attempt {attempts}, from the session's probe container)")];
+        let mut evidence = vec![format!(
+            "probe: {observed} (attempt {attempts}, from the session's probe container)"
+        )];
         if resp.error.is_none() {
             evidence.push(format!("body: {}", clip(&resp.body, 400)));
         }

@@ -66,7 +66,11 @@ impl Outcome {
             chain.push(format!("caused by: {s}"));
             src = s.source();
         }
-        Self::new(Status::Error, format!("could not run: failed to {e}"), chain)
+        Self::new(
+            Status::Error,
+            format!("could not run: failed to {e}"),
+            chain,
+        )
     }
 }
 
@@ -85,8 +89,14 @@ pub async fn run(check: &Check, backend: &dyn Backend, t: &Target) -> Outcome {
 }
 
 /// Runs checks concurrently (a grade takes as long as its longest window, not their sum).
-pub async fn run_all<'a>(checks: &[&'a Check], backend: &dyn Backend, t: &Target) -> Vec<(&'a Check, Outcome)> {
-    let futures = checks.iter().map(|c| async move { (*c, run(c, backend, t).await) });
+pub async fn run_all<'a>(
+    checks: &[&'a Check],
+    backend: &dyn Backend,
+    t: &Target,
+) -> Vec<(&'a Check, Outcome)> {
+    let futures = checks
+        .iter()
+        .map(|c| async move { (*c, run(c, backend, t).await) });
     futures_util::future::join_all(futures).await
 }
 

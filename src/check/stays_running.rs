@@ -49,9 +49,15 @@ pub async fn run(k: &StaysRunning, backend: &dyn Backend, t: &Target) -> Result<
         last = backend.state(t, service).await?;
     }
     if k.require_healthy && last.health.as_deref() != Some("healthy") {
-        let health = last.health.clone().unwrap_or_else(|| "none (no healthcheck)".into());
+        let health = last
+            .health
+            .clone()
+            .unwrap_or_else(|| "none (no healthcheck)".into());
         return Ok(Outcome::fail(
-            format!("service `{service}` stayed up for {} but its health is {health}", k.window),
+            format!(
+                "service `{service}` stayed up for {} but its health is {health}",
+                k.window
+            ),
             vec![format!("engine state: {last}")],
         ));
     }

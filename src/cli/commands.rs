@@ -61,7 +61,11 @@ fn find_package(scenarios: &Path, arg: &str) -> Result<Package, EngineError> {
                 format!(
                     "no scenario `{arg}` in {} (available: {})",
                     scenarios.display(),
-                    if known.is_empty() { "none".into() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             )],
         }));
@@ -72,10 +76,13 @@ fn find_package(scenarios: &Path, arg: &str) -> Result<Package, EngineError> {
 fn print_error(e: &EngineError) {
     if e.is_unreachable() {
         // One sentence: what is wrong and what to do.
-        eprintln!("error: failed to {}", match e {
-            EngineError::Backend(b) => b.to_string(),
-            other => other.to_string(),
-        });
+        eprintln!(
+            "error: failed to {}",
+            match e {
+                EngineError::Backend(b) => b.to_string(),
+                other => other.to_string(),
+            }
+        );
         return;
     }
     eprintln!("error: failed to {e}");
@@ -106,7 +113,10 @@ fn report_code(r: &Report) -> i32 {
 }
 
 fn print_json(v: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into()));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into())
+    );
 }
 
 pub async fn run(cli: Cli) -> i32 {
@@ -174,7 +184,12 @@ async fn dispatch(cli: Cli) -> CmdResult {
             Ok(exit::OK)
         }
         Command::Validate { paths } => validate(&scenarios, paths),
-        Command::Start { scenario, candidate, workspace, json } => {
+        Command::Start {
+            scenario,
+            candidate,
+            workspace,
+            json,
+        } => {
             let pkg = find_package(&scenarios, &scenario)?;
             let eng = engine(&cli.state_dir, &scenarios).await?;
             start(&eng, &pkg, candidate, workspace, json).await
@@ -207,12 +222,18 @@ async fn dispatch(cli: Cli) -> CmdResult {
         Command::Hint { session, json } => {
             let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
             let id = pick_session(&store, session)?;
-            let eng = Engine { store, backend: Arc::new(NoBackend) };
+            let eng = Engine {
+                store,
+                backend: Arc::new(NoBackend),
+            };
             let h = eng.hint(&id)?;
             if json {
                 print_json(&h);
             } else {
-                println!("Hint {} of {} (costs {} points):\n\n{}", h.number, h.of, h.cost, h.text);
+                println!(
+                    "Hint {} of {} (costs {} points):\n\n{}",
+                    h.number, h.of, h.cost, h.text
+                );
             }
             Ok(exit::OK)
         }
@@ -220,10 +241,18 @@ async fn dispatch(cli: Cli) -> CmdResult {
             let eng = engine(&cli.state_dir, &scenarios).await?;
             let id = pick_session(&eng.store, session)?;
             let r = eng.grade(&id, Scope::Candidate).await?;
-            print!("{}", report::render(&r, if json { Format::Json } else { Format::Text }));
+            print!(
+                "{}",
+                report::render(&r, if json { Format::Json } else { Format::Text })
+            );
             Ok(report_code(&r))
         }
-        Command::Grade { session, format, json, output } => {
+        Command::Grade {
+            session,
+            format,
+            json,
+            output,
+        } => {
             let eng = engine(&cli.state_dir, &scenarios).await?;
             let id = pick_session(&eng.store, session)?;
             let r = eng.grade(&id, Scope::All).await?;
@@ -231,7 +260,12 @@ async fn dispatch(cli: Cli) -> CmdResult {
             match output {
                 Some(path) => {
                     crate::session::write_atomic(&path, text.as_bytes())?;
-                    eprintln!("report written to {} (score {} / {})", path.display(), r.score, r.max_score);
+                    eprintln!(
+                        "report written to {} (score {} / {})",
+                        path.display(),
+                        r.score,
+                        r.max_score
+                    );
                 }
                 None => print!("{text}"),
             }
@@ -244,7 +278,10 @@ async fn dispatch(cli: Cli) -> CmdResult {
             match interruptible(eng.reset(&id, &progress)).await {
                 Some(r) => {
                     let backup = r?;
-                    println!("session {id} is back in its broken state; the previous workspace is kept in {}", backup.display());
+                    println!(
+                        "session {id} is back in its broken state; the previous workspace is kept in {}",
+                        backup.display()
+                    );
                     Ok(exit::OK)
                 }
                 None => Ok(exit::INTERRUPTED),
@@ -263,7 +300,10 @@ async fn dispatch(cli: Cli) -> CmdResult {
             };
             for id in ids {
                 let r = eng.stop(&id).await?;
-                println!("stopped {id}: removed {} container(s), {} network(s), {} volume(s)", r.containers, r.networks, r.volumes);
+                println!(
+                    "stopped {id}: removed {} container(s), {} network(s), {} volume(s)",
+                    r.containers, r.networks, r.volumes
+                );
             }
             Ok(exit::OK)
         }
@@ -277,10 +317,17 @@ async fn dispatch(cli: Cli) -> CmdResult {
             } else {
                 println!(
                     "removed {} container(s), {} network(s), {} volume(s) of {} session(s): {}",
-                    g.removed.containers, g.removed.networks, g.removed.volumes, g.sessions.len(), g.sessions.join(", ")
+                    g.removed.containers,
+                    g.removed.networks,
+                    g.removed.volumes,
+                    g.sessions.len(),
+                    g.sessions.join(", ")
                 );
                 if !g.abandoned_marked_failed.is_empty() {
-                    println!("marked failed (start was killed): {}", g.abandoned_marked_failed.join(", "));
+                    println!(
+                        "marked failed (start was killed): {}",
+                        g.abandoned_marked_failed.join(", ")
+                    );
                 }
             }
             Ok(exit::OK)
@@ -298,20 +345,40 @@ async fn dispatch(cli: Cli) -> CmdResult {
             show(&store, &id, json)
         }
         Command::Doctor { json } => doctor(&cli.state_dir, &scenarios, json).await,
-        Command::Verify { scenarios: which, all, json } => {
-            let pkgs: Vec<Package> = if all || which.is_empty() {
-                let mut out = vec![];
-                for p in scenario::load_all(&scenarios) {
-                    out.push(p?);
-                }
-                out
-            } else {
-                which.iter().map(|w| find_package(&scenarios, w)).collect::<Result<_, _>>()?
-            };
+        Command::Build { which } => {
+            let pkgs = packages(&scenarios, &which)?;
+            let eng = engine(&cli.state_dir, &scenarios).await?;
+            let progress = Term::new(false);
+            for pkg in &pkgs {
+                eng.backend
+                    .prepare(&engine::images_for(pkg), &progress)
+                    .await?;
+                println!("images of {} are ready", pkg.id());
+            }
+            Ok(exit::OK)
+        }
+        Command::Verify {
+            which,
+            all: _,
+            json,
+        } => {
+            let pkgs = packages(&scenarios, &which)?;
             let eng = engine(&cli.state_dir, &scenarios).await?;
             verify(&eng, &pkgs, json).await
         }
     }
+}
+
+/// The packages named, or every package in the scenarios folder when none is named.
+fn packages(scenarios: &Path, which: &[String]) -> Result<Vec<Package>, EngineError> {
+    if which.is_empty() {
+        let mut out = vec![];
+        for p in scenario::load_all(scenarios) {
+            out.push(p?);
+        }
+        return Ok(out);
+    }
+    which.iter().map(|w| find_package(scenarios, w)).collect()
 }
 
 /// `hint`, `list` and `show` need no engine; this stands in so they work while it is down.
@@ -325,28 +392,59 @@ impl Backend for NoBackend {
     async fn health(&self, _: &[crate::backend::ImageBuild]) -> crate::backend::Health {
         Default::default()
     }
-    async fn prepare(&self, _: &[crate::backend::ImageBuild], _: &dyn crate::backend::Progress) -> crate::backend::Result<()> {
+    async fn prepare(
+        &self,
+        _: &[crate::backend::ImageBuild],
+        _: &dyn crate::backend::Progress,
+    ) -> crate::backend::Result<()> {
         Err(offline())
     }
-    async fn deploy(&self, _: &crate::backend::Target, _: &crate::compose::Deployment) -> crate::backend::Result<crate::backend::ApplySummary> {
+    async fn deploy(
+        &self,
+        _: &crate::backend::Target,
+        _: &crate::compose::Deployment,
+    ) -> crate::backend::Result<crate::backend::ApplySummary> {
         Err(offline())
     }
-    async fn state(&self, _: &crate::backend::Target, _: &str) -> crate::backend::Result<crate::backend::ServiceState> {
+    async fn state(
+        &self,
+        _: &crate::backend::Target,
+        _: &str,
+    ) -> crate::backend::Result<crate::backend::ServiceState> {
         Err(offline())
     }
-    async fn config(&self, _: &crate::backend::Target, _: &str) -> crate::backend::Result<crate::backend::ServiceConfig> {
+    async fn config(
+        &self,
+        _: &crate::backend::Target,
+        _: &str,
+    ) -> crate::backend::Result<crate::backend::ServiceConfig> {
         Err(offline())
     }
-    async fn exec(&self, _: &crate::backend::Target, _: &str, _: &[String], _: std::time::Duration) -> crate::backend::Result<crate::backend::ExecOutput> {
+    async fn exec(
+        &self,
+        _: &crate::backend::Target,
+        _: &str,
+        _: &[String],
+        _: std::time::Duration,
+    ) -> crate::backend::Result<crate::backend::ExecOutput> {
         Err(offline())
     }
     async fn restart(&self, _: &crate::backend::Target, _: &str) -> crate::backend::Result<()> {
         Err(offline())
     }
-    async fn http(&self, _: &crate::backend::Target, _: &crate::backend::HttpRequest) -> crate::backend::Result<crate::backend::HttpResponse> {
+    async fn http(
+        &self,
+        _: &crate::backend::Target,
+        _: &crate::backend::HttpRequest,
+    ) -> crate::backend::Result<crate::backend::HttpResponse> {
         Err(offline())
     }
-    async fn logs(&self, _: &crate::backend::Target, _: &str, _: usize) -> crate::backend::Result<String> {
+    async fn logs(
+        &self,
+        _: &crate::backend::Target,
+        _: &str,
+        _: usize,
+    ) -> crate::backend::Result<String> {
         Err(offline())
     }
     async fn teardown(&self, _: &str) -> crate::backend::Result<crate::backend::Removed> {
@@ -370,16 +468,30 @@ fn offline() -> crate::backend::BackendError {
 fn validate(scenarios: &Path, paths: Vec<PathBuf>) -> CmdResult {
     let results: Vec<(PathBuf, Result<Package, scenario::LoadError>)> = if paths.is_empty() {
         let mut roots: Vec<PathBuf> = std::fs::read_dir(scenarios)
-            .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("scenario.yaml").is_file()).collect())
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.join("scenario.yaml").is_file())
+                    .collect()
+            })
             .unwrap_or_default();
         roots.sort();
         if roots.is_empty() {
-            eprintln!("error: failed to find scenario packages in {}", scenarios.display());
+            eprintln!(
+                "error: failed to find scenario packages in {}",
+                scenarios.display()
+            );
             return Ok(exit::SCENARIO_INVALID);
         }
-        roots.into_iter().map(|r| (r.clone(), scenario::load(&r))).collect()
+        roots
+            .into_iter()
+            .map(|r| (r.clone(), scenario::load(&r)))
+            .collect()
     } else {
-        paths.into_iter().map(|p| (p.clone(), scenario::load(&p))).collect()
+        paths
+            .into_iter()
+            .map(|p| (p.clone(), scenario::load(&p)))
+            .collect()
     };
     let mut bad = 0;
     for (path, r) in &results {
@@ -395,16 +507,34 @@ fn validate(scenarios: &Path, paths: Vec<PathBuf>) -> CmdResult {
             }
         }
     }
-    Ok(if bad == 0 { exit::OK } else { exit::SCENARIO_INVALID })
+    Ok(if bad == 0 {
+        exit::OK
+    } else {
+        exit::SCENARIO_INVALID
+    })
 }
 
-async fn start(eng: &Engine, pkg: &Package, candidate: Option<String>, workspace: Option<PathBuf>, json: bool) -> CmdResult {
+async fn start(
+    eng: &Engine,
+    pkg: &Package,
+    candidate: Option<String>,
+    workspace: Option<PathBuf>,
+    json: bool,
+) -> CmdResult {
     let workspace = match workspace {
-        Some(w) if w.exists() && std::fs::read_dir(&w).map(|mut d| d.next().is_some()).unwrap_or(true) => {
+        Some(w)
+            if w.exists()
+                && std::fs::read_dir(&w)
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(true) =>
+        {
             return Err(EngineError::Copy {
                 from: pkg.workspace_dir(),
                 to: w,
-                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the workspace folder exists and is not empty; pick a new one"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "the workspace folder exists and is not empty; pick a new one",
+                ),
             });
         }
         Some(w) => Some(std::path::absolute(&w).unwrap_or(w)),
@@ -417,7 +547,9 @@ async fn start(eng: &Engine, pkg: &Package, candidate: Option<String>, workspace
         Some(Ok(())) => {}
         Some(Err(e)) => {
             if let Err(cleanup) = eng.abort(&mut s, &format!("start failed: {e}")).await {
-                eprintln!("warning: cleanup after the failed start did not finish ({cleanup}); run `breakfix gc`");
+                eprintln!(
+                    "warning: cleanup after the failed start did not finish ({cleanup}); run `breakfix gc`"
+                );
             }
             return Err(e);
         }
@@ -426,7 +558,7 @@ async fn start(eng: &Engine, pkg: &Package, candidate: Option<String>, workspace
             return Ok(exit::INTERRUPTED);
         }
     }
-    let t = engine::target(&s);
+    let t = eng.target(&s);
     let services: Vec<String> = eng
         .deployment(pkg, &s.workspace)
         .map(|d| d.services.iter().map(|x| x.name.clone()).collect())
@@ -450,30 +582,58 @@ async fn start(eng: &Engine, pkg: &Package, candidate: Option<String>, workspace
     println!("{}\n", pkg.briefing.trim());
     println!("────────────────────────────────────────────────────────────");
     println!("session     {}", s.id);
-    println!("time limit  {}", humantime::format_duration(pkg.scenario.time_limit.0));
+    println!(
+        "time limit  {}",
+        humantime::format_duration(pkg.scenario.time_limit.0)
+    );
     println!("workspace   {}", s.workspace.display());
-    println!("containers  {}", containers.values().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "));
+    println!(
+        "containers  {}",
+        containers
+            .values()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!();
     println!("How to work on it:");
-    println!("  - inspect with the usual tools: docker ps --filter label=dev.breakfix.session={}", s.id);
-    println!("    docker logs <container>, docker inspect <container>, docker exec -it <container> sh");
-    println!("  - fix the files in the workspace, then redeploy:  breakfix apply {}", s.id);
-    println!("  - see the checks you can see:                   breakfix check {}", s.id);
-    println!("  - stuck? a hint costs points:                   breakfix hint {}", s.id);
+    println!(
+        "  - inspect with the usual tools: docker ps --filter label=dev.breakfix.session={}",
+        s.id
+    );
+    println!(
+        "    docker logs <container>, docker inspect <container>, docker exec -it <container> sh"
+    );
+    println!(
+        "  - fix the files in the workspace, then redeploy:  breakfix apply {}",
+        s.id
+    );
+    println!(
+        "  - see the checks you can see:                   breakfix check {}",
+        s.id
+    );
+    println!(
+        "  - stuck? a hint costs points:                   breakfix hint {}",
+        s.id
+    );
     Ok(exit::OK)
 }
 
 async fn status(eng: &Engine, id: &str, json: bool) -> CmdResult {
     let s = eng.store.load(id)?;
     let pkg = eng.package_of(&s)?;
-    let t = engine::target(&s);
+    let t = eng.target(&s);
     let mut observed = vec![];
-    if s.status == Status::Ready {
-        if let Ok(d) = eng.deployment(&pkg, &s.workspace) {
-            for svc in &d.services {
-                let st = eng.backend.state(&t, &svc.name).await?;
-                observed.push((svc.name.clone(), eng.backend.container_name(&t, &svc.name), st));
-            }
+    if s.status == Status::Ready
+        && let Ok(d) = eng.deployment(&pkg, &s.workspace)
+    {
+        for svc in &d.services {
+            let st = eng.backend.state(&t, &svc.name).await?;
+            observed.push((
+                svc.name.clone(),
+                eng.backend.container_name(&t, &svc.name),
+                st,
+            ));
         }
     }
     let services: serde_json::Map<String, serde_json::Value> = observed
@@ -499,10 +659,18 @@ async fn status(eng: &Engine, id: &str, json: bool) -> CmdResult {
     println!("session   {} ({})", s.id, s.scenario);
     println!("status    {}", s.status);
     if let Some(e) = elapsed {
-        println!("clock     {} of {}", crate::report::clock_text(e), crate::report::clock_text(s.time_limit_secs));
+        println!(
+            "clock     {} of {}",
+            crate::report::clock_text(e),
+            crate::report::clock_text(s.time_limit_secs)
+        );
     }
     println!("workspace {}", s.workspace.display());
-    println!("hints     {} taken (-{} points)", s.hints.len(), s.hints.iter().map(|h| h.cost).sum::<u32>());
+    println!(
+        "hints     {} taken (-{} points)",
+        s.hints.len(),
+        s.hints.iter().map(|h| h.cost).sum::<u32>()
+    );
     for (name, container, st) in &observed {
         println!("  {name:<12} {container}  ({st})");
     }
@@ -561,7 +729,10 @@ fn show(store: &Store, id: &str, json: bool) -> CmdResult {
         println!("  {}  {:<14} {}", e.at, e.kind, e.detail);
     }
     if let Some(r) = report {
-        println!("\nlast grade: {} / {} ({}%) at {}", r.score, r.max_score, r.percent, r.session.graded_at);
+        println!(
+            "\nlast grade: {} / {} ({}%) at {}",
+            r.score, r.max_score, r.percent, r.session.graded_at
+        );
     }
     Ok(exit::OK)
 }
@@ -573,35 +744,76 @@ async fn doctor(state_dir: &Option<PathBuf>, scenarios: &Path, json: bool) -> Cm
         Ok(_) => rows.push(("state directory".into(), true, dir.display().to_string())),
         Err(e) => rows.push(("state directory".into(), false, format!("{e}"))),
     }
-    let pkgs: Vec<Package> = scenario::load_all(scenarios).into_iter().filter_map(Result::ok).collect();
-    rows.push(("scenarios".into(), !pkgs.is_empty(), format!("{} valid in {}", pkgs.len(), scenarios.display())));
+    let pkgs: Vec<Package> = scenario::load_all(scenarios)
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    rows.push((
+        "scenarios".into(),
+        !pkgs.is_empty(),
+        format!("{} valid in {}", pkgs.len(), scenarios.display()),
+    ));
     let images: Vec<_> = pkgs.iter().flat_map(engine::images_for).collect();
     let mut reachable = false;
     match DockerBackend::connect(assets_dir(scenarios)).await {
         Ok(b) => {
             let h = b.health(&images).await;
             reachable = h.reachable;
-            rows.push(("docker engine".into(), h.reachable, format!("version {} (API {})", h.version, h.api_version)));
+            rows.push((
+                "docker engine".into(),
+                h.reachable,
+                format!("version {} (API {})", h.version, h.api_version),
+            ));
             rows.extend(h.detail);
         }
         Err(e) => rows.push(("docker engine".into(), false, format!("failed to {e}"))),
     }
     let debootstrap = which("debootstrap");
-    rows.push(("debootstrap".into(), debootstrap, if debootstrap { "installed (bootstraps the base image offline)".into() } else { "not installed: needed only if debian:bookworm-slim cannot be pulled".into() }));
-    let compose = which("docker-compose") || std::process::Command::new("docker").args(["compose", "version"]).output().is_ok_and(|o| o.status.success());
-    rows.push(("docker compose".into(), compose, if compose { "installed (optional)".into() } else { "not installed (optional; breakfix apply does the same job)".into() }));
+    rows.push((
+        "debootstrap".into(),
+        debootstrap,
+        if debootstrap {
+            "installed (bootstraps the base image offline)".into()
+        } else {
+            "not installed: needed only if debian:bookworm-slim cannot be pulled".into()
+        },
+    ));
+    let compose = which("docker-compose")
+        || std::process::Command::new("docker")
+            .args(["compose", "version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    rows.push((
+        "docker compose".into(),
+        compose,
+        if compose {
+            "installed (optional)".into()
+        } else {
+            "not installed (optional; breakfix apply does the same job)".into()
+        },
+    ));
     if json {
-        print_json(&rows.iter().map(|(k, ok, d)| json!({"item": k, "ok": ok, "detail": d})).collect::<Vec<_>>());
+        print_json(
+            &rows
+                .iter()
+                .map(|(k, ok, d)| json!({"item": k, "ok": ok, "detail": d}))
+                .collect::<Vec<_>>(),
+        );
     } else {
         for (k, ok, d) in &rows {
             println!("{} {k:<34} {d}", if *ok { "ok  " } else { "MISS" });
         }
     }
-    Ok(if reachable { exit::OK } else { exit::BACKEND_UNREACHABLE })
+    Ok(if reachable {
+        exit::OK
+    } else {
+        exit::BACKEND_UNREACHABLE
+    })
 }
 
 fn which(cmd: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
 }
 
 async fn verify(eng: &Engine, pkgs: &[Package], json: bool) -> CmdResult {
@@ -610,7 +822,16 @@ async fn verify(eng: &Engine, pkgs: &[Package], json: bool) -> CmdResult {
     for pkg in pkgs {
         eprintln!("verifying {}", pkg.id());
         let progress = Term::new(json);
-        let v = match interruptible(eng.verify(pkg, if json { &Silent as &dyn crate::backend::Progress } else { &progress })).await {
+        let v = match interruptible(eng.verify(
+            pkg,
+            if json {
+                &Silent as &dyn crate::backend::Progress
+            } else {
+                &progress
+            },
+        ))
+        .await
+        {
             Some(v) => v?,
             None => {
                 let _ = eng.gc().await;
@@ -619,9 +840,19 @@ async fn verify(eng: &Engine, pkgs: &[Package], json: bool) -> CmdResult {
         };
         if !json {
             for st in &v.steps {
-                println!("{} {:<24} {:>6.1}s  {}", if st.ok { "ok  " } else { "FAIL" }, st.step, st.secs, st.detail);
+                println!(
+                    "{} {:<24} {:>6.1}s  {}",
+                    if st.ok { "ok  " } else { "FAIL" },
+                    st.step,
+                    st.secs,
+                    st.detail
+                );
             }
-            println!("{}: {}\n", pkg.id(), if v.proven { "proven" } else { "NOT proven" });
+            println!(
+                "{}: {}\n",
+                pkg.id(),
+                if v.proven { "proven" } else { "NOT proven" }
+            );
             if !v.proven {
                 for r in [&v.broken, &v.fixed].into_iter().flatten() {
                     print!("{}", report::render(r, Format::Text));
@@ -634,5 +865,9 @@ async fn verify(eng: &Engine, pkgs: &[Package], json: bool) -> CmdResult {
     if json {
         print_json(&all);
     }
-    Ok(if proven { exit::OK } else { exit::CHECKS_FAILED })
+    Ok(if proven {
+        exit::OK
+    } else {
+        exit::CHECKS_FAILED
+    })
 }

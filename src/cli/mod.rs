@@ -43,7 +43,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Start a session: build images, deploy the broken sandbox, start the clock.
-    #[command(after_help = "Images are built once and cached by content; the first start of a scenario takes longer.\nCtrl-C tears down what the start created.")]
+    #[command(
+        after_help = "Images are built once and cached by content; the first start of a scenario takes longer.\nCtrl-C tears down what the start created."
+    )]
     Start {
         /// A scenario id from the scenarios folder, or the path of a scenario package.
         scenario: String,
@@ -82,7 +84,9 @@ pub enum Command {
         json: bool,
     },
     /// Run every check and write the full report (saved beside the session too).
-    #[command(after_help = "Exit code 0 when every check passes, 3 when some fail, 6 when some could not run.")]
+    #[command(
+        after_help = "Exit code 0 when every check passes, 3 when some fail, 6 when some could not run."
+    )]
     Grade {
         session: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -131,12 +135,19 @@ pub enum Command {
     },
     /// Print the JSON Schema of scenario.yaml (for editor completion).
     Schema,
+    /// Build (or find cached) the images of scenarios ahead of time, so `start` is quick.
+    Build {
+        /// Scenario ids or package paths (default: every scenario).
+        #[arg(value_name = "SCENARIO")]
+        which: Vec<String>,
+    },
     /// Prove scenarios: broken state fails, reference solution scores 100%, nothing left behind.
     Verify {
-        /// Scenario ids or package paths.
-        scenarios: Vec<String>,
+        /// Scenario ids or package paths (default: every scenario).
+        #[arg(value_name = "SCENARIO")]
+        which: Vec<String>,
         /// Verify every scenario in the scenarios folder.
-        #[arg(long, conflicts_with = "scenarios")]
+        #[arg(long, conflicts_with = "which")]
         all: bool,
         #[arg(long)]
         json: bool,
@@ -149,10 +160,17 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");
@@ -160,4 +178,14 @@ pub fn main() -> i32 {
         }
     };
     rt.block_on(commands::run(cli))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -29,7 +29,9 @@ impl Progress for Term {
         if self.quiet {
             return;
         }
-        let Ok(mut slot) = self.bar.lock() else { return };
+        let Ok(mut slot) = self.bar.lock() else {
+            return;
+        };
         if let Some((bar, _)) = slot.take() {
             bar.finish_and_clear();
         }
@@ -67,7 +69,9 @@ impl Progress for Term {
         if self.quiet {
             return;
         }
-        let Ok(mut slot) = self.bar.lock() else { return };
+        let Ok(mut slot) = self.bar.lock() else {
+            return;
+        };
         if let Some((bar, _)) = slot.take() {
             bar.finish_and_clear();
         }

@@ -12,26 +12,60 @@ pub fn render(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# {} — {}\n", r.scenario.id, cell(&r.scenario.title));
     let _ = writeln!(o, "| | |\n|---|---|");
-    let _ = writeln!(o, "| Candidate | {} |", cell(r.session.candidate.as_deref().unwrap_or("—")));
+    let _ = writeln!(
+        o,
+        "| Candidate | {} |",
+        cell(r.session.candidate.as_deref().unwrap_or("—"))
+    );
     let _ = writeln!(o, "| Session | `{}` |", r.session.id);
     let _ = writeln!(
         o,
         "| Time | {} of {}{} |",
         clock(r.session.elapsed_secs),
         clock(r.session.time_limit_secs),
-        if r.session.over_time { " (over time)" } else { "" }
+        if r.session.over_time {
+            " (over time)"
+        } else {
+            ""
+        }
     );
     if r.scope == Scope::All {
-        let _ = writeln!(o, "| Score | **{} / {}** ({}%) |", r.score, r.max_score, r.percent);
+        let _ = writeln!(
+            o,
+            "| Score | **{} / {}** ({}%) |",
+            r.score, r.max_score, r.percent
+        );
     }
     if !r.complete {
-        let _ = writeln!(o, "| Note | {} check(s) could not run: the grade is incomplete |", r.errors());
+        let _ = writeln!(
+            o,
+            "| Note | {} check(s) could not run: the grade is incomplete |",
+            r.errors()
+        );
     }
     let _ = writeln!(o, "\n## Checks\n");
-    let _ = writeln!(o, "| Check | Competency | Status | Points | Observed |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        o,
+        "| Check | Competency | Status | Points | Observed |\n|---|---|---|---|---|"
+    );
     for c in &r.checks {
-        let pts = if c.guard { if c.awarded < 0 { format!("−{} (guard)", c.points) } else { format!("guard ok (−{} if broken)", c.points) } } else { format!("{}/{}", c.awarded.max(0), c.points) };
-        let _ = writeln!(o, "| {} | {} | {} | {pts} | {} |", cell(&c.title), c.competency, c.status, cell(&c.summary));
+        let pts = if c.guard {
+            if c.awarded < 0 {
+                format!("−{} (guard)", c.points)
+            } else {
+                format!("guard ok (−{} if broken)", c.points)
+            }
+        } else {
+            format!("{}/{}", c.awarded.max(0), c.points)
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {pts} | {} |",
+            cell(&c.title),
+            c.competency,
+            c.status,
+            cell(&c.summary)
+        );
     }
     let _ = writeln!(o, "\n## Evidence\n");
     for c in &r.checks {
@@ -54,11 +88,22 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(o, "No hints taken.");
     }
     for h in &r.hints {
-        let _ = writeln!(o, "- Hint {} at {} (−{}): {}", h.number, clock(h.after_secs), h.cost, cell(&h.text));
+        let _ = writeln!(
+            o,
+            "- Hint {} at {} (−{}): {}",
+            h.number,
+            clock(h.after_secs),
+            h.cost,
+            cell(&h.text)
+        );
     }
     if r.penalties > 0 {
         let _ = writeln!(o, "\nGuard penalties: −{}", r.penalties);
-        for c in r.checks.iter().filter(|c| c.guard && c.status == Status::Fail) {
+        for c in r
+            .checks
+            .iter()
+            .filter(|c| c.guard && c.status == Status::Fail)
+        {
             let _ = writeln!(o, "- {}: {}", cell(&c.title), cell(&c.summary));
         }
     }

@@ -14,7 +14,11 @@ fn mark(status: Status) -> &'static str {
 
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
-    let who = r.session.candidate.as_deref().unwrap_or("(no candidate name)");
+    let who = r
+        .session
+        .candidate
+        .as_deref()
+        .unwrap_or("(no candidate name)");
     let _ = writeln!(o, "{} — {}", r.scenario.id, r.scenario.title);
     let _ = writeln!(
         o,
@@ -22,16 +26,31 @@ pub fn render(r: &Report) -> String {
         r.session.id,
         clock(r.session.elapsed_secs),
         clock(r.session.time_limit_secs),
-        if r.session.over_time { " (over time)" } else { "" }
+        if r.session.over_time {
+            " (over time)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(o);
     for c in &r.checks {
         let pts = if c.guard {
-            if c.awarded < 0 { format!("-{} guard", c.points) } else { "guard".to_string() }
+            if c.awarded < 0 {
+                format!("-{} guard", c.points)
+            } else {
+                "guard".to_string()
+            }
         } else {
             format!("{}/{}", c.awarded.max(0), c.points)
         };
-        let _ = writeln!(o, "{} {:<28} {:>9}  {}", mark(c.status), c.id, pts, c.summary);
+        let _ = writeln!(
+            o,
+            "{} {:<28} {:>9}  {}",
+            mark(c.status),
+            c.id,
+            pts,
+            c.summary
+        );
         if c.status != Status::Pass {
             for e in c.evidence.iter().take(6) {
                 let _ = writeln!(o, "{:>40}  {e}", "");
@@ -48,7 +67,12 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(o, "  {:<24} {:>4} / {}", c.competency, c.awarded, c.max);
     }
     if r.hint_cost > 0 {
-        let _ = writeln!(o, "  hints taken: {} (-{} points)", r.hints.len(), r.hint_cost);
+        let _ = writeln!(
+            o,
+            "  hints taken: {} (-{} points)",
+            r.hints.len(),
+            r.hint_cost
+        );
     }
     if r.penalties > 0 {
         let _ = writeln!(o, "  guard penalties: -{}", r.penalties);

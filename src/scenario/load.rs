@@ -68,7 +68,12 @@ pub fn load(path: &Path) -> Result<Package, LoadError> {
         let offset = e.utf8_error().valid_up_to();
         let prefix = &e.as_bytes()[..offset];
         let line = prefix.iter().filter(|b| **b == b'\n').count() as u64 + 1;
-        let column = (offset - prefix.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)) as u64 + 1;
+        let column = (offset
+            - prefix
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1)) as u64
+            + 1;
         invalid(vec![Diagnostic::at(
             &file,
             Pos { line, column },
@@ -117,27 +122,48 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     let top = Pos { line: 1, column: 1 };
 
     if !ids.is_match(&s.id) {
-        err(s.id.pos, format!("id `{}` must be lowercase letters, digits and dashes (at most 48)", s.id.value));
+        err(
+            s.id.pos,
+            format!(
+                "id `{}` must be lowercase letters, digits and dashes (at most 48)",
+                s.id.value
+            ),
+        );
     }
-    if let Some(folder) = root.canonicalize().ok().and_then(|r| r.file_name().map(|f| f.to_string_lossy().into_owned())) {
-        if folder != s.id.value {
-            err(s.id.pos, format!("id `{}` must equal the package folder's name `{folder}`", s.id.value));
-        }
+    if let Some(folder) = root
+        .canonicalize()
+        .ok()
+        .and_then(|r| r.file_name().map(|f| f.to_string_lossy().into_owned()))
+        && folder != s.id.value
+    {
+        err(
+            s.id.pos,
+            format!(
+                "id `{}` must equal the package folder's name `{folder}`",
+                s.id.value
+            ),
+        );
     }
     if s.title.trim().is_empty() {
         err(top, "title is empty".into());
     }
     if s.competencies.is_empty() {
-        err(top, "competencies: list at least one rubric competency".into());
+        err(
+            top,
+            "competencies: list at least one rubric competency".into(),
+        );
     }
     if s.time_limit.0.is_zero() {
-        err(top, "time-limit must be above zero".into());
+        err(s.time_limit.pos, "time-limit must be above zero".into());
     }
     if s.backends.is_empty() {
-        err(top, "backends: list at least one backend".into());
+        err(s.backends.pos, "backends: list at least one backend".into());
     }
     if s.backends.contains(&BackendKind::Kube) {
-        err(top, "backends: `kube` is not available in this version of breakfix".into());
+        err(
+            s.backends.pos,
+            "backends: `kube` is not available in this version of breakfix".into(),
+        );
     }
     let competencies: BTreeSet<_> = s.competencies.iter().map(|c| c.value).collect();
 
@@ -145,7 +171,10 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     let briefing_path = root.join("briefing.md");
     let briefing = std::fs::read_to_string(&briefing_path).unwrap_or_default();
     if briefing.trim().is_empty() {
-        err(top, format!("briefing.md is missing or empty in {}", root.display()));
+        err(
+            top,
+            format!("briefing.md is missing or empty in {}", root.display()),
+        );
     }
     let workspace = root.join("workspace");
     if !workspace.is_dir() {
@@ -153,7 +182,11 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     }
     let solution = root.join("solution");
     if !solution.is_dir() {
-        err(top, "the package has no solution/ folder (the reference fix laid over the workspace)".into());
+        err(
+            top,
+            "the package has no solution/ folder (the reference fix laid over the workspace)"
+                .into(),
+        );
     }
     for (path, why) in escaping_links(root) {
         err(top, format!("{} {why}", path.display()));
@@ -162,9 +195,26 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     // Images.
     for img in &s.environment.images {
         if !ids.is_match(img) {
-            err(img.pos, format!("image name `{}` must be lowercase letters, digits and dashes", img.value));
-        } else if !root.join("images").join(&img.value).join("Dockerfile").is_file() {
-            err(img.pos, format!("image `{}` has no images/{}/Dockerfile in the package", img.value, img.value));
+            err(
+                img.pos,
+                format!(
+                    "image name `{}` must be lowercase letters, digits and dashes",
+                    img.value
+                ),
+            );
+        } else if !root
+            .join("images")
+            .join(&img.value)
+            .join("Dockerfile")
+            .is_file()
+        {
+            err(
+                img.pos,
+                format!(
+                    "image `{}` has no images/{}/Dockerfile in the package",
+                    img.value, img.value
+                ),
+            );
         }
     }
 
@@ -173,10 +223,16 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     let mut services: Option<HashSet<String>> = None;
     let mut compose_diags = Vec::new();
     match safe_join(&workspace, compose_rel) {
-        Err(why) => err(compose_rel.pos, format!("environment.compose `{}` {why}", compose_rel.value)),
+        Err(why) => err(
+            compose_rel.pos,
+            format!("environment.compose `{}` {why}", compose_rel.value),
+        ),
         Ok(path) if !path.is_file() => err(
             compose_rel.pos,
-            format!("environment.compose `{}` does not exist in workspace/", compose_rel.value),
+            format!(
+                "environment.compose `{}` does not exist in workspace/",
+                compose_rel.value
+            ),
         ),
         Ok(path) => match compose::load(&workspace, &path) {
             Ok(dep) => services = Some(dep.services.iter().map(|s| s.name.clone()).collect()),
@@ -184,13 +240,22 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
             Err(ds) => compose_diags = ds,
         },
     }
-    let service_ref = |svc: &crate::yaml::Located<String>, what: &str, err: &mut dyn FnMut(Pos, String)| {
-        if let Some(known) = &services {
-            if !known.contains(&svc.value) {
-                let mut names: Vec<_> = known.iter().cloned().collect();
-                names.sort();
-                err(svc.pos, format!("{what} names service `{}`, which the compose file does not define (it has: {})", svc.value, names.join(", ")));
-            }
+    let service_ref = |svc: &crate::yaml::Located<String>,
+                       what: &str,
+                       err: &mut dyn FnMut(Pos, String)| {
+        if let Some(known) = &services
+            && !known.contains(&svc.value)
+        {
+            let mut names: Vec<_> = known.iter().cloned().collect();
+            names.sort();
+            err(
+                svc.pos,
+                format!(
+                    "{what} names service `{}`, which the compose file does not define (it has: {})",
+                    svc.value,
+                    names.join(", ")
+                ),
+            );
         }
     };
 
@@ -202,47 +267,83 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     for c in &s.checks {
         let label = format!("check `{}`", c.id.value);
         if !ids.is_match(&c.id) {
-            err(c.id.pos, format!("check id `{}` must be lowercase letters, digits and dashes", c.id.value));
+            err(
+                c.id.pos,
+                format!(
+                    "check id `{}` must be lowercase letters, digits and dashes",
+                    c.id.value
+                ),
+            );
         }
         if !seen.insert(c.id.value.clone()) {
             err(c.id.pos, format!("check id `{}` is used twice", c.id.value));
         }
         match (&c.points, &c.penalty) {
-            (None, None) => err(c.id.pos, format!("{label} needs `points` (scored) or `penalty` (a guard)")),
-            (Some(p), Some(_)) => err(p.pos, format!("{label} has both `points` and `penalty`; a check is scored or a guard, not both")),
-            (Some(p), None) if p.value == 0 => err(p.pos, format!("{label}: points must be positive")),
-            (None, Some(p)) if p.value == 0 => err(p.pos, format!("{label}: penalty must be positive")),
+            (None, None) => err(
+                c.id.pos,
+                format!("{label} needs `points` (scored) or `penalty` (a guard)"),
+            ),
+            (Some(p), Some(_)) => err(
+                p.pos,
+                format!(
+                    "{label} has both `points` and `penalty`; a check is scored or a guard, not both"
+                ),
+            ),
+            (Some(p), None) if p.value == 0 => {
+                err(p.pos, format!("{label}: points must be positive"))
+            }
+            (None, Some(p)) if p.value == 0 => {
+                err(p.pos, format!("{label}: penalty must be positive"))
+            }
             _ => {}
         }
         if !competencies.contains(&c.competency.value) {
-            err(c.competency.pos, format!("{label}: competency `{}` is not one of the scenario's competencies", c.competency.value));
+            err(
+                c.competency.pos,
+                format!(
+                    "{label}: competency `{}` is not one of the scenario's competencies",
+                    c.competency.value
+                ),
+            );
         }
         service_ref(c.kind.service(), &label, &mut err);
         match &c.kind {
             CheckKind::StaysRunning(k) if k.window.0.is_zero() => {
-                err(c.id.pos, format!("{label}: window must be above zero"))
+                err(k.window.pos, format!("{label}: window must be above zero"))
             }
             CheckKind::Http(k) => {
-                if k.port == 0 {
-                    err(c.id.pos, format!("{label}: port must be 1-65535"));
+                if k.port.value == 0 {
+                    err(k.port.pos, format!("{label}: port must be 1-65535"));
                 }
                 if !k.path.starts_with('/') {
-                    err(c.id.pos, format!("{label}: path must start with `/`"));
+                    err(k.path.pos, format!("{label}: path must start with `/`"));
                 }
-                if let Some(re) = &k.body_matches {
-                    if let Err(e) = Regex::new(re) {
-                        err(re.pos, format!("{label}: body-matches is not a valid regular expression: {}", first_line(&e.to_string())));
-                    }
+                if let Some(re) = &k.body_matches
+                    && let Err(e) = Regex::new(re)
+                {
+                    err(
+                        re.pos,
+                        format!(
+                            "{label}: body-matches is not a valid regular expression ({})",
+                            regex_problem(&e)
+                        ),
+                    );
                 }
             }
             CheckKind::Exec(k) => {
                 if k.command.is_empty() {
                     err(c.id.pos, format!("{label}: command is empty"));
                 }
-                if let Some(re) = &k.output_matches {
-                    if let Err(e) = Regex::new(re) {
-                        err(re.pos, format!("{label}: output-matches is not a valid regular expression: {}", first_line(&e.to_string())));
-                    }
+                if let Some(re) = &k.output_matches
+                    && let Err(e) = Regex::new(re)
+                {
+                    err(
+                        re.pos,
+                        format!(
+                            "{label}: output-matches is not a valid regular expression ({})",
+                            regex_problem(&e)
+                        ),
+                    );
                 }
             }
             CheckKind::ContainerConfig(k) => {
@@ -253,14 +354,20 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                     || k.not_privileged.is_some()
                     || k.capabilities_within.is_some();
                 if !any {
-                    err(c.id.pos, format!("{label}: container-config needs at least one predicate"));
+                    err(
+                        c.id.pos,
+                        format!("{label}: container-config needs at least one predicate"),
+                    );
                 }
             }
             _ => {}
         }
     }
     if s.max_score_is_zero() {
-        err(top, "checks: no check awards points, so no score can be computed".into());
+        err(
+            top,
+            "checks: no check awards points, so no score can be computed".into(),
+        );
     }
 
     // Broken state.
@@ -269,7 +376,13 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     }
     for id in &s.environment.broken_when.failing {
         if !s.checks.iter().any(|c| c.id.value == id.value) {
-            err(id.pos, format!("environment.broken-when names check `{}`, which does not exist", id.value));
+            err(
+                id.pos,
+                format!(
+                    "environment.broken-when names check `{}`, which does not exist",
+                    id.value
+                ),
+            );
         }
     }
 
@@ -291,7 +404,10 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
         }
     }
     if s.follow_ups.is_empty() {
-        err(top, "follow-ups: give the interviewer at least one question".into());
+        err(
+            top,
+            "follow-ups: give the interviewer at least one question".into(),
+        );
     }
     if s.rubric.strong_signals.is_empty() || s.rubric.red_flags.is_empty() {
         err(top, "rubric: list strong-signals and red-flags".into());
@@ -315,8 +431,11 @@ impl super::Action {
     }
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().last().unwrap_or_default().trim().to_string()
+/// The regex crate's explanation, without its own `error:` prefix and caret drawing.
+fn regex_problem(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let last = text.lines().last().unwrap_or_default().trim();
+    last.strip_prefix("error: ").unwrap_or(last).to_string()
 }
 
 /// Joins a path written in the package onto `base`, refusing absolute paths and `..`.
@@ -325,7 +444,9 @@ pub fn safe_join(base: &Path, rel: &str) -> Result<PathBuf, &'static str> {
     if p.is_absolute() {
         return Err("must be a relative path inside the package");
     }
-    if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+    if p.components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
         return Err("leaves the package (`..` is not allowed)");
     }
     Ok(base.join(p))
@@ -340,7 +461,9 @@ fn escaping_links(root: &Path) -> Vec<(PathBuf, &'static str)> {
     let mut stack = vec![root.to_path_buf()];
     let mut visited = 0usize;
     while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in rd.filter_map(Result::ok) {
             visited += 1;
             if visited > 10_000 {

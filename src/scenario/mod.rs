@@ -16,7 +16,9 @@ pub use crate::diagnostic::Diagnostic;
 pub use load::{LoadError, load, load_all};
 
 /// A rubric competency. The ids are the same in scenarios, checks and reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Competency {
     CiCd,
@@ -86,9 +88,9 @@ pub struct Scenario {
     pub competencies: Vec<Located<Competency>>,
     pub difficulty: Difficulty,
     /// The time a candidate is given, from the moment the sandbox is ready.
-    pub time_limit: HumanDuration,
+    pub time_limit: Located<HumanDuration>,
     /// Backends the scenario runs on.
-    pub backends: Vec<BackendKind>,
+    pub backends: Located<Vec<BackendKind>>,
     pub environment: Environment,
     /// Runtime faults injected after the workspace is deployed (the main fault usually lives
     /// in the workspace itself, as a wrong setting).
@@ -252,7 +254,7 @@ impl CheckKind {
 pub struct StaysRunning {
     pub service: Located<String>,
     /// How long the container must stay up with its restart count unchanged.
-    pub window: HumanDuration,
+    pub window: Located<HumanDuration>,
     /// Also require the container's healthcheck to report healthy by the end of the window.
     #[serde(default)]
     pub require_healthy: bool,
@@ -262,9 +264,9 @@ pub struct StaysRunning {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HttpCheck {
     pub service: Located<String>,
-    pub port: u16,
+    pub port: Located<u16>,
     #[serde(default = "default_path")]
-    pub path: String,
+    pub path: Located<String>,
     #[serde(default = "default_status")]
     pub expect_status: u16,
     /// A regular expression the response body must match.
@@ -275,8 +277,8 @@ pub struct HttpCheck {
     pub retry_for: HumanDuration,
 }
 
-fn default_path() -> String {
-    "/".into()
+fn default_path() -> Located<String> {
+    Located::new("/".into())
 }
 fn default_status() -> u16 {
     200

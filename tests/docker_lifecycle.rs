@@ -1,0 +1,268 @@
+//! The session lifecycle on the real Docker engine, through the real binary.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn start(env: &Env) -> (String, PathBuf) {
+    images_built();
+    let v = env.json(
+        &[
+            "start",
+            "crashloop-docker",
+            "--candidate",
+            "Test Candidate",
+            "--json",
+        ],
+        EXIT_OK,
+    );
+    let id = v["session"].as_str().expect("session id").to_string();
+    let ws = PathBuf::from(v["workspace"].as_str().expect("workspace"));
+    assert!(ws.join("compose.yaml").is_file());
+    (id, ws)
+}
+
+#[test]
+fn a_session_goes_from_broken_to_fixed_and_stop_leaves_nothing_behind() {
+    let env = Env::new();
+    let (id, ws) = start(&env);
+
+    // Broken: the candidate's visible checks fail, and the status shows the restart loop.
+    let check = env.json(&["check", &id, "--json"], EXIT_CHECKS_FAILED);
+    assert_eq!(check["scope"], "candidate");
+    assert!(
+        check["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "fail"),
+        "{check:#}"
+    );
+    let status = env.json(&["status", &id, "--json"], EXIT_OK);
+    assert_eq!(status["status"], "ready");
+    assert!(
+        status["services"]["web"]["container"]
+            .as_str()
+            .unwrap()
+            .contains(&id)
+    );
+
+    // A hint goes into the ledger with its cost.
+    let hint = env.json(&["hint", &id, "--json"], EXIT_OK);
+    assert_eq!(hint["number"], 1);
+
+    // The fix, applied: only what changed is recreated.
+    copy_solution("crashloop-docker", &ws);
+    let applied = env.json(&["apply", &id, "--json"], EXIT_OK);
+    assert_eq!(
+        applied["recreated"],
+        serde_json::json!(["web"]),
+        "{applied:#}"
+    );
+    assert_eq!(
+        applied["unchanged"],
+        serde_json::json!(["orders"]),
+        "{applied:#}"
+    );
+
+    let report = env.json(&["grade", &id, "--json"], EXIT_OK);
+    assert_eq!(report["format-version"], 1);
+    assert_eq!(report["scenario"]["id"], "crashloop-docker");
+    assert_eq!(report["session"]["id"], id.as_str());
+    let max = report["max-score"].as_u64().unwrap();
+    let cost = hint["cost"].as_u64().unwrap();
+    assert_eq!(report["score"].as_u64().unwrap(), max - cost, "{report:#}");
+    for c in report["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "pass", "{c:#}");
+        for field in ["id", "points", "awarded", "competency", "evidence"] {
+            assert!(c.get(field).is_some(), "check lacks {field}: {c:#}");
+        }
+    }
+    assert_eq!(report["hints"][0]["cost"].as_u64(), Some(cost));
+
+    let md = env.run(&["grade", &id, "--format", "markdown"]);
+    assert!(String::from_utf8_lossy(&md.stdout).contains("## Follow-up questions"));
+
+    env.expect(&["stop", &id], EXIT_OK);
+    assert_eq!(
+        labelled_objects(&id),
+        0,
+        "stop left labelled objects behind"
+    );
+    // The record and the report stay.
+    let list = env.json(&["list", "--json"], EXIT_OK);
+    assert_eq!(list[0]["status"], "stopped");
+    assert!(
+        env.state
+            .path()
+            .join("sessions")
+            .join(&id)
+            .join("report.json")
+            .is_file()
+    );
+}
+
+#[test]
+fn a_start_killed_mid_provision_is_cleaned_up_by_gc() {
+    images_built();
+    let env = Env::new();
+    let mut child = env
+        .cmd(&["start", "crashloop-docker"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn start");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let id = first
+        .strip_prefix("session ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("start did not announce its session: {first}"))
+        .to_string();
+
+    // Kill it once it has created something, while it waits for the broken state.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while labelled_objects(&id) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "start created nothing within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().expect("SIGKILL start");
+    let _ = child.wait();
+    assert!(labelled_objects(&id) > 0);
+
+    let gc = env.json(&["gc", "--json"], EXIT_OK);
+    assert!(
+        gc["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == id.as_str()),
+        "{gc:#}"
+    );
+    assert_eq!(labelled_objects(&id), 0, "gc left labelled objects behind");
+    let list = env.json(&["list", "--json"], EXIT_OK);
+    assert_eq!(list[0]["status"], "failed", "{list:#}");
+}
+
+#[test]
+fn reset_brings_back_the_broken_state_and_keeps_the_candidates_work() {
+    let env = Env::new();
+    let (id, ws) = start(&env);
+    copy_solution("crashloop-docker", &ws);
+    env.expect(&["apply", &id], EXIT_OK);
+    env.expect(&["check", &id], EXIT_OK);
+
+    let out = env.expect(&["reset", &id], EXIT_OK);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    let backup = said.rsplit(' ').next().unwrap().trim();
+    let kept =
+        std::fs::read_to_string(PathBuf::from(backup).join("nginx/conf.d/shop.conf")).unwrap();
+    assert!(
+        kept.contains("server orders:8000;"),
+        "the candidate's fix was not kept: {kept}"
+    );
+    let restored = std::fs::read_to_string(ws.join("nginx/conf.d/shop.conf")).unwrap();
+    assert!(restored.contains("orders-api:8000"));
+    env.expect(&["check", &id], EXIT_CHECKS_FAILED);
+    env.expect(&["stop", &id], EXIT_OK);
+    assert_eq!(labelled_objects(&id), 0);
+}
+
+#[test]
+fn an_apply_of_an_invalid_compose_file_is_refused_with_its_position() {
+    let env = Env::new();
+    let (id, ws) = start(&env);
+    let compose = ws.join("compose.yaml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    std::fs::write(
+        &compose,
+        text.replacen(
+            "    restart: always\n",
+            "    restart: always\n    privileged: true\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = env.expect(&["apply", &id], EXIT_SCENARIO_INVALID);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("compose.yaml:6:17:"), "{err}");
+    assert!(err.contains("privileged: true` is not allowed"), "{err}");
+    env.expect(&["stop", &id], EXIT_OK);
+}
+
+#[test]
+fn sandbox_containers_are_hardened_and_labelled() {
+    let env = Env::new();
+    let (id, _) = start(&env);
+    let name = format!("bf-{id}-orders");
+    let out = std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{json .HostConfig}}|{{json .Config.Labels}}",
+            &name,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (host, labels) = text.trim().split_once('|').unwrap();
+    let host: serde_json::Value = serde_json::from_str(host).unwrap();
+    let labels: serde_json::Value = serde_json::from_str(labels).unwrap();
+    assert_eq!(host["Privileged"], false);
+    assert_eq!(host["CapDrop"], serde_json::json!(["ALL"]));
+    assert!(
+        host["SecurityOpt"]
+            .to_string()
+            .contains("no-new-privileges")
+    );
+    assert!(host["Memory"].as_i64().unwrap() > 0);
+    assert!(host["NanoCpus"].as_i64().unwrap() > 0);
+    assert!(host["PidsLimit"].as_i64().unwrap() > 0);
+    assert!(!host["Binds"].to_string().contains("docker.sock"));
+    assert_eq!(labels["dev.breakfix.session"], id.as_str());
+    assert_eq!(labels["dev.breakfix.scenario"], "crashloop-docker");
+    env.expect(&["stop", &id], EXIT_OK);
+}
+
+#[test]
+fn an_unreachable_engine_is_one_sentence_and_its_own_exit_code() {
+    let env = Env::new();
+    let out = env
+        .cmd(&["doctor"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(EXIT_BACKEND_UNREACHABLE));
+    let out = env
+        .cmd(&["gc"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(EXIT_BACKEND_UNREACHABLE));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("Docker engine") && err.contains("is it running"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verify_proves_every_scenario() {
+    images_built();
+    let env = Env::new();
+    let v = env.json(&["verify", "--all", "--json"], EXIT_OK);
+    for s in v.as_array().unwrap() {
+        assert_eq!(s["proven"], true, "{s:#}");
+        assert_eq!(labelled_objects(s["session"].as_str().unwrap()), 0);
+    }
+}

@@ -1,0 +1,281 @@
+//! Broken `scenario.yaml` files are rejected by `breakfix validate` with exit code 4 and the
+//! exact diagnostics recorded next to them.
+//!
+//! Each `fixtures/invalid/<case>.yaml` is laid over a copy of `fixtures/valid/minimal` (in a
+//! temporary folder named `minimal`, so the id still matches) and validated with the real
+//! binary. Its stderr, with the temporary package path removed so paths read relative to the
+//! package (`scenario.yaml:3:5: ...`), must equal `fixtures/invalid/<case>.expected`.
+//!
+//! To regenerate the expected files after an intended change in wording, run
+//! `BREAKFIX_BLESS=1 cargo test --test invalid_scenarios` and review the diff by eye.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Exit code of `breakfix validate` for an invalid package (`exit::SCENARIO_INVALID`).
+const SCENARIO_INVALID: i32 = 4;
+/// The least number of invalid fixtures the suite must hold.
+const MIN_INVALID_FIXTURES: usize = 12;
+/// How long one validation may take before it counts as a hang.
+const TIME_LIMIT: Duration = Duration::from_secs(3);
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn valid_minimal() -> PathBuf {
+    fixtures().join("valid").join("minimal")
+}
+
+/// Every `fixtures/invalid/*.yaml`, sorted by name.
+fn invalid_fixtures() -> Vec<PathBuf> {
+    let dir = fixtures().join("invalid");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    out.sort();
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()))
+    {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
+    }
+}
+
+/// What one run of `breakfix validate` produced.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+/// Runs `breakfix validate <package>`, killing it if it takes longer than [`TIME_LIMIT`]
+/// (the caller sees that in `elapsed`).
+fn validate(package: &Path) -> Run {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_breakfix"))
+        .arg("validate")
+        .arg(package)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start breakfix");
+    // Drain both pipes on their own threads so a chatty child cannot block on a full pipe.
+    let mut out_pipe = child.stdout.take().expect("stdout pipe");
+    let mut err_pipe = child.stderr.take().expect("stderr pipe");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out_pipe.read_to_end(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err_pipe.read_to_end(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for breakfix") {
+            break status;
+        }
+        if started.elapsed() > TIME_LIMIT {
+            let _ = child.kill();
+            break child.wait().expect("wait for killed breakfix");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out_reader.join().expect("stdout reader")).into_owned();
+    let stderr = String::from_utf8_lossy(&err_reader.join().expect("stderr reader")).into_owned();
+    Run {
+        code: status.code(),
+        stdout,
+        stderr,
+        elapsed,
+    }
+}
+
+/// Stderr with the package path removed, so diagnostics name files relative to the package.
+fn relative_diagnostics(stderr: &str, package: &Path) -> String {
+    let mut prefix = package.display().to_string();
+    prefix.push(std::path::MAIN_SEPARATOR);
+    normalise(&stderr.replace(&prefix, ""))
+}
+
+/// One diagnostic a line, `\n` line endings, no trailing blank lines, a final newline.
+fn normalise(text: &str) -> String {
+    let text = text.replace("\r\n", "\n");
+    let mut lines: Vec<&str> = text.lines().collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+/// A line-by-line comparison, readable in a test failure: `-` expected, `+` actual.
+fn diff(expected: &str, actual: &str) -> String {
+    let exp: Vec<&str> = expected.lines().collect();
+    let act: Vec<&str> = actual.lines().collect();
+    let mut out = Vec::new();
+    for i in 0..exp.len().max(act.len()) {
+        match (exp.get(i), act.get(i)) {
+            (Some(e), Some(a)) if e == a => out.push(format!("    {e}")),
+            (e, a) => {
+                out.extend(e.map(|e| format!("  - {e}")));
+                out.extend(a.map(|a| format!("  + {a}")));
+            }
+        }
+    }
+    out.join("\n")
+}
+
+fn blessing() -> bool {
+    std::env::var("BREAKFIX_BLESS").is_ok_and(|v| v == "1")
+}
+
+#[test]
+fn the_minimal_valid_package_validates_cleanly() {
+    let run = validate(&valid_minimal());
+    assert_eq!(
+        run.code,
+        Some(0),
+        "fixtures/valid/minimal should validate\nstdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stderr.trim().is_empty(),
+        "unexpected stderr:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.starts_with("ok      minimal"),
+        "stdout:\n{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn there_are_enough_invalid_fixtures_and_each_has_an_expected_file() {
+    let cases = invalid_fixtures();
+    assert!(
+        cases.len() >= MIN_INVALID_FIXTURES,
+        "expected at least {MIN_INVALID_FIXTURES} fixtures in fixtures/invalid/, found {}",
+        cases.len()
+    );
+    let missing: Vec<String> = cases
+        .iter()
+        .filter(|c| !c.with_extension("expected").is_file())
+        .map(|c| c.display().to_string())
+        .collect();
+    assert!(
+        blessing() || missing.is_empty(),
+        "fixtures without a .expected file (run with BREAKFIX_BLESS=1 to create them):\n{}",
+        missing.join("\n")
+    );
+    // And no stray .expected file without its fixture.
+    let dir = fixtures().join("invalid");
+    let orphans: Vec<String> = std::fs::read_dir(&dir)
+        .expect("read fixtures/invalid")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "expected"))
+        .filter(|p| !p.with_extension("yaml").is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        ".expected files without a fixture:\n{}",
+        orphans.join("\n")
+    );
+}
+
+#[test]
+fn every_invalid_fixture_is_rejected_with_its_expected_message() {
+    let bless = blessing();
+    let mut failures = Vec::new();
+    for case in invalid_fixtures() {
+        let name = case
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let tmp = tempfile::tempdir().expect("temporary folder");
+        let package = tmp.path().join("minimal");
+        copy_dir(&valid_minimal(), &package);
+        std::fs::copy(&case, package.join("scenario.yaml"))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", case.display()));
+
+        let run = validate(&package);
+        let actual = relative_diagnostics(&run.stderr, &package);
+        let mut problems = Vec::new();
+        if run.stderr.contains("panicked") {
+            problems.push(format!("breakfix panicked:\n{}", run.stderr));
+        }
+        if run.code != Some(SCENARIO_INVALID) {
+            problems.push(format!(
+                "exit code {:?}, expected {SCENARIO_INVALID} (scenario invalid)",
+                run.code
+            ));
+        }
+        if run.elapsed > TIME_LIMIT {
+            problems.push(format!(
+                "validation did not finish within {TIME_LIMIT:?} (killed): a hang"
+            ));
+        }
+        if !run.stdout.starts_with("invalid ") {
+            problems.push(format!("stdout does not say `invalid`:\n{}", run.stdout));
+        }
+
+        let expected_path = case.with_extension("expected");
+        if bless {
+            std::fs::write(&expected_path, &actual)
+                .unwrap_or_else(|e| panic!("write {}: {e}", expected_path.display()));
+        } else {
+            match std::fs::read_to_string(&expected_path) {
+                Err(e) => problems.push(format!(
+                    "cannot read {} ({e}); run with BREAKFIX_BLESS=1 to create it\nactual:\n{actual}",
+                    expected_path.display()
+                )),
+                Ok(expected) => {
+                    let expected = normalise(&expected);
+                    if expected != actual {
+                        problems.push(format!(
+                            "diagnostics differ (- expected, + actual):\n{}",
+                            diff(&expected, &actual)
+                        ));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "fixtures/invalid/{name}:\n  {}",
+                problems.join("\n  ")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} invalid fixture(s) did not behave as expected:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
