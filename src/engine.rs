@@ -45,6 +45,13 @@ pub enum EngineError {
     NoMoreHints { count: usize },
     #[error("work on session `{id}`: it is {status} (start a new one with `breakfix start`)")]
     NotLive { id: String, status: SessionStatus },
+    #[error(
+        "start scenario `{scenario}` on the {backend} backend: the scenario does not declare it"
+    )]
+    WrongBackend {
+        scenario: String,
+        backend: crate::scenario::BackendKind,
+    },
     #[error("run {what} in `{service}`: {detail}")]
     Action {
         what: String,
@@ -162,6 +169,13 @@ impl Engine {
         candidate: Option<String>,
         workspace: Option<PathBuf>,
     ) -> Result<Session> {
+        let kind = self.backend.kind();
+        if !pkg.scenario.backends.contains(&kind) {
+            return Err(EngineError::WrongBackend {
+                scenario: pkg.id().into(),
+                backend: kind,
+            });
+        }
         let id = session::new_id(pkg.id());
         let workspace = workspace.unwrap_or_else(|| self.store.dir(&id).join("workspace"));
         let now = OffsetDateTime::now_utc();

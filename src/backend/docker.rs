@@ -200,7 +200,11 @@ impl DockerBackend {
         hash: &str,
         role: &str,
     ) -> Result<()> {
-        let name = self.container_name(t, &spec.name);
+        let name = if role == "probe" {
+            probe_container(t)
+        } else {
+            self.container_name(t, &spec.name)
+        };
         let mut lbls = Self::base_labels(t, role);
         lbls.insert(labels::SERVICE.into(), spec.name.clone());
         lbls.insert(labels::CONFIG_HASH.into(), hash.to_string());
@@ -428,6 +432,11 @@ impl DockerBackend {
     }
 }
 
+/// The probe's name cannot clash with a service's: service names have no `.`.
+fn probe_container(t: &Target) -> String {
+    format!("bf-{}.probe", t.session)
+}
+
 /// Separates "the engine is not there" from "the engine refused this request".
 fn classify(endpoint: &str, op: &'static str, object: String, e: DockerError) -> BackendError {
     match e {
@@ -516,7 +525,7 @@ impl Backend for DockerBackend {
 
         let probe = self.probe_spec().await;
         let probe_hash = probe.config_hash(&self.image_id(&probe.image).await?);
-        let probe_name = self.container_name(t, PROBE_SERVICE);
+        let probe_name = probe_container(t);
         if !existing
             .iter()
             .any(|(n, _, h, _)| n == &probe_name && h == &probe_hash)
@@ -659,7 +668,7 @@ impl Backend for DockerBackend {
         let started = Instant::now();
         let out = self
             .run_exec(
-                &self.container_name(t, PROBE_SERVICE),
+                &probe_container(t),
                 &cmd,
                 req.timeout + Duration::from_secs(5),
             )
