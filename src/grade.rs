@@ -252,3 +252,150 @@ pub fn checks_in_scope(pkg: &Package, scope: Scope) -> Vec<&Check> {
         .filter(|c| scope == Scope::All || c.visibility == Visibility::Candidate)
         .collect()
 }
+
+/// Inputs for tests of grading and rendering: the shipped `crashloop-docker` package, a
+/// session with one hint, and outcomes chosen per check.
+#[cfg(test)]
+pub(crate) mod sample {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::scenario::BackendKind;
+    use crate::session::{HintTaken, Status as SessionStatus};
+
+    pub fn package() -> Package {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/crashloop-docker");
+        crate::scenario::load(&dir).expect("shipped scenario loads")
+    }
+
+    pub fn session() -> Session {
+        Session {
+            format_version: 1,
+            id: "crashloop-docker-abc123".into(),
+            scenario: "crashloop-docker".into(),
+            package: "/scenarios/crashloop-docker".into(),
+            candidate: Some("Ada Lovelace".into()),
+            backend: BackendKind::Docker,
+            status: SessionStatus::Ready,
+            created_at: datetime!(2026-11-20 09:00:00 UTC),
+            ready_at: Some(datetime!(2026-11-20 09:01:00 UTC)),
+            stopped_at: Some(datetime!(2026-11-20 09:19:30 UTC)),
+            time_limit_secs: 1800,
+            workspace: "/w".into(),
+            pid: 1,
+            hints: vec![HintTaken {
+                number: 1,
+                taken_at: datetime!(2026-11-20 09:05:00 UTC),
+                cost: 5,
+            }],
+            events: vec![],
+        }
+    }
+
+    pub fn outcome(status: Status) -> Outcome {
+        Outcome {
+            status,
+            summary: format!("observed: {status}"),
+            evidence: vec![format!("evidence line for {status}")],
+            duration_ms: 12,
+        }
+    }
+
+    /// A report where `status_of` decides each check's outcome.
+    pub fn report(status_of: impl Fn(&str) -> Status) -> Report {
+        let pkg = package();
+        let outcomes: Vec<(&Check, Outcome)> = pkg
+            .scenario
+            .checks
+            .iter()
+            .map(|c| (c, outcome(status_of(&c.id.value))))
+            .collect();
+        compute(
+            &pkg,
+            &session(),
+            &outcomes,
+            Scope::All,
+            datetime!(2026-11-20 09:20:00 UTC),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample::report;
+    use super::*;
+
+    #[test]
+    fn a_full_fix_scores_every_point_minus_the_hints_taken() {
+        let r = report(|_| Status::Pass);
+        assert_eq!(r.max_score, 90);
+        assert_eq!(r.hint_cost, 5);
+        assert_eq!(r.score, 85);
+        assert_eq!(r.percent, 94);
+        assert!(r.complete && r.passed());
+        assert_eq!(r.hints[0].after_secs, 240);
+        assert_eq!(r.session.elapsed_secs, 1110);
+    }
+
+    #[test]
+    fn a_failed_guard_subtracts_its_penalty_and_shows_in_its_competency() {
+        let r = report(|id| {
+            if id == "keeps-healthcheck-and-restart-policy" {
+                Status::Fail
+            } else {
+                Status::Pass
+            }
+        });
+        assert_eq!(r.penalties, 20);
+        assert_eq!(r.score, 90 - 5 - 20);
+        let containers = r
+            .competencies
+            .iter()
+            .find(|c| c.competency == Competency::Containers)
+            .unwrap();
+        assert_eq!((containers.awarded, containers.max), (50 - 20, 50));
+        assert!(!r.passed());
+    }
+
+    #[test]
+    fn the_score_never_goes_below_zero() {
+        let r = report(|_| Status::Fail);
+        assert_eq!(r.penalties, 45);
+        assert_eq!(r.score, 0);
+    }
+
+    #[test]
+    fn a_check_that_could_not_run_makes_the_grade_incomplete_not_failed() {
+        let r = report(|id| {
+            if id == "web-stays-up" {
+                Status::Error
+            } else {
+                Status::Pass
+            }
+        });
+        assert!(!r.complete);
+        assert_eq!(r.errors(), 1);
+        let c = r.checks.iter().find(|c| c.id == "web-stays-up").unwrap();
+        assert_eq!(c.awarded, 0);
+    }
+
+    #[test]
+    fn the_candidate_scope_runs_only_visible_checks_and_hides_rubric_material() {
+        let pkg = super::sample::package();
+        let visible = checks_in_scope(&pkg, Scope::Candidate);
+        assert_eq!(visible.len(), 2);
+        let outcomes: Vec<_> = visible
+            .iter()
+            .map(|c| (*c, super::sample::outcome(Status::Pass)))
+            .collect();
+        let r = compute(
+            &pkg,
+            &super::sample::session(),
+            &outcomes,
+            Scope::Candidate,
+            OffsetDateTime::now_utc(),
+        );
+        assert!(r.strong_signals.is_empty() && r.red_flags.is_empty() && r.follow_ups.is_empty());
+    }
+}

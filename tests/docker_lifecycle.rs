@@ -107,10 +107,10 @@ fn a_session_goes_from_broken_to_fixed_and_stop_leaves_nothing_behind() {
     );
 }
 
-#[test]
-fn a_start_killed_mid_provision_is_cleaned_up_by_gc() {
+/// Spawns `start` and returns once it has created the session's network and containers,
+/// while it waits for the broken state.
+fn start_until_provisioning(env: &Env) -> (std::process::Child, String) {
     images_built();
-    let env = Env::new();
     let mut child = env
         .cmd(&["start", "crashloop-docker"])
         .stdout(Stdio::null())
@@ -125,8 +125,8 @@ fn a_start_killed_mid_provision_is_cleaned_up_by_gc() {
         .and_then(|r| r.split_whitespace().next())
         .unwrap_or_else(|| panic!("start did not announce its session: {first}"))
         .to_string();
-
-    // Kill it once it has created something, while it waits for the broken state.
+    // Keep reading, as a terminal would: a closed pipe is not what these tests are about.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let deadline = Instant::now() + Duration::from_secs(60);
     while labelled_objects(&id) < 3 {
         assert!(
@@ -135,6 +135,13 @@ fn a_start_killed_mid_provision_is_cleaned_up_by_gc() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    (child, id)
+}
+
+#[test]
+fn a_start_killed_mid_provision_is_cleaned_up_by_gc() {
+    let env = Env::new();
+    let (mut child, id) = start_until_provisioning(&env);
     child.kill().expect("SIGKILL start");
     let _ = child.wait();
     assert!(labelled_objects(&id) > 0);
@@ -157,6 +164,12 @@ fn a_start_killed_mid_provision_is_cleaned_up_by_gc() {
 fn reset_brings_back_the_broken_state_and_keeps_the_candidates_work() {
     let env = Env::new();
     let (id, ws) = start(&env);
+    for n in 1..=3 {
+        let h = env.json(&["hint", &id, "--json"], EXIT_OK);
+        assert_eq!(h["number"], n);
+    }
+    let out = env.expect(&["hint", &id], 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("all 3 hints"));
     copy_solution("crashloop-docker", &ws);
     env.expect(&["apply", &id], EXIT_OK);
     env.expect(&["check", &id], EXIT_OK);
@@ -265,4 +278,47 @@ fn verify_proves_every_scenario() {
         assert_eq!(s["proven"], true, "{s:#}");
         assert_eq!(labelled_objects(s["session"].as_str().unwrap()), 0);
     }
+}
+
+#[test]
+fn ctrl_c_during_start_tears_down_what_it_created() {
+    let env = Env::new();
+    let (mut child, id) = start_until_provisioning(&env);
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        labelled_objects(&id),
+        0,
+        "Ctrl-C left labelled objects behind"
+    );
+    let list = env.json(&["list", "--json"], EXIT_OK);
+    assert_eq!(list[0]["status"], "failed", "{list:#}");
+}
+
+#[test]
+fn verify_injects_runtime_faults_and_runs_solution_steps() {
+    images_built();
+    let env = Env::new();
+    let v = env.json(
+        &["verify", "fixtures/valid/runtime-fault", "--json"],
+        EXIT_OK,
+    );
+    let v = &v[0];
+    assert_eq!(v["proven"], true, "{v:#}");
+    // The fault deleted the page (404), and the solution step wrote it back.
+    let broken = &v["broken"]["checks"][0];
+    assert_eq!(broken["status"], "fail");
+    assert!(
+        broken["summary"].as_str().unwrap().contains("404"),
+        "{broken:#}"
+    );
+    assert_eq!(v["fixed"]["score"], v["fixed"]["max-score"]);
 }

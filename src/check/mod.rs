@@ -101,8 +101,10 @@ pub async fn run_all<'a>(
 }
 
 /// Shortens text for evidence: at most `max` characters, with a note of what was cut.
+/// Whitespace runs (newlines included) become one space: an evidence item is one line.
 pub(crate) fn clip(text: &str, max: usize) -> String {
-    let text = text.trim();
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = text.as_str();
     if text.chars().count() <= max {
         return text.to_string();
     }

@@ -76,7 +76,7 @@ fn find_package(scenarios: &Path, arg: &str) -> Result<Package, EngineError> {
 fn print_error(e: &EngineError) {
     if e.is_unreachable() {
         // One sentence: what is wrong and what to do.
-        eprintln!(
+        note!(
             "error: failed to {}",
             match e {
                 EngineError::Backend(b) => b.to_string(),
@@ -85,10 +85,10 @@ fn print_error(e: &EngineError) {
         );
         return;
     }
-    eprintln!("error: failed to {e}");
+    note!("error: failed to {e}");
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
-        eprintln!("  caused by: {s}");
+        note!("  caused by: {s}");
         src = s.source();
     }
 }
@@ -166,7 +166,7 @@ async fn interruptible<T>(work: impl std::future::Future<Output = T>) -> Option<
     tokio::select! {
         r = work => Some(r),
         _ = tokio::signal::ctrl_c() => {
-            eprintln!("\ninterrupted: tearing down what this command created (Ctrl-C again to force)");
+            note!("\ninterrupted: tearing down what this command created (Ctrl-C again to force)");
             tokio::spawn(async {
                 let _ = tokio::signal::ctrl_c().await;
                 std::process::exit(exit::INTERRUPTED);
@@ -260,7 +260,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
             match output {
                 Some(path) => {
                     crate::session::write_atomic(&path, text.as_bytes())?;
-                    eprintln!(
+                    note!(
                         "report written to {} (score {} / {})",
                         path.display(),
                         r.score,
@@ -477,7 +477,7 @@ fn validate(scenarios: &Path, paths: Vec<PathBuf>) -> CmdResult {
             .unwrap_or_default();
         roots.sort();
         if roots.is_empty() {
-            eprintln!(
+            note!(
                 "error: failed to find scenario packages in {}",
                 scenarios.display()
             );
@@ -502,7 +502,7 @@ fn validate(scenarios: &Path, paths: Vec<PathBuf>) -> CmdResult {
                 let d = e.diagnostics();
                 println!("invalid {} ({} problem(s))", path.display(), d.len());
                 for x in d {
-                    eprintln!("{x}");
+                    note!("{x}");
                 }
             }
         }
@@ -541,13 +541,13 @@ async fn start(
         None => None,
     };
     let mut s = eng.create(pkg, candidate, workspace)?;
-    eprintln!("session {} ({})", s.id, pkg.id());
+    note!("session {} ({})", s.id, pkg.id());
     let progress = Term::new(false);
     match interruptible(eng.provision(pkg, &mut s, &progress)).await {
         Some(Ok(())) => {}
         Some(Err(e)) => {
             if let Err(cleanup) = eng.abort(&mut s, &format!("start failed: {e}")).await {
-                eprintln!(
+                note!(
                     "warning: cleanup after the failed start did not finish ({cleanup}); run `breakfix gc`"
                 );
             }
@@ -820,7 +820,7 @@ async fn verify(eng: &Engine, pkgs: &[Package], json: bool) -> CmdResult {
     let mut all = vec![];
     let mut proven = true;
     for pkg in pkgs {
-        eprintln!("verifying {}", pkg.id());
+        note!("verifying {}", pkg.id());
         let progress = Term::new(json);
         let v = match interruptible(eng.verify(
             pkg,

@@ -1,5 +1,13 @@
 //! The command line: clap definitions and dispatch. Behaviour lives in the library.
 
+/// Like `eprintln!`, but a closed stderr never panics: a teardown in progress goes on.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod commands;
 mod progress;
 

@@ -45,7 +45,7 @@ impl Progress for Term {
             bar.set_message(step.to_string());
             *slot = Some((bar, step.to_string()));
         } else {
-            eprintln!("… {step}");
+            note!("… {step}");
             *slot = Some((ProgressBar::hidden(), step.to_string()));
         }
     }
@@ -60,7 +60,7 @@ impl Progress for Term {
                 let line: String = line.chars().take(80).collect();
                 bar.set_message(format!("{step} · {line}"));
             } else if line.starts_with("Step ") {
-                eprintln!("    {line}");
+                note!("    {line}");
             }
         }
     }
@@ -75,6 +75,6 @@ impl Progress for Term {
         if let Some((bar, _)) = slot.take() {
             bar.finish_and_clear();
         }
-        eprintln!("✓ {outcome}");
+        note!("✓ {outcome}");
     }
 }

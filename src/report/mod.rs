@@ -27,3 +27,43 @@ pub fn render(report: &Report, format: Format) -> String {
 pub fn clock_text(secs: u64) -> String {
     format!("{}m{:02}s", secs / 60, secs % 60)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Status;
+    use crate::grade::sample::report;
+
+    fn mixed() -> Report {
+        report(|id| match id {
+            "web-stays-up" | "checkout-api-through-web" => Status::Pass,
+            "nginx-config-valid" => Status::Error,
+            "keeps-hardening" => Status::Fail,
+            "web-reports-healthy" => Status::Fail,
+            _ => Status::Pass,
+        })
+    }
+
+    #[test]
+    fn the_text_report_reads_well() {
+        insta::assert_snapshot!(render(&mixed(), Format::Text));
+    }
+
+    #[test]
+    fn the_markdown_report_reads_well() {
+        insta::assert_snapshot!(render(&mixed(), Format::Markdown));
+    }
+
+    #[test]
+    fn the_json_report_keeps_its_documented_shape() {
+        insta::assert_snapshot!(render(&mixed(), Format::Json));
+    }
+
+    #[test]
+    fn the_json_report_round_trips() {
+        let r = mixed();
+        let back: Report = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+        assert_eq!(back.score, r.score);
+        assert_eq!(back.checks.len(), r.checks.len());
+    }
+}

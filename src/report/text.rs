@@ -33,6 +33,7 @@ pub fn render(r: &Report) -> String {
         }
     );
     let _ = writeln!(o);
+    let width = r.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for c in &r.checks {
         let pts = if c.guard {
             if c.awarded < 0 {
@@ -45,7 +46,7 @@ pub fn render(r: &Report) -> String {
         };
         let _ = writeln!(
             o,
-            "{} {:<28} {:>9}  {}",
+            "{} {:<width$}  {:>9}  {}",
             mark(c.status),
             c.id,
             pts,
@@ -53,7 +54,7 @@ pub fn render(r: &Report) -> String {
         );
         if c.status != Status::Pass {
             for e in c.evidence.iter().take(6) {
-                let _ = writeln!(o, "{:>40}  {e}", "");
+                let _ = writeln!(o, "{:6}{e}", "");
             }
         }
     }

@@ -388,3 +388,45 @@ impl Package {
 pub fn schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_published_schema_matches_the_scenario_types() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/scenario.schema.json");
+        let fresh = serde_json::to_string_pretty(&schema()).unwrap() + "\n";
+        if std::env::var_os("BREAKFIX_BLESS").is_some() {
+            std::fs::write(&path, &fresh).unwrap();
+        }
+        let published = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            published == fresh,
+            "docs/scenario.schema.json is out of date: run `breakfix schema > docs/scenario.schema.json`"
+        );
+    }
+
+    #[test]
+    fn the_schema_refuses_unknown_fields_and_names_the_check_kinds() {
+        let s = schema();
+        assert_eq!(s["additionalProperties"], false);
+        let text = s.to_string();
+        for kind in ["stays-running", "http", "exec", "container-config"] {
+            assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_scenarios_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let all = load_all(&dir);
+        assert!(!all.is_empty());
+        for p in all {
+            if let Err(e) = p {
+                panic!("{e}");
+            }
+        }
+    }
+}
