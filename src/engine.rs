@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use crate::backend::{
     self, ApplySummary, Backend, BackendError, ImageBuild, Progress, Removed, Target,
 };
-use crate::check::{self, Status};
+use crate::check::{self, Patience, Status};
 use crate::compose::{self, Deployment};
 use crate::diagnostic::{self, Diagnostic};
 use crate::grade::{self, Report, Scope};
@@ -273,7 +273,7 @@ impl Engine {
         let bw = &pkg.scenario.environment.broken_when;
         let checks: Vec<_> = bw.failing.iter().filter_map(|id| pkg.check(id)).collect();
         loop {
-            let outcomes = check::run_all(&checks, self.backend.as_ref(), t).await;
+            let outcomes = check::run_all(&checks, self.backend.as_ref(), t, Patience::Once).await;
             if let Some((c, o)) = outcomes.iter().find(|(_, o)| o.status == Status::Error) {
                 return Err(EngineError::NotBroken {
                     after: started.elapsed(),
@@ -385,7 +385,13 @@ impl Engine {
         }
         let pkg = self.package_of(&s)?;
         let checks = grade::checks_in_scope(&pkg, scope);
-        let outcomes = check::run_all(&checks, self.backend.as_ref(), &self.target(&s)).await;
+        let outcomes = check::run_all(
+            &checks,
+            self.backend.as_ref(),
+            &self.target(&s),
+            Patience::Settle,
+        )
+        .await;
         let report = grade::compute(&pkg, &s, &outcomes, scope, OffsetDateTime::now_utc());
         if scope == Scope::All {
             let _lock = self.store.lock(&s.id, LOCK_WAIT)?;

@@ -181,6 +181,9 @@ impl DockerBackend {
                 maximum_retry_count: retries,
             }),
             network_mode: Some(network.to_string()),
+            // The network has no route out, so a name that is not a session service cannot
+            // resolve: fail the lookup in a second instead of the resolver's default ten.
+            dns_options: Some(vec!["timeout:1".into(), "attempts:1".into()]),
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".into()),
                 config: Some(HashMap::from([

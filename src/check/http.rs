@@ -5,11 +5,16 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-use super::{Outcome, clip};
+use super::{Outcome, Patience, clip};
 use crate::backend::{Backend, HttpRequest, Result, Target};
 use crate::scenario::HttpCheck;
 
-pub async fn run(k: &HttpCheck, backend: &dyn Backend, t: &Target) -> Result<Outcome> {
+pub async fn run(
+    k: &HttpCheck,
+    backend: &dyn Backend,
+    t: &Target,
+    patience: Patience,
+) -> Result<Outcome> {
     let url = format!(
         "http://{}:{}{}",
         k.service.value, k.port.value, k.path.value
@@ -47,7 +52,7 @@ pub async fn run(k: &HttpCheck, backend: &dyn Backend, t: &Target) -> Result<Out
         if status_ok && body_ok {
             return Ok(Outcome::pass(observed, evidence));
         }
-        if started.elapsed() >= k.retry_for.0 {
+        if patience == Patience::Once || started.elapsed() >= k.retry_for.0 {
             let summary = if !status_ok {
                 format!("{observed}, expected {}", k.expect_status)
             } else {

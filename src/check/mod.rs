@@ -74,12 +74,21 @@ impl Outcome {
     }
 }
 
+/// How patient a check is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Patience {
+    /// Grading: give a service that was just applied its settling time (`retry-for`).
+    Settle,
+    /// Polling for the broken state: one attempt, the caller polls again.
+    Once,
+}
+
 /// Runs one check.
-pub async fn run(check: &Check, backend: &dyn Backend, t: &Target) -> Outcome {
+pub async fn run(check: &Check, backend: &dyn Backend, t: &Target, patience: Patience) -> Outcome {
     let started = Instant::now();
     let result = match &check.kind {
         CheckKind::StaysRunning(k) => stays_running::run(k, backend, t).await,
-        CheckKind::Http(k) => http::run(k, backend, t).await,
+        CheckKind::Http(k) => http::run(k, backend, t, patience).await,
         CheckKind::Exec(k) => exec::run(k, backend, t).await,
         CheckKind::ContainerConfig(k) => container_config::run(k, backend, t).await,
     };
@@ -93,10 +102,11 @@ pub async fn run_all<'a>(
     checks: &[&'a Check],
     backend: &dyn Backend,
     t: &Target,
+    patience: Patience,
 ) -> Vec<(&'a Check, Outcome)> {
     let futures = checks
         .iter()
-        .map(|c| async move { (*c, run(c, backend, t).await) });
+        .map(|c| async move { (*c, run(c, backend, t, patience).await) });
     futures_util::future::join_all(futures).await
 }
 
