@@ -109,6 +109,50 @@ pub struct Verification {
     pub fixed: Option<Report>,
 }
 
+/// Takes a live session's lock, then reads it, so what is saved afterwards cannot overwrite
+/// a change another command made in between.
+pub fn lock_live(store: &Store, id: &str) -> Result<(session::Lock, Session)> {
+    let id = store.resolve(id)?;
+    let lock = store.lock(&id, LOCK_WAIT)?;
+    let s = store.load(&id)?;
+    if s.status != SessionStatus::Ready {
+        return Err(EngineError::NotLive {
+            id: s.id,
+            status: s.status,
+        });
+    }
+    Ok((lock, s))
+}
+
+/// The scenario package a session was started from, loaded afresh.
+pub fn package_of(s: &Session) -> Result<Package> {
+    Ok(scenario::load(&s.package)?)
+}
+
+/// Gives the next hint and records it in the ledger. Needs no backend.
+pub fn take_hint(store: &Store, id: &str) -> Result<GivenHint> {
+    let (_lock, mut s) = lock_live(store, id)?;
+    let pkg = package_of(&s)?;
+    let hints = &pkg.scenario.hints;
+    let number = s.hints.len() + 1;
+    let Some(h) = hints.get(number - 1) else {
+        return Err(EngineError::NoMoreHints { count: hints.len() });
+    };
+    s.hints.push(HintTaken {
+        number,
+        taken_at: OffsetDateTime::now_utc(),
+        cost: h.cost.value,
+    });
+    s.record("hint", format!("hint {number} taken (-{})", h.cost.value));
+    store.save(&s)?;
+    Ok(GivenHint {
+        number,
+        of: hints.len(),
+        cost: h.cost.value,
+        text: h.text.clone(),
+    })
+}
+
 pub fn images_for(pkg: &Package) -> Vec<ImageBuild> {
     pkg.scenario
         .environment
@@ -150,10 +194,6 @@ impl Engine {
             scenario: s.scenario.clone(),
             store: self.store.id(),
         }
-    }
-
-    pub fn package_of(&self, s: &Session) -> Result<Package> {
-        Ok(scenario::load(&s.package)?)
     }
 
     pub fn deployment(&self, pkg: &Package, workspace: &Path) -> Result<Deployment> {
@@ -308,23 +348,10 @@ impl Engine {
         Ok(removed?)
     }
 
-    pub fn load_live(&self, id: &str) -> Result<Session> {
-        let id = self.store.resolve(id)?;
-        let s = self.store.load(&id)?;
-        if s.status != SessionStatus::Ready {
-            return Err(EngineError::NotLive {
-                id: s.id,
-                status: s.status,
-            });
-        }
-        Ok(s)
-    }
-
     /// Redeploys the workspace; only services whose definition or files changed are recreated.
     pub async fn apply(&self, id: &str) -> Result<ApplySummary> {
-        let mut s = self.load_live(id)?;
-        let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
-        let pkg = self.package_of(&s)?;
+        let (_lock, mut s) = lock_live(&self.store, id)?;
+        let pkg = package_of(&s)?;
         let deployment = match self.deployment(&pkg, &s.workspace) {
             Ok(d) => d,
             Err(e) => {
@@ -348,31 +375,6 @@ impl Engine {
         Ok(summary)
     }
 
-    /// Gives the next hint and records it in the ledger.
-    pub fn hint(&self, id: &str) -> Result<GivenHint> {
-        let mut s = self.load_live(id)?;
-        let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
-        let pkg = self.package_of(&s)?;
-        let hints = &pkg.scenario.hints;
-        let number = s.hints.len() + 1;
-        let Some(h) = hints.get(number - 1) else {
-            return Err(EngineError::NoMoreHints { count: hints.len() });
-        };
-        s.hints.push(HintTaken {
-            number,
-            taken_at: OffsetDateTime::now_utc(),
-            cost: h.cost.value,
-        });
-        s.record("hint", format!("hint {number} taken (-{})", h.cost.value));
-        self.store.save(&s)?;
-        Ok(GivenHint {
-            number,
-            of: hints.len(),
-            cost: h.cost.value,
-            text: h.text.clone(),
-        })
-    }
-
     /// Runs the checks of `scope` and computes the report; `grade` also saves it.
     pub async fn grade(&self, id: &str, scope: Scope) -> Result<Report> {
         let resolved = self.store.resolve(id)?;
@@ -383,7 +385,7 @@ impl Engine {
                 status: s.status,
             });
         }
-        let pkg = self.package_of(&s)?;
+        let pkg = package_of(&s)?;
         let checks = grade::checks_in_scope(&pkg, scope);
         let outcomes = check::run_all(
             &checks,
@@ -407,9 +409,8 @@ impl Engine {
 
     /// Back to the broken state. The candidate's workspace is kept in `workspace-backups/`.
     pub async fn reset(&self, id: &str, progress: &dyn Progress) -> Result<PathBuf> {
-        let mut s = self.load_live(id)?;
-        let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
-        let pkg = self.package_of(&s)?;
+        let (_lock, mut s) = lock_live(&self.store, id)?;
+        let pkg = package_of(&s)?;
         let stamp = OffsetDateTime::now_utc().unix_timestamp();
         let backup = self
             .store

@@ -303,10 +303,7 @@ impl DockerBackend {
         &self,
         session: &str,
     ) -> Result<Vec<(String, String, String, String)>> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{}={session}", labels::SESSION)],
-        )]);
+        let filters = session_filter(session);
         let list = self
             .docker
             .list_containers(Some(
@@ -321,12 +318,7 @@ impl DockerBackend {
             .into_iter()
             .map(|c| {
                 let l = c.labels.unwrap_or_default();
-                let name = c
-                    .names
-                    .and_then(|n| n.into_iter().next())
-                    .unwrap_or_default()
-                    .trim_start_matches('/')
-                    .to_string();
+                let name = first_name(c.names);
                 let get = |k: &str| l.get(k).cloned().unwrap_or_default();
                 (
                     name,
@@ -432,6 +424,31 @@ impl DockerBackend {
             .map_err(self.err("inspect exec in", container))?
             .exit_code;
         Ok(ExecOutput { exit_code, output })
+    }
+}
+
+fn session_filter(session: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![format!("{}={session}", labels::SESSION)],
+    )])
+}
+
+/// A container's name as users write it (the engine lists it as `/name`).
+fn first_name(names: Option<Vec<String>>) -> String {
+    names
+        .and_then(|n| n.into_iter().next())
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string()
+}
+
+fn labelled(kind: &'static str, name: String, l: &HashMap<String, String>) -> LabelledObject {
+    LabelledObject {
+        kind,
+        name,
+        session: l.get(labels::SESSION).cloned().unwrap_or_default(),
+        store: l.get(labels::STORE).cloned().unwrap_or_default(),
     }
 }
 
@@ -739,10 +756,7 @@ impl Backend for DockerBackend {
                 removed.containers += 1;
             }
         }
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{}={session}", labels::SESSION)],
-        )]);
+        let filters = session_filter(session);
         let nets = self
             .docker
             .list_networks(Some(
@@ -812,17 +826,8 @@ impl Backend for DockerBackend {
             .map_err(self.err("list", "labelled containers"))?
         {
             let l = c.labels.unwrap_or_default();
-            out.push(LabelledObject {
-                kind: "container",
-                name: c
-                    .names
-                    .and_then(|n| n.into_iter().next())
-                    .unwrap_or_default()
-                    .trim_start_matches('/')
-                    .to_string(),
-                session: l.get(labels::SESSION).cloned().unwrap_or_default(),
-                store: l.get(labels::STORE).cloned().unwrap_or_default(),
-            });
+            let name = first_name(c.names);
+            out.push(labelled("container", name, &l));
         }
         for n in self
             .docker
@@ -835,12 +840,7 @@ impl Backend for DockerBackend {
             .map_err(self.err("list", "labelled networks"))?
         {
             let l = n.labels.unwrap_or_default();
-            out.push(LabelledObject {
-                kind: "network",
-                name: n.name.unwrap_or_default(),
-                session: l.get(labels::SESSION).cloned().unwrap_or_default(),
-                store: l.get(labels::STORE).cloned().unwrap_or_default(),
-            });
+            out.push(labelled("network", n.name.unwrap_or_default(), &l));
         }
         for v in self
             .docker
@@ -854,12 +854,7 @@ impl Backend for DockerBackend {
             .volumes
             .unwrap_or_default()
         {
-            out.push(LabelledObject {
-                kind: "volume",
-                session: v.labels.get(labels::SESSION).cloned().unwrap_or_default(),
-                store: v.labels.get(labels::STORE).cloned().unwrap_or_default(),
-                name: v.name,
-            });
+            out.push(labelled("volume", v.name, &v.labels));
         }
         Ok(out)
     }

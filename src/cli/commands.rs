@@ -222,11 +222,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
         Command::Hint { session, json } => {
             let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
             let id = pick_session(&store, session)?;
-            let eng = Engine {
-                store,
-                backend: Arc::new(NoBackend),
-            };
-            let h = eng.hint(&id)?;
+            let h = engine::take_hint(&store, &id)?;
             if json {
                 print_json(&h);
             } else {
@@ -381,101 +377,9 @@ fn packages(scenarios: &Path, which: &[String]) -> Result<Vec<Package>, EngineEr
     which.iter().map(|w| find_package(scenarios, w)).collect()
 }
 
-/// `hint`, `list` and `show` need no engine; this stands in so they work while it is down.
-struct NoBackend;
-
-#[async_trait::async_trait]
-impl Backend for NoBackend {
-    fn kind(&self) -> scenario::BackendKind {
-        scenario::BackendKind::Docker
-    }
-    async fn health(&self, _: &[crate::backend::ImageBuild]) -> crate::backend::Health {
-        Default::default()
-    }
-    async fn prepare(
-        &self,
-        _: &[crate::backend::ImageBuild],
-        _: &dyn crate::backend::Progress,
-    ) -> crate::backend::Result<()> {
-        Err(offline())
-    }
-    async fn deploy(
-        &self,
-        _: &crate::backend::Target,
-        _: &crate::compose::Deployment,
-    ) -> crate::backend::Result<crate::backend::ApplySummary> {
-        Err(offline())
-    }
-    async fn state(
-        &self,
-        _: &crate::backend::Target,
-        _: &str,
-    ) -> crate::backend::Result<crate::backend::ServiceState> {
-        Err(offline())
-    }
-    async fn config(
-        &self,
-        _: &crate::backend::Target,
-        _: &str,
-    ) -> crate::backend::Result<crate::backend::ServiceConfig> {
-        Err(offline())
-    }
-    async fn exec(
-        &self,
-        _: &crate::backend::Target,
-        _: &str,
-        _: &[String],
-        _: std::time::Duration,
-    ) -> crate::backend::Result<crate::backend::ExecOutput> {
-        Err(offline())
-    }
-    async fn restart(&self, _: &crate::backend::Target, _: &str) -> crate::backend::Result<()> {
-        Err(offline())
-    }
-    async fn http(
-        &self,
-        _: &crate::backend::Target,
-        _: &crate::backend::HttpRequest,
-    ) -> crate::backend::Result<crate::backend::HttpResponse> {
-        Err(offline())
-    }
-    async fn logs(
-        &self,
-        _: &crate::backend::Target,
-        _: &str,
-        _: usize,
-    ) -> crate::backend::Result<String> {
-        Err(offline())
-    }
-    async fn teardown(&self, _: &str) -> crate::backend::Result<crate::backend::Removed> {
-        Err(offline())
-    }
-    async fn labelled(&self) -> crate::backend::Result<Vec<crate::backend::LabelledObject>> {
-        Err(offline())
-    }
-    fn container_name(&self, t: &crate::backend::Target, service: &str) -> String {
-        format!("bf-{}-{service}", t.session)
-    }
-}
-
-fn offline() -> crate::backend::BackendError {
-    crate::backend::BackendError::Unreachable {
-        endpoint: "(not connected)".into(),
-        source: "this command does not use the engine".into(),
-    }
-}
-
 fn validate(scenarios: &Path, paths: Vec<PathBuf>) -> CmdResult {
     let results: Vec<(PathBuf, Result<Package, scenario::LoadError>)> = if paths.is_empty() {
-        let mut roots: Vec<PathBuf> = std::fs::read_dir(scenarios)
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .map(|e| e.path())
-                    .filter(|p| p.join("scenario.yaml").is_file())
-                    .collect()
-            })
-            .unwrap_or_default();
-        roots.sort();
+        let roots = scenario::package_roots(scenarios);
         if roots.is_empty() {
             note!(
                 "error: failed to find scenario packages in {}",
@@ -621,7 +525,7 @@ async fn start(
 
 async fn status(eng: &Engine, id: &str, json: bool) -> CmdResult {
     let s = eng.store.load(id)?;
-    let pkg = eng.package_of(&s)?;
+    let pkg = engine::package_of(&s)?;
     let t = eng.target(&s);
     let mut observed = vec![];
     if s.status == Status::Ready

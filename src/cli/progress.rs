@@ -24,17 +24,25 @@ impl Term {
     }
 }
 
-impl Progress for Term {
-    fn begin(&self, step: &str) {
+impl Term {
+    /// Clears the current step's spinner and hands back its slot (none when quiet).
+    fn take_current(&self) -> Option<std::sync::MutexGuard<'_, Option<(ProgressBar, String)>>> {
         if self.quiet {
-            return;
+            return None;
         }
-        let Ok(mut slot) = self.bar.lock() else {
-            return;
-        };
+        let mut slot = self.bar.lock().ok()?;
         if let Some((bar, _)) = slot.take() {
             bar.finish_and_clear();
         }
+        Some(slot)
+    }
+}
+
+impl Progress for Term {
+    fn begin(&self, step: &str) {
+        let Some(mut slot) = self.take_current() else {
+            return;
+        };
         if self.fancy {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -66,15 +74,8 @@ impl Progress for Term {
     }
 
     fn finish(&self, outcome: &str) {
-        if self.quiet {
-            return;
+        if self.take_current().is_some() {
+            note!("✓ {outcome}");
         }
-        let Ok(mut slot) = self.bar.lock() else {
-            return;
-        };
-        if let Some((bar, _)) = slot.take() {
-            bar.finish_and_clear();
-        }
-        note!("✓ {outcome}");
     }
 }

@@ -97,8 +97,8 @@ pub fn load(path: &Path) -> Result<Package, LoadError> {
     }
 }
 
-/// Loads every package under `dir` (each folder holding a `scenario.yaml`), sorted by id.
-pub fn load_all(dir: &Path) -> Vec<Result<Package, LoadError>> {
+/// The package folders under `dir` (each holding a `scenario.yaml`), sorted.
+pub fn package_roots(dir: &Path) -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(Result::ok)
@@ -108,7 +108,12 @@ pub fn load_all(dir: &Path) -> Vec<Result<Package, LoadError>> {
         })
         .unwrap_or_default();
     roots.sort();
-    roots.iter().map(|r| load(r)).collect()
+    roots
+}
+
+/// Loads every package under `dir`, sorted by folder.
+pub fn load_all(dir: &Path) -> Vec<Result<Package, LoadError>> {
+    package_roots(dir).iter().map(|r| load(r)).collect()
 }
 
 fn id_pattern() -> Regex {

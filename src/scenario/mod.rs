@@ -13,7 +13,7 @@ use crate::duration::HumanDuration;
 use crate::yaml::Located;
 
 pub use crate::diagnostic::Diagnostic;
-pub use load::{LoadError, load, load_all};
+pub use load::{LoadError, load, load_all, package_roots};
 
 /// A rubric competency. The ids are the same in scenarios, checks and reports.
 #[derive(
