@@ -16,7 +16,7 @@ use crate::check::{self, Patience, Status};
 use crate::compose::{self, Deployment};
 use crate::diagnostic::{self, Diagnostic};
 use crate::grade::{self, Report, Scope};
-use crate::scenario::{self, Action, LoadError, Package};
+use crate::scenario::{self, Action, FixExpectation, LoadError, Package};
 use crate::session::{self, HintTaken, Session, SessionError, Status as SessionStatus, Store};
 
 /// How long a command waits for another one holding the same session.
@@ -107,6 +107,8 @@ pub struct Verification {
     pub steps: Vec<VerifyStep>,
     pub broken: Option<Report>,
     pub fixed: Option<Report>,
+    /// Reports of the package's alternative and fake fixes, in order.
+    pub fixes: Vec<Report>,
 }
 
 /// Takes a live session's lock, then reads it, so what is saved afterwards cannot overwrite
@@ -279,7 +281,7 @@ impl Engine {
             progress.finish("fault injected");
         }
         progress.begin("waiting for the broken state");
-        let waited = self.wait_broken(pkg, &t).await?;
+        let waited = self.wait_broken(pkg, &t, &s.workspace).await?;
         progress.finish(&format!(
             "broken state reached in {:.1}s",
             waited.as_secs_f64()
@@ -308,12 +310,18 @@ impl Engine {
     }
 
     /// Polls the scenario's `broken-when` checks until they all fail.
-    async fn wait_broken(&self, pkg: &Package, t: &Target) -> Result<Duration> {
+    async fn wait_broken(&self, pkg: &Package, t: &Target, workspace: &Path) -> Result<Duration> {
         let started = Instant::now();
         let bw = &pkg.scenario.environment.broken_when;
         let checks: Vec<_> = bw.failing.iter().filter_map(|id| pkg.check(id)).collect();
         loop {
-            let outcomes = check::run_all(&checks, self.backend.as_ref(), t, Patience::Once).await;
+            let cx = check::Ctx {
+                backend: self.backend.as_ref(),
+                target: t,
+                workspace,
+                patience: Patience::Once,
+            };
+            let outcomes = check::run_all(&checks, &cx).await;
             if let Some((c, o)) = outcomes.iter().find(|(_, o)| o.status == Status::Error) {
                 return Err(EngineError::NotBroken {
                     after: started.elapsed(),
@@ -387,13 +395,14 @@ impl Engine {
         }
         let pkg = package_of(&s)?;
         let checks = grade::checks_in_scope(&pkg, scope);
-        let outcomes = check::run_all(
-            &checks,
-            self.backend.as_ref(),
-            &self.target(&s),
-            Patience::Settle,
-        )
-        .await;
+        let t = self.target(&s);
+        let cx = check::Ctx {
+            backend: self.backend.as_ref(),
+            target: &t,
+            workspace: &s.workspace,
+            patience: Patience::Settle,
+        };
+        let outcomes = check::run_all(&checks, &cx).await;
         let report = grade::compute(&pkg, &s, &outcomes, scope, OffsetDateTime::now_utc());
         if scope == Scope::All {
             let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
@@ -411,21 +420,12 @@ impl Engine {
     pub async fn reset(&self, id: &str, progress: &dyn Progress) -> Result<PathBuf> {
         let (_lock, mut s) = lock_live(&self.store, id)?;
         let pkg = package_of(&s)?;
+        let backups = self.store.dir(&s.id).join("workspace-backups");
         let stamp = OffsetDateTime::now_utc().unix_timestamp();
-        let backup = self
-            .store
-            .dir(&s.id)
-            .join("workspace-backups")
-            .join(stamp.to_string());
+        let taken = std::fs::read_dir(&backups).map(|d| d.count()).unwrap_or(0);
+        let backup = backups.join(format!("{stamp}-{}", taken + 1));
         copy_tree(&s.workspace, &backup)?;
-        std::fs::remove_dir_all(&s.workspace).map_err(|source| EngineError::Copy {
-            from: pkg.workspace_dir(),
-            to: s.workspace.clone(),
-            source,
-        })?;
-        copy_tree(&pkg.workspace_dir(), &s.workspace)?;
-        self.backend.teardown(&s.id).await?;
-        self.deploy_broken(&pkg, &mut s, progress).await?;
+        self.restore_broken(&pkg, &mut s, progress).await?;
         s.record(
             "reset",
             format!(
@@ -435,6 +435,25 @@ impl Engine {
         );
         self.store.save(&s)?;
         Ok(backup)
+    }
+
+    /// Puts the scenario's workspace back and redeploys the broken state.
+    async fn restore_broken(
+        &self,
+        pkg: &Package,
+        s: &mut Session,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        if s.workspace.exists() {
+            std::fs::remove_dir_all(&s.workspace).map_err(|source| EngineError::Copy {
+                from: pkg.workspace_dir(),
+                to: s.workspace.clone(),
+                source,
+            })?;
+        }
+        copy_tree(&pkg.workspace_dir(), &s.workspace)?;
+        self.backend.teardown(&s.id).await?;
+        self.deploy_broken(pkg, s, progress).await
     }
 
     /// Tears the session down; its record and reports stay.
@@ -505,6 +524,7 @@ impl Engine {
             steps: vec![],
             broken: None,
             fixed: None,
+            fixes: vec![],
         };
         let result = self.verify_steps(pkg, &mut s, &mut v, progress).await;
         // Teardown always runs, whatever happened above.
@@ -598,6 +618,77 @@ impl Engine {
             secs: clock.elapsed().as_secs_f64(),
         });
         v.fixed = Some(fixed);
+
+        for fix in &pkg.fixes {
+            let clock = Instant::now();
+            progress.begin(&format!("trying fix `{}` on the broken state", fix.name));
+            {
+                let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
+                self.restore_broken(pkg, s, progress).await?;
+                self.store.save(s)?;
+            }
+            copy_tree(&fix.files_dir(), &s.workspace)?;
+            for r in &fix.spec.remove {
+                let path = s.workspace.join(&r.value);
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.map_err(|source| EngineError::Copy {
+                    from: path.clone(),
+                    to: path.clone(),
+                    source,
+                })?;
+            }
+            self.apply(&s.id).await?;
+            for step in &fix.spec.steps {
+                self.run_action(&t, step).await?;
+            }
+            let r = self.grade(&s.id, Scope::All).await?;
+            progress.finish("graded");
+            let full = r.complete && r.score == r.max_score && r.penalties == 0;
+            let failed: Vec<&str> = r
+                .checks
+                .iter()
+                .filter(|c| c.status == Status::Fail)
+                .map(|c| c.id.as_str())
+                .collect();
+            let (ok, expected) = match fix.spec.expect {
+                FixExpectation::Pass => (full, "full score".to_string()),
+                FixExpectation::Fail => (
+                    r.complete
+                        && !full
+                        && fix
+                            .spec
+                            .failing
+                            .iter()
+                            .all(|id| failed.contains(&id.value.as_str())),
+                    format!(
+                        "failing [{}]",
+                        fix.spec
+                            .failing
+                            .iter()
+                            .map(|f| f.value.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            };
+            v.steps.push(VerifyStep {
+                step: format!("fix `{}`", fix.name),
+                ok,
+                detail: format!(
+                    "expected {expected}; got {} / {}, penalties {}, failing [{}]",
+                    r.score,
+                    r.max_score,
+                    r.penalties,
+                    failed.join(", ")
+                ),
+                secs: clock.elapsed().as_secs_f64(),
+            });
+            v.fixes.push(r);
+        }
         Ok(())
     }
 }

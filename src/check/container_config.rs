@@ -1,11 +1,12 @@
 //! `container-config`: predicates on a container's configuration, read through the engine
 //! (not from inside the container, so the candidate cannot fake them).
 
-use super::Outcome;
-use crate::backend::{Backend, Result, Target};
+use super::{Ctx, Outcome};
+use crate::backend::Result;
 use crate::scenario::ContainerConfigCheck;
 
-pub async fn run(k: &ContainerConfigCheck, backend: &dyn Backend, t: &Target) -> Result<Outcome> {
+pub async fn run(k: &ContainerConfigCheck, cx: &Ctx<'_>) -> Result<Outcome> {
+    let (backend, t) = (cx.backend, cx.target);
     let service = &k.service.value;
     if !backend.state(t, service).await?.exists {
         return Ok(Outcome::fail(

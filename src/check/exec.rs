@@ -3,11 +3,12 @@
 
 use regex::Regex;
 
-use super::{Outcome, clip};
-use crate::backend::{Backend, Result, Target};
+use super::{Ctx, Outcome, clip};
+use crate::backend::Result;
 use crate::scenario::ExecCheck;
 
-pub async fn run(k: &ExecCheck, backend: &dyn Backend, t: &Target) -> Result<Outcome> {
+pub async fn run(k: &ExecCheck, cx: &Ctx<'_>) -> Result<Outcome> {
+    let (backend, t) = (cx.backend, cx.target);
     let service = &k.service.value;
     let state = backend.state(t, service).await?;
     if !state.running {

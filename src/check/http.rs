@@ -5,16 +5,12 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-use super::{Outcome, Patience, clip};
-use crate::backend::{Backend, HttpRequest, Result, Target};
+use super::{Ctx, Outcome, Patience, clip};
+use crate::backend::{HttpRequest, Result};
 use crate::scenario::HttpCheck;
 
-pub async fn run(
-    k: &HttpCheck,
-    backend: &dyn Backend,
-    t: &Target,
-    patience: Patience,
-) -> Result<Outcome> {
+pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
+    let (backend, t) = (cx.backend, cx.target);
     let url = format!(
         "http://{}:{}{}",
         k.service.value, k.port.value, k.path.value
@@ -52,7 +48,7 @@ pub async fn run(
         if status_ok && body_ok {
             return Ok(Outcome::pass(observed, evidence));
         }
-        if patience == Patience::Once || started.elapsed() >= k.retry_for.0 {
+        if cx.patience == Patience::Once || started.elapsed() >= k.retry_for.0 {
             let summary = if !status_ok {
                 format!("{observed}, expected {}", k.expect_status)
             } else {

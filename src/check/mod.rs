@@ -7,6 +7,7 @@ mod exec;
 mod http;
 mod stays_running;
 
+use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -83,14 +84,24 @@ pub enum Patience {
     Once,
 }
 
+/// What a check may observe: the sandbox through the backend, and the session's workspace
+/// (files the candidate wrote).
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub backend: &'a dyn Backend,
+    pub target: &'a Target,
+    pub workspace: &'a Path,
+    pub patience: Patience,
+}
+
 /// Runs one check.
-pub async fn run(check: &Check, backend: &dyn Backend, t: &Target, patience: Patience) -> Outcome {
+pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
     let started = Instant::now();
     let result = match &check.kind {
-        CheckKind::StaysRunning(k) => stays_running::run(k, backend, t).await,
-        CheckKind::Http(k) => http::run(k, backend, t, patience).await,
-        CheckKind::Exec(k) => exec::run(k, backend, t).await,
-        CheckKind::ContainerConfig(k) => container_config::run(k, backend, t).await,
+        CheckKind::StaysRunning(k) => stays_running::run(k, cx).await,
+        CheckKind::Http(k) => http::run(k, cx).await,
+        CheckKind::Exec(k) => exec::run(k, cx).await,
+        CheckKind::ContainerConfig(k) => container_config::run(k, cx).await,
     };
     let mut outcome = result.unwrap_or_else(|e| Outcome::error(&e));
     outcome.duration_ms = started.elapsed().as_millis() as u64;
@@ -98,15 +109,8 @@ pub async fn run(check: &Check, backend: &dyn Backend, t: &Target, patience: Pat
 }
 
 /// Runs checks concurrently (a grade takes as long as its longest window, not their sum).
-pub async fn run_all<'a>(
-    checks: &[&'a Check],
-    backend: &dyn Backend,
-    t: &Target,
-    patience: Patience,
-) -> Vec<(&'a Check, Outcome)> {
-    let futures = checks
-        .iter()
-        .map(|c| async move { (*c, run(c, backend, t, patience).await) });
+pub async fn run_all<'a>(checks: &[&'a Check], cx: &Ctx<'_>) -> Vec<(&'a Check, Outcome)> {
+    let futures = checks.iter().map(|c| async move { (*c, run(c, cx).await) });
     futures_util::future::join_all(futures).await
 }
 

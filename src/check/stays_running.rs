@@ -3,13 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Outcome, tail_lines};
-use crate::backend::{Backend, Result, ServiceState, Target};
+use super::{Ctx, Outcome, tail_lines};
+use crate::backend::{Result, ServiceState};
 use crate::scenario::StaysRunning;
 
 const POLL: Duration = Duration::from_millis(500);
 
-pub async fn run(k: &StaysRunning, backend: &dyn Backend, t: &Target) -> Result<Outcome> {
+pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
+    let (backend, t) = (cx.backend, cx.target);
     let service = &k.service.value;
     let first = backend.state(t, service).await?;
     let why_down = |s: &ServiceState| -> Option<String> {

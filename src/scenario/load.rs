@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use super::{BackendKind, CheckKind, Package, Scenario};
+use super::{BackendKind, CheckKind, Fix, FixExpectation, FixSpec, Package, Scenario};
 use crate::compose;
 use crate::diagnostic::{self, Diagnostic};
 use crate::yaml::{self, Pos};
@@ -84,17 +84,89 @@ pub fn load(path: &Path) -> Result<Package, LoadError> {
         yaml::from_str(&text).map_err(|e| invalid(vec![Diagnostic::from_parse(&file, e)]))?;
     let mut diags = Vec::new();
     let briefing = validate(&root, &file, &scenario, &mut diags);
+    let fixes = load_fixes(&root, &scenario, &mut diags);
     if diags.is_empty() {
         Ok(Package {
             root,
             scenario,
             briefing,
+            fixes,
         })
     } else {
         diags.sort();
         diags.dedup();
         Err(invalid(diags))
     }
+}
+
+/// Loads `fixes/*/fix.yaml`, reporting problems with their positions.
+fn load_fixes(root: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>) -> Vec<Fix> {
+    let mut fixes = Vec::new();
+    for dir in subdirs(&root.join("fixes")) {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = dir.join("fix.yaml");
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(Diagnostic::at(
+                    &file,
+                    Pos::default(),
+                    format!("cannot read the fix description: {e}"),
+                ));
+                continue;
+            }
+        };
+        let spec: FixSpec = match yaml::from_str(&text) {
+            Ok(f) => f,
+            Err(e) => {
+                diags.push(Diagnostic::from_parse(&file, e));
+                continue;
+            }
+        };
+        let mut err = |pos: Pos, msg: String| diags.push(Diagnostic::at(&file, pos, msg));
+        match spec.expect {
+            FixExpectation::Fail if spec.failing.is_empty() => err(
+                Pos { line: 1, column: 1 },
+                "a fix expected to fail names the checks that must fail (`failing:`)".into(),
+            ),
+            FixExpectation::Pass if !spec.failing.is_empty() => err(
+                spec.failing[0].pos,
+                "a fix expected to pass cannot name failing checks".into(),
+            ),
+            _ => {}
+        }
+        for id in &spec.failing {
+            if !s.checks.iter().any(|c| c.id.value == id.value) {
+                err(
+                    id.pos,
+                    format!("failing names check `{}`, which does not exist", id.value),
+                );
+            }
+        }
+        for r in &spec.remove {
+            if let Err(why) = safe_join(&root.join("workspace"), r) {
+                err(r.pos, format!("remove `{}` {why}", r.value));
+            }
+        }
+        fixes.push(Fix { name, dir, spec });
+    }
+    fixes
+}
+
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
 }
 
 /// The package folders under `dir` (each holding a `scenario.yaml`), sorted.

@@ -347,6 +347,46 @@ pub struct RubricNotes {
     pub red_flags: Vec<String>,
 }
 
+/// `fixes/<name>/fix.yaml`: a fix `verify` tries on the broken state besides the reference
+/// solution. An alternative valid fix must score fully; a fake fix must fail named checks.
+/// The files under `fixes/<name>/files/` are laid over the broken workspace.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FixSpec {
+    /// What this fix does, and why it should pass or fail.
+    pub description: String,
+    pub expect: FixExpectation,
+    /// For `expect: fail`: checks that must fail (a guard catching the fake fix, usually).
+    #[serde(default)]
+    pub failing: Vec<Located<String>>,
+    /// Workspace files the fix deletes.
+    #[serde(default)]
+    pub remove: Vec<Located<String>>,
+    /// Runtime actions after the files are applied.
+    #[serde(default)]
+    pub steps: Vec<Action>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FixExpectation {
+    Pass,
+    Fail,
+}
+
+#[derive(Clone, Debug)]
+pub struct Fix {
+    pub name: String,
+    pub dir: PathBuf,
+    pub spec: FixSpec,
+}
+
+impl Fix {
+    pub fn files_dir(&self) -> PathBuf {
+        self.dir.join("files")
+    }
+}
+
 /// A loaded and validated scenario package.
 #[derive(Clone, Debug)]
 pub struct Package {
@@ -354,6 +394,8 @@ pub struct Package {
     pub root: PathBuf,
     pub scenario: Scenario,
     pub briefing: String,
+    /// Alternative and fake fixes `verify` tries (`fixes/*/fix.yaml`).
+    pub fixes: Vec<Fix>,
 }
 
 impl Package {
