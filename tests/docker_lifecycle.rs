@@ -95,7 +95,7 @@ fn a_session_goes_from_broken_to_fixed_and_stop_leaves_nothing_behind() {
         "stop left labelled objects behind"
     );
     // The record and the report stay.
-    let list = env.json(&["list", "--json"], EXIT_OK);
+    let list = env.json(&["list", "--sessions", "--json"], EXIT_OK);
     assert_eq!(list[0]["status"], "stopped");
     assert!(
         env.state
@@ -156,7 +156,7 @@ fn a_start_killed_mid_provision_is_cleaned_up_by_gc() {
         "{gc:#}"
     );
     assert_eq!(labelled_objects(&id), 0, "gc left labelled objects behind");
-    let list = env.json(&["list", "--json"], EXIT_OK);
+    let list = env.json(&["list", "--sessions", "--json"], EXIT_OK);
     assert_eq!(list[0]["status"], "failed", "{list:#}");
 }
 
@@ -299,7 +299,7 @@ fn ctrl_c_during_start_tears_down_what_it_created() {
         0,
         "Ctrl-C left labelled objects behind"
     );
-    let list = env.json(&["list", "--json"], EXIT_OK);
+    let list = env.json(&["list", "--sessions", "--json"], EXIT_OK);
     assert_eq!(list[0]["status"], "failed", "{list:#}");
 }
 

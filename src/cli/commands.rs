@@ -328,7 +328,14 @@ async fn dispatch(cli: Cli) -> CmdResult {
             }
             Ok(exit::OK)
         }
-        Command::List { json } => {
+        Command::List {
+            sessions: false,
+            json,
+        } => catalog(&scenarios, json),
+        Command::List {
+            sessions: true,
+            json,
+        } => {
             let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
             list(&store, json)
         }
@@ -579,6 +586,83 @@ async fn status(eng: &Engine, id: &str, json: bool) -> CmdResult {
         println!("  {name:<12} {container}  ({st})");
     }
     Ok(exit::OK)
+}
+
+/// The scenario catalog. Invalid packages are listed too, with their problem count, so a
+/// broken package is noticed rather than silently missing.
+fn catalog(scenarios: &Path, json: bool) -> CmdResult {
+    let mut rows = vec![];
+    let mut invalid = 0;
+    for (root, loaded) in scenario::package_roots(scenarios)
+        .into_iter()
+        .map(|r| (r.clone(), scenario::load(&r)))
+    {
+        match loaded {
+            Ok(p) => {
+                let s = &p.scenario;
+                rows.push(json!({
+                    "id": p.id(),
+                    "title": s.title,
+                    "competencies": s.competencies.iter().map(|c| c.value).collect::<Vec<_>>(),
+                    "difficulty": s.difficulty,
+                    "backends": s.backends.value,
+                    "time-limit": s.time_limit.to_string(),
+                    "time-limit-secs": s.time_limit.0.as_secs(),
+                    "path": root,
+                }));
+            }
+            Err(e) => {
+                invalid += 1;
+                note!(
+                    "warning: {} is invalid ({} problem(s)); `breakfix validate {}` shows them",
+                    root.display(),
+                    e.diagnostics().len(),
+                    root.display()
+                );
+            }
+        }
+    }
+    if json {
+        print_json(&rows);
+    } else if rows.is_empty() {
+        println!("no scenarios in {}", scenarios.display());
+    } else {
+        let w = rows
+            .iter()
+            .map(|r| r["id"].as_str().unwrap_or_default().len())
+            .max()
+            .unwrap_or(2);
+        println!(
+            "{:<w$}  {:<8} {:<7} {:<8} {:<40} TITLE",
+            "ID", "LEVEL", "LIMIT", "BACKEND", "COMPETENCIES"
+        );
+        for r in &rows {
+            let list = |k: &str| {
+                r[k].as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default()
+            };
+            println!(
+                "{:<w$}  {:<8} {:<7} {:<8} {:<40} {}",
+                r["id"].as_str().unwrap_or_default(),
+                r["difficulty"].as_str().unwrap_or_default(),
+                r["time-limit"].as_str().unwrap_or_default(),
+                list("backends"),
+                list("competencies"),
+                r["title"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    Ok(if invalid == 0 {
+        exit::OK
+    } else {
+        exit::SCENARIO_INVALID
+    })
 }
 
 fn list(store: &Store, json: bool) -> CmdResult {

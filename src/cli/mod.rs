@@ -120,8 +120,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List sessions.
+    /// List the scenario catalog (id, title, competencies, difficulty, backends, time limit),
+    /// or with --sessions the sessions in the state directory.
     List {
+        /// List sessions instead of scenarios.
+        #[arg(long)]
+        sessions: bool,
         #[arg(long)]
         json: bool,
     },

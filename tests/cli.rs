@@ -1,0 +1,92 @@
+//! The command line without an engine: catalog, schema, help, validation.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn the_catalog_lists_every_scenario_with_its_metadata() {
+    let env = Env::new();
+    let rows = env.json(&["list", "--json"], EXIT_OK);
+    let rows = rows.as_array().expect("an array");
+    let packages = std::fs::read_dir(repo().join("scenarios"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().join("scenario.yaml").is_file())
+        .count();
+    assert_eq!(rows.len(), packages);
+    for r in rows {
+        for field in [
+            "id",
+            "title",
+            "competencies",
+            "difficulty",
+            "backends",
+            "time-limit",
+        ] {
+            assert!(r.get(field).is_some(), "catalog row lacks {field}: {r:#}");
+        }
+        assert!(!r["competencies"].as_array().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn every_competency_of_the_rubric_is_assessed_by_some_scenario() {
+    let env = Env::new();
+    let rows = env.json(&["list", "--json"], EXIT_OK);
+    let covered: std::collections::BTreeSet<String> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["competencies"].as_array().unwrap().clone())
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let missing: Vec<&str> = [
+        "ci-cd",
+        "containers",
+        "observability",
+        "incident-response",
+        "infrastructure-as-code",
+        "security",
+    ]
+    .into_iter()
+    .filter(|c| !covered.contains(*c))
+    .collect();
+    // Not yet a hard requirement for every build; printed so the gap is visible.
+    if !missing.is_empty() {
+        eprintln!("competencies without a scenario: {missing:?}");
+    }
+    assert!(covered.contains("containers"));
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let env = Env::new();
+    let out = env.expect(&["--help"], EXIT_OK);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for code in ["130", "checks ran and at least one failed", "unreachable"] {
+        assert!(text.contains(code), "--help lacks {code}");
+    }
+}
+
+#[test]
+fn the_schema_command_prints_the_published_schema() {
+    let env = Env::new();
+    let out = env.expect(&["schema"], EXIT_OK);
+    let published = std::fs::read_to_string(repo().join("docs/scenario.schema.json")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), published);
+}
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let env = Env::new();
+    env.expect(&["validate"], EXIT_OK);
+}
+
+#[test]
+fn an_unknown_scenario_names_the_ones_available() {
+    let env = Env::new();
+    let out = env.expect(&["start", "no-such-scenario"], EXIT_SCENARIO_INVALID);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no scenario `no-such-scenario`"), "{err}");
+    assert!(err.contains("crashloop-docker"), "{err}");
+}
