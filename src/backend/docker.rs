@@ -23,9 +23,11 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::images::{self, BASE_IMAGE};
+use super::stream;
 use super::{
-    ApplySummary, Backend, BackendError, ExecOutput, Health, HttpRequest, HttpResponse, ImageBuild,
-    LabelledObject, Progress, Removed, Result, ServiceConfig, ServiceState, Target, labels,
+    ApplySummary, Backend, BackendError, ExecOutput, Health, HttpRequest, HttpResponse, HttpSample,
+    HttpStreamRequest, ImageBuild, LabelledObject, Progress, Removed, Result, ServiceConfig,
+    ServiceState, Target, labels,
 };
 use crate::compose::{Deployment, ServiceSpec};
 use crate::scenario::BackendKind;
@@ -714,6 +716,23 @@ impl Backend for DockerBackend {
             error,
             elapsed_ms,
         })
+    }
+
+    async fn http_stream(&self, t: &Target, req: &HttpStreamRequest) -> Result<Vec<HttpSample>> {
+        let probe = probe_container(t);
+        let deadline = stream::deadline(req);
+        let out = self
+            .run_exec(&probe, &stream::command(req), deadline)
+            .await?;
+        let (samples, complete) = stream::parse(&out.output);
+        if out.exit_code.is_none() || !complete {
+            return Err(BackendError::Timeout {
+                op: "stream requests from",
+                object: probe,
+                after: deadline,
+            });
+        }
+        Ok(samples)
     }
 
     async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String> {

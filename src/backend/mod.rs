@@ -3,6 +3,7 @@
 
 pub mod docker;
 mod images;
+pub mod stream;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -138,6 +139,34 @@ pub struct HttpResponse {
     pub elapsed_ms: u64,
 }
 
+/// A bounded stream of GETs from the probe, one every `interval`.
+#[derive(Clone, Debug)]
+pub struct HttpStreamRequest {
+    pub service: String,
+    pub port: u16,
+    pub path: String,
+    pub count: u32,
+    pub interval: Duration,
+    /// How long one request may take.
+    pub timeout: Duration,
+    /// A response header to record for every request (the answering version, say).
+    pub header: Option<String>,
+}
+
+/// One request of a stream, as the probe saw it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HttpSample {
+    /// 1-based position in the stream.
+    pub seq: u32,
+    /// 0 when no response arrived.
+    pub status: u16,
+    /// The recorded header's value; `None` when the response did not carry it.
+    pub header: Option<String>,
+    pub elapsed_ms: u64,
+    /// The probe's error when no response arrived.
+    pub error: Option<String>,
+}
+
 /// What `deploy` did to each service.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ApplySummary {
@@ -243,6 +272,10 @@ pub trait Backend: Send + Sync {
     /// An HTTP GET from a probe on the session's network, outside the candidate's containers.
     async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse>;
     async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String>;
+    /// A bounded stream of GETs from the probe, outside the candidate's containers, sent in
+    /// one go so the interval holds; every request is recorded. Times out (an error) when
+    /// the stream cannot finish within its own worst case.
+    async fn http_stream(&self, t: &Target, req: &HttpStreamRequest) -> Result<Vec<HttpSample>>;
     /// Removes every object of the session.
     async fn teardown(&self, session: &str) -> Result<Removed>;
     /// Every object carrying breakfix's labels.

@@ -423,6 +423,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                     );
                 }
             }
+            CheckKind::HttpStream(k) => validate_stream(k, &label, &mut err),
             CheckKind::ContainerConfig(k) => {
                 let any = k.non_root.is_some()
                     || k.has_healthcheck.is_some()
@@ -504,6 +505,75 @@ impl super::Action {
         match self {
             super::Action::Exec(e) => &e.service,
             super::Action::Restart(r) => &r.service,
+        }
+    }
+}
+
+/// The most requests one stream may send (its output must fit what an exec returns).
+const MAX_STREAM_REQUESTS: u32 = 300;
+/// The longest a stream may take if every request times out.
+const MAX_STREAM_WORST_CASE: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn validate_stream(k: &super::HttpStreamCheck, label: &str, err: &mut dyn FnMut(Pos, String)) {
+    if k.port.value == 0 {
+        err(k.port.pos, format!("{label}: port must be 1-65535"));
+    }
+    if !k.path.starts_with('/') {
+        err(k.path.pos, format!("{label}: path must start with `/`"));
+    }
+    if k.path.chars().any(char::is_whitespace) {
+        err(k.path.pos, format!("{label}: path must not contain spaces"));
+    }
+    if k.requests.value == 0 || k.requests.value > MAX_STREAM_REQUESTS {
+        err(
+            k.requests.pos,
+            format!("{label}: requests must be 1-{MAX_STREAM_REQUESTS}"),
+        );
+    }
+    if k.request_timeout.value.0.is_zero() {
+        err(
+            k.request_timeout.pos,
+            format!("{label}: request-timeout must be above zero"),
+        );
+    }
+    let worst = (k.request_timeout.value.0 + k.interval.value.0) * k.requests.value;
+    if worst > MAX_STREAM_WORST_CASE {
+        err(
+            k.requests.pos,
+            format!(
+                "{label}: requests × (interval + request-timeout) is {}, more than {}",
+                humantime::format_duration(worst),
+                humantime::format_duration(MAX_STREAM_WORST_CASE)
+            ),
+        );
+    }
+    let pct = k.max_error_percent.value;
+    if !(0.0..=100.0).contains(&pct) {
+        err(
+            k.max_error_percent.pos,
+            format!("{label}: max-error-percent must be 0-100"),
+        );
+    }
+    if let Some(h) = &k.version_header
+        && !crate::backend::stream::is_token(h)
+    {
+        err(
+            h.pos,
+            format!("{label}: version-header `{}` is not a header name", h.value),
+        );
+    }
+    for list in [&k.allowed_versions, &k.forbidden_versions]
+        .into_iter()
+        .flatten()
+    {
+        if k.version_header.is_none() {
+            err(
+                list.pos,
+                format!("{label}: version lists need `version-header` to read versions from"),
+            );
+        }
+        if list.is_empty() {
+            err(list.pos, format!("{label}: a version list cannot be empty"));
         }
     }
 }

@@ -228,6 +228,9 @@ pub enum CheckKind {
     Exec(ExecCheck),
     /// Predicates on the container's configuration, read through the engine.
     ContainerConfig(ContainerConfigCheck),
+    /// A bounded stream of HTTP requests from the probe container: the error rate over the
+    /// window stays under a bound, and no response comes from a version that is not allowed.
+    HttpStream(HttpStreamCheck),
 }
 
 impl CheckKind {
@@ -237,6 +240,7 @@ impl CheckKind {
             CheckKind::Http(c) => &c.service,
             CheckKind::Exec(c) => &c.service,
             CheckKind::ContainerConfig(c) => &c.service,
+            CheckKind::HttpStream(c) => &c.service,
         }
     }
     pub fn name(&self) -> &'static str {
@@ -245,6 +249,7 @@ impl CheckKind {
             CheckKind::Http(_) => "http",
             CheckKind::Exec(_) => "exec",
             CheckKind::ContainerConfig(_) => "container-config",
+            CheckKind::HttpStream(_) => "http-stream",
         }
     }
 }
@@ -328,6 +333,54 @@ pub struct ContainerConfigCheck {
     /// Capabilities added back are a subset of these (empty list: none may be added).
     #[serde(default)]
     pub capabilities_within: Option<Vec<String>>,
+}
+
+/// A stream of GETs to `http://<service>:<port><path>`, one every `interval`, sent from the
+/// session's probe container. A request is an error when no response arrives or its status
+/// is 400 or above.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpStreamCheck {
+    pub service: Located<String>,
+    pub port: Located<u16>,
+    #[serde(default = "default_path")]
+    pub path: Located<String>,
+    /// How many requests the stream sends (1 to 600).
+    #[serde(default = "default_stream_requests")]
+    pub requests: Located<u32>,
+    /// The pause between two requests.
+    #[serde(default = "default_stream_interval")]
+    pub interval: Located<HumanDuration>,
+    /// How long one request may take before it counts as an error (no response).
+    #[serde(default = "default_stream_request_timeout")]
+    pub request_timeout: Located<HumanDuration>,
+    /// The highest share of errors over the stream, in percent, that still passes.
+    #[serde(default)]
+    pub max_error_percent: Located<f64>,
+    /// The response header in which the answering application names its version
+    /// (`X-App-Version`). Required by `allowed-versions` and `forbidden-versions`.
+    #[serde(default)]
+    pub version_header: Option<Located<String>>,
+    /// Every response must name one of these versions; a response without the header fails.
+    #[serde(default)]
+    pub allowed_versions: Option<Located<Vec<String>>>,
+    /// No response may name one of these versions.
+    #[serde(default)]
+    pub forbidden_versions: Option<Located<Vec<String>>>,
+    /// Before the stream starts, wait up to this long for a first good answer (a service
+    /// that was just applied needs a moment). Not applied while polling for the broken state.
+    #[serde(default = "default_retry")]
+    pub retry_for: HumanDuration,
+}
+
+fn default_stream_requests() -> Located<u32> {
+    Located::new(40)
+}
+fn default_stream_interval() -> Located<HumanDuration> {
+    Located::new(HumanDuration(std::time::Duration::from_millis(100)))
+}
+fn default_stream_request_timeout() -> Located<HumanDuration> {
+    Located::new(HumanDuration::secs(2))
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]

@@ -1,0 +1,151 @@
+//! The probe side of an HTTP stream: one shell loop running curl once per request, each
+//! writing one line (`seq`, status, header, time, error) with curl's `-w`. One exec for the
+//! whole stream keeps the interval honest and costs the engine one round trip, not hundreds.
+
+use std::time::Duration;
+
+use super::{HttpSample, HttpStreamRequest};
+
+/// Printed by the loop after the last request: a stream without it was cut short.
+pub const END_MARK: &str = "--breakfix-stream-end";
+
+/// The command the probe runs. Values reach the loop as positional parameters, never
+/// spliced into the script, except the header name, which is checked to be a plain token.
+pub fn command(req: &HttpStreamRequest) -> Vec<String> {
+    let url = format!("http://{}:{}{}", req.service, req.port, req.path);
+    let header = req
+        .header
+        .as_deref()
+        .filter(|h| is_token(h))
+        .map(|h| format!("%header{{{h}}}"))
+        .unwrap_or_default();
+    // curl prints the write-out even when no response arrives (status 000, errormsg set).
+    let script = format!(
+        r#"i=1
+while [ "$i" -le "$1" ]; do
+  curl -s -o /dev/null --max-time "$2" -w "$i\t%{{http_code}}\t{header}\t%{{time_total}}\t%{{errormsg}}\n" "$4"
+  [ "$i" -lt "$1" ] && sleep "$3"
+  i=$((i+1))
+done
+echo {END_MARK}"#
+    );
+    vec![
+        "sh".into(),
+        "-c".into(),
+        script,
+        "breakfix-stream".into(),
+        req.count.to_string(),
+        secs(req.timeout),
+        secs(req.interval),
+        url,
+    ]
+}
+
+/// How long the whole stream may take before it counts as stuck.
+pub fn deadline(req: &HttpStreamRequest) -> Duration {
+    (req.timeout + req.interval + Duration::from_millis(200)) * req.count + Duration::from_secs(10)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64())
+}
+
+/// Header names are RFC 9110 tokens; anything else is refused rather than quoted.
+pub fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+/// The samples in the probe's output, and whether the stream reached its end.
+pub fn parse(output: &str) -> (Vec<HttpSample>, bool) {
+    let mut samples = Vec::new();
+    let mut complete = false;
+    for line in output.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.trim() == END_MARK {
+            complete = true;
+            continue;
+        }
+        let mut f = line.splitn(5, '\t');
+        let (Some(seq), Some(status), Some(header), Some(time), error) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let (Ok(seq), Ok(status)) = (seq.trim().parse::<u32>(), status.trim().parse::<u16>())
+        else {
+            continue;
+        };
+        let elapsed_ms = time
+            .trim()
+            .parse::<f64>()
+            .map(|s| (s * 1000.0).round() as u64)
+            .unwrap_or(0);
+        let header = Some(header.trim())
+            .filter(|h| !h.is_empty())
+            .map(str::to_string);
+        let error = error
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_string)
+            .or_else(|| (status == 0).then(|| "no response".to_string()));
+        samples.push(HttpSample {
+            seq,
+            status,
+            header,
+            elapsed_ms,
+            error,
+        });
+    }
+    (samples, complete)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> HttpStreamRequest {
+        HttpStreamRequest {
+            service: "proxy".into(),
+            port: 8080,
+            path: "/api/products".into(),
+            count: 3,
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_secs(2),
+            header: Some("X-App-Version".into()),
+        }
+    }
+
+    #[test]
+    fn the_command_passes_values_as_parameters_and_records_the_header() {
+        let cmd = command(&request());
+        assert_eq!(&cmd[..2], ["sh", "-c"]);
+        assert!(cmd[2].contains("%header{X-App-Version}"), "{}", cmd[2]);
+        assert_eq!(
+            &cmd[3..],
+            [
+                "breakfix-stream",
+                "3",
+                "2.000",
+                "0.100",
+                "http://proxy:8080/api/products"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_header_name_that_is_not_a_token_is_left_out_of_the_script() {
+        let mut req = request();
+        req.header = Some("x\"; rm -rf /".into());
+        let cmd = command(&req);
+        assert!(!cmd[2].contains("%header"), "{}", cmd[2]);
+    }
+
+    #[test]
+    fn the_deadline_covers_every_request_timing_out() {
+        let d = deadline(&request());
+        assert!(d >= Duration::from_secs(3 * 2 + 10), "{d:?}");
+    }
+}
