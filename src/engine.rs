@@ -30,6 +30,8 @@ pub enum EngineError {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Scenario(#[from] LoadError),
+    #[error("initialise the workspace's git repository")]
+    Repository(#[from] crate::repository::RepositoryError),
     #[error("deploy the workspace: {} problem(s) in the compose file\n{}", diagnostics.len(), diagnostic::render(diagnostics))]
     Workspace { diagnostics: Vec<Diagnostic> },
     #[error("copy {} to {}", from.display(), to.display())]
@@ -188,6 +190,15 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The scenario's workspace, as a git repository when the scenario asks for one.
+fn copy_workspace(pkg: &Package, workspace: &Path) -> Result<()> {
+    copy_tree(&pkg.workspace_dir(), workspace)?;
+    if let Some(repo) = &pkg.scenario.environment.repository {
+        crate::repository::init(pkg, repo, workspace)?;
+    }
+    Ok(())
+}
+
 impl Engine {
     /// What the backend needs to know to act on a session's objects.
     pub fn target(&self, s: &Session) -> Target {
@@ -240,7 +251,7 @@ impl Engine {
         };
         s.record("created", format!("scenario {}", pkg.id()));
         self.store.save(&s)?;
-        copy_tree(&pkg.workspace_dir(), &workspace)?;
+        copy_workspace(pkg, &workspace)?;
         Ok(s)
     }
 
@@ -451,7 +462,7 @@ impl Engine {
                 source,
             })?;
         }
-        copy_tree(&pkg.workspace_dir(), &s.workspace)?;
+        copy_workspace(pkg, &s.workspace)?;
         self.backend.teardown(&s.id).await?;
         self.deploy_broken(pkg, s, progress).await
     }

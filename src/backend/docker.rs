@@ -26,8 +26,8 @@ use super::images::{self, BASE_IMAGE};
 use super::stream;
 use super::{
     ApplySummary, Backend, BackendError, ExecOutput, Health, HttpRequest, HttpResponse, HttpSample,
-    HttpStreamRequest, ImageBuild, LabelledObject, Progress, Removed, Result, ServiceConfig,
-    ServiceState, Target, labels,
+    HttpStreamRequest, ImageBuild, LabelledObject, PipelineRequest, PipelineRun, Progress, Removed,
+    Result, ServiceConfig, ServiceState, Target, labels,
 };
 use crate::compose::{Deployment, ServiceSpec};
 use crate::scenario::BackendKind;
@@ -37,11 +37,42 @@ const OUTPUT_CAP: usize = 64 * 1024;
 const PROBE_REPO: &str = "breakfix/probe";
 const PROBE_SERVICE: &str = "probe";
 
+/// Where breakfix looks for the local GitLab CI executor before the default.
+pub const CI_EXECUTOR_ENV: &str = "BREAKFIX_GITLABCI_LOCAL";
+/// Where `.ci/run` installs it (a virtualenv keyed by version).
+pub const CI_EXECUTOR_DEFAULT: &str = "/opt/breakfix-ci/venv/bin/gitlabci-local";
+/// The most pipeline output kept (its tail: the summary is at the end).
+const PIPELINE_OUTPUT_CAP: usize = 512 * 1024;
+/// Checks of one grade start together; a run that started this shortly before a request
+/// answers it too.
+const PIPELINE_SHARE_WINDOW: Duration = Duration::from_secs(2);
+
+/// The local GitLab CI executor: `$BREAKFIX_GITLABCI_LOCAL`, else the default install, else
+/// `gitlabci-local` on `PATH`. `None` when none of them exists.
+pub fn ci_executor() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(CI_EXECUTOR_ENV).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let default = PathBuf::from(CI_EXECUTOR_DEFAULT);
+    if default.is_file() {
+        return Some(default);
+    }
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("gitlabci-local"))
+            .find(|p| p.is_file())
+    })
+}
+
+type PipelineSlot = std::sync::Arc<tokio::sync::Mutex<Option<(Instant, PipelineRun)>>>;
+
 pub struct DockerBackend {
     docker: Docker,
     endpoint: String,
     /// The project's `docker/` folder: the base bootstrap script and the probe image.
     assets: PathBuf,
+    /// The last pipeline run per repository, shared by checks that ask at the same time.
+    pipelines: tokio::sync::Mutex<HashMap<PathBuf, PipelineSlot>>,
 }
 
 fn endpoint() -> String {
@@ -69,6 +100,7 @@ impl DockerBackend {
             docker,
             endpoint,
             assets,
+            pipelines: Default::default(),
         })
     }
 
@@ -347,6 +379,127 @@ impl DockerBackend {
             })
     }
 
+    /// One run of the executor, then removal of any job container it left behind.
+    async fn execute_pipeline(
+        &self,
+        repo: &std::path::Path,
+        timeout: Duration,
+    ) -> Result<PipelineRun> {
+        let fail = |message: String, source: Option<std::io::Error>| BackendError::Pipeline {
+            repository: repo.to_path_buf(),
+            message,
+            source,
+        };
+        let Some(exe) = ci_executor() else {
+            return Err(fail(
+                format!(
+                    "the local GitLab CI executor gitlabci-local is not installed (install it with `pip install gitlabci-local` into {}, or set {CI_EXECUTOR_ENV}; `breakfix doctor` says what it finds)",
+                    CI_EXECUTOR_DEFAULT.trim_end_matches("/bin/gitlabci-local")
+                ),
+                None,
+            ));
+        };
+        let commit = git_rev_parse(repo, &["rev-parse", "HEAD"]).await;
+        let commit_short = git_rev_parse(repo, &["rev-parse", "--short", "HEAD"]).await;
+        let started_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let (mut reader, writer) =
+            std::io::pipe().map_err(|e| fail("open a pipe".into(), Some(e)))?;
+        let writer2 = writer
+            .try_clone()
+            .map_err(|e| fail("open a pipe".into(), Some(e)))?;
+        let mut cmd = tokio::process::Command::new(&exe);
+        // Jobs get no network (the sandbox downloads nothing) and no privileges.
+        cmd.args(["-p", "--privileged", "false", "-n", "none", "--no-color"])
+            .current_dir(repo)
+            .env("NO_COLOR", "1")
+            .env("CI_LOCAL_ENGINE", "docker")
+            .env("DEBUG_UPDATES_DISABLE", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(writer2)
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| fail(format!("start {}", exe.display()), Some(e)))?;
+        // `cmd` holds the write ends until dropped; the reader sees EOF once the child is gone.
+        drop(cmd);
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > 2 * PIPELINE_OUTPUT_CAP {
+                    buf.drain(..buf.len() - PIPELINE_OUTPUT_CAP);
+                }
+            }
+            buf
+        });
+        let exit_code = match tokio::time::timeout(timeout, child.wait()).await {
+            Ok(Ok(status)) => Some(status.code().unwrap_or(-1)),
+            Ok(Err(e)) => return Err(fail("wait for the executor".into(), Some(e))),
+            Err(_) => {
+                let _ = child.start_kill();
+                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+                None
+            }
+        };
+        let leftovers_removed = self.remove_job_containers(repo).await?;
+        let mut bytes = tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .unwrap_or_default();
+        if bytes.len() > PIPELINE_OUTPUT_CAP {
+            bytes.drain(..bytes.len() - PIPELINE_OUTPUT_CAP);
+        }
+        Ok(PipelineRun {
+            exit_code,
+            output: String::from_utf8_lossy(&bytes).into_owned(),
+            commit,
+            commit_short,
+            started_unix_ms,
+            leftovers_removed,
+        })
+    }
+
+    /// The executor gives its containers neither labels nor names of ours, but every job
+    /// container mounts the repository: that is how this session's are told apart.
+    async fn remove_job_containers(&self, repo: &std::path::Path) -> Result<usize> {
+        let list = self
+            .docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default().all(true).build(),
+            ))
+            .await
+            .map_err(self.err("list containers mounting", repo.display().to_string()))?;
+        let mut removed = 0;
+        for c in list {
+            // The session's own services mount workspace folders too; they are not jobs.
+            if c.labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(labels::MANAGED))
+            {
+                continue;
+            }
+            let mounts_repo = c.mounts.iter().flatten().any(|m| {
+                m.source
+                    .as_deref()
+                    .is_some_and(|s| std::path::Path::new(s).starts_with(repo))
+            });
+            if mounts_repo && self.remove_container(&first_name(c.names)).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     async fn probe_spec(&self) -> ServiceSpec {
         ServiceSpec {
             name: PROBE_SERVICE.into(),
@@ -452,6 +605,21 @@ fn labelled(kind: &'static str, name: String, l: &HashMap<String, String>) -> La
         session: l.get(labels::SESSION).cloned().unwrap_or_default(),
         store: l.get(labels::STORE).cloned().unwrap_or_default(),
     }
+}
+
+/// What `git` says about the repository's HEAD, as the executor asks it; empty when the
+/// folder has no commit (the pipeline then runs without one).
+async fn git_rev_parse(repo: &std::path::Path, args: &[&str]) -> String {
+    tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(repo)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
 
 /// The probe's name cannot clash with a service's: service names have no `.`.
@@ -828,6 +996,35 @@ impl Backend for DockerBackend {
             }
         }
         Ok(removed)
+    }
+
+    async fn run_pipeline(&self, req: &PipelineRequest) -> Result<PipelineRun> {
+        let repo = req
+            .repository
+            .canonicalize()
+            .map_err(|e| BackendError::Pipeline {
+                repository: req.repository.clone(),
+                message: "find the repository".into(),
+                source: Some(e),
+            })?;
+        let asked = Instant::now();
+        let slot = self
+            .pipelines
+            .lock()
+            .await
+            .entry(repo.clone())
+            .or_default()
+            .clone();
+        let mut last = slot.lock().await;
+        if let Some((started, run)) = last.as_ref()
+            && *started + PIPELINE_SHARE_WINDOW >= asked
+        {
+            return Ok(run.clone());
+        }
+        let started = Instant::now();
+        let run = self.execute_pipeline(&repo, req.timeout).await?;
+        *last = Some((started, run.clone()));
+        Ok(run)
     }
 
     async fn labelled(&self) -> Result<Vec<LabelledObject>> {

@@ -167,6 +167,33 @@ pub struct HttpSample {
     pub error: Option<String>,
 }
 
+/// A pipeline run of a repository on the host, through the local GitLab CI executor.
+#[derive(Clone, Debug)]
+pub struct PipelineRequest {
+    /// The repository's folder (a git work tree holding `.gitlab-ci.yml`).
+    pub repository: PathBuf,
+    /// The deadline for the whole run; jobs still running then are stopped and removed.
+    pub timeout: Duration,
+}
+
+/// What a pipeline run printed, unparsed: the check module reads jobs and stages from it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PipelineRun {
+    /// The executor's exit code; `None` when the deadline stopped it.
+    pub exit_code: Option<i32>,
+    /// Combined stdout and stderr of the executor, colours off, capped.
+    pub output: String,
+    /// The commit the pipeline ran on (`CI_COMMIT_SHA`); empty when the folder has none.
+    pub commit: String,
+    /// The abbreviated commit the executor gives jobs (`CI_COMMIT_SHORT_SHA`).
+    pub commit_short: String,
+    /// When the run started, in milliseconds since the Unix epoch (artifacts written by this
+    /// run are newer).
+    pub started_unix_ms: u64,
+    /// Job containers the executor left behind, removed afterwards.
+    pub leftovers_removed: usize,
+}
+
 /// What `deploy` did to each service.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ApplySummary {
@@ -232,6 +259,13 @@ pub enum BackendError {
     Build { repo: String, message: String },
     #[error("bootstrap the base image {image}: {message}")]
     Bootstrap { image: String, message: String },
+    #[error("run the pipeline of {}: {message}", repository.display())]
+    Pipeline {
+        repository: PathBuf,
+        message: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
     #[error("{op} {object}: timed out after {}", humantime::format_duration(*after))]
     Timeout {
         op: &'static str,
@@ -280,6 +314,11 @@ pub trait Backend: Send + Sync {
     async fn teardown(&self, session: &str) -> Result<Removed>;
     /// Every object carrying breakfix's labels.
     async fn labelled(&self) -> Result<Vec<LabelledObject>>;
+    /// Runs the GitLab CI pipeline of a repository on the host with the local executor
+    /// (`gitlabci-local`), its jobs in unprivileged containers with no network. Job
+    /// containers left behind (a deadline, a crash) are removed. Concurrent calls for the
+    /// same repository share one run, so several checks of one grade cost one pipeline.
+    async fn run_pipeline(&self, req: &PipelineRequest) -> Result<PipelineRun>;
     /// The name a candidate uses for a service's container with ordinary tools.
     fn container_name(&self, t: &Target, service: &str) -> String;
 }

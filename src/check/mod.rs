@@ -6,6 +6,8 @@ mod container_config;
 mod exec;
 mod http;
 mod http_stream;
+mod pipeline;
+mod pipeline_config;
 mod stays_running;
 
 use std::path::Path;
@@ -104,6 +106,8 @@ pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
         CheckKind::Exec(k) => exec::run(k, cx).await,
         CheckKind::ContainerConfig(k) => container_config::run(k, cx).await,
         CheckKind::HttpStream(k) => http_stream::run(k, cx).await,
+        CheckKind::Pipeline(k) => pipeline::run(k, cx).await,
+        CheckKind::PipelineConfig(k) => pipeline_config::run(k, cx).await,
     };
     let mut outcome = result.unwrap_or_else(|e| Outcome::error(&e));
     outcome.duration_ms = started.elapsed().as_millis() as u64;

@@ -756,6 +756,33 @@ async fn doctor(state_dir: &Option<PathBuf>, scenarios: &Path, json: bool) -> Cm
         }
         Err(e) => rows.push(("docker engine".into(), false, format!("failed to {e}"))),
     }
+    match crate::backend::docker::ci_executor() {
+        Some(p) if p.is_file() => rows.push((
+            "gitlabci-local".into(),
+            true,
+            format!("{} (runs `pipeline` checks)", p.display()),
+        )),
+        found => rows.push((
+            "gitlabci-local".into(),
+            false,
+            format!(
+                "not installed{}: `pipeline` checks cannot run (pip install gitlabci-local into {}, or set {})",
+                found.map(|p| format!(" at {}", p.display())).unwrap_or_default(),
+                crate::backend::docker::CI_EXECUTOR_DEFAULT.trim_end_matches("/bin/gitlabci-local"),
+                crate::backend::docker::CI_EXECUTOR_ENV
+            ),
+        )),
+    }
+    let git = which("git");
+    rows.push((
+        "git".into(),
+        git,
+        if git {
+            "installed (workspaces that are repositories)".into()
+        } else {
+            "missing: scenarios whose workspace is a git repository cannot start".into()
+        },
+    ));
     let debootstrap = which("debootstrap");
     rows.push((
         "debootstrap".into(),

@@ -383,7 +383,9 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                 ),
             );
         }
-        service_ref(c.kind.service(), &label, &mut err);
+        if let Some(svc) = c.kind.service() {
+            service_ref(svc, &label, &mut err);
+        }
         match &c.kind {
             CheckKind::StaysRunning(k) if k.window.0.is_zero() => {
                 err(k.window.pos, format!("{label}: window must be above zero"))
@@ -438,7 +440,139 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                     );
                 }
             }
+            CheckKind::Pipeline(k) => {
+                repository_ref(&workspace, &k.repository, &label, &mut err);
+                if k.timeout.0.is_zero() {
+                    err(c.id.pos, format!("{label}: timeout must be above zero"));
+                }
+                for log in &k.job_logs {
+                    if log.matches.is_none() && log.not_matches.is_none() {
+                        err(
+                            log.job.pos,
+                            format!(
+                                "{label}: job-logs for `{}` needs `matches` or `not-matches`",
+                                log.job.value
+                            ),
+                        );
+                    }
+                    for (what, re) in [("matches", &log.matches), ("not-matches", &log.not_matches)]
+                    {
+                        if let Some(re) = re
+                            && let Err(e) = Regex::new(re)
+                        {
+                            err(
+                                re.pos,
+                                format!(
+                                    "{label}: {what} is not a valid regular expression ({})",
+                                    regex_problem(&e)
+                                ),
+                            );
+                        }
+                    }
+                }
+                for a in &k.artifact_one_of {
+                    if let Err(why) = safe_join(&workspace, a) {
+                        err(a.pos, format!("{label}: artifact `{}` {why}", a.value));
+                    }
+                }
+            }
+            CheckKind::PipelineConfig(k) => {
+                repository_ref(&workspace, &k.repository, &label, &mut err);
+                if k.gating_jobs.is_empty() {
+                    err(c.id.pos, format!("{label}: gating-jobs names no job"));
+                }
+                for (job, re) in &k.script_must_match {
+                    if !k.gating_jobs.iter().any(|j| &j.value == job) {
+                        err(
+                            re.pos,
+                            format!(
+                                "{label}: script-must-match names job `{job}`, which is not one of gating-jobs"
+                            ),
+                        );
+                    }
+                }
+                for re in k.script_must_match.values().chain(&k.forbid_in_scripts) {
+                    if let Err(e) = Regex::new(re) {
+                        err(
+                            re.pos,
+                            format!(
+                                "{label}: `{}` is not a valid regular expression ({})",
+                                re.value,
+                                regex_problem(&e)
+                            ),
+                        );
+                    }
+                }
+                for f in &k.forbid_files {
+                    if let Err(why) = safe_join(&workspace, f) {
+                        err(f.pos, format!("{label}: forbid-files `{}` {why}", f.value));
+                    }
+                }
+            }
             _ => {}
+        }
+    }
+
+    // The workspace's git repository.
+    if let Some(repo) = &s.environment.repository {
+        if !Regex::new(r"^[^<>]+ <[^<>@\s]+@[^<>\s]+>$").is_ok_and(|re| re.is_match(&repo.author)) {
+            err(
+                repo.author.pos,
+                format!(
+                    "repository.author `{}` must read `Name <email>`",
+                    repo.author.value
+                ),
+            );
+        }
+        if !Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+            .is_ok_and(|re| re.is_match(&repo.branch))
+            || repo.branch.contains("..")
+        {
+            err(
+                repo.branch.pos,
+                format!(
+                    "repository.branch `{}` is not a usable branch name",
+                    repo.branch.value
+                ),
+            );
+        }
+        if repo.message.trim().is_empty() {
+            err(top, "repository.message is empty".into());
+        }
+        for h in &repo.history {
+            match safe_join(root, &h.files) {
+                Err(why) => err(
+                    h.files.pos,
+                    format!("repository.history files `{}` {why}", h.files.value),
+                ),
+                Ok(dir) if !dir.is_dir() => err(
+                    h.files.pos,
+                    format!(
+                        "repository.history files `{}` is not a folder of the package",
+                        h.files.value
+                    ),
+                ),
+                Ok(dir) => {
+                    for rel in files_under(&dir) {
+                        if !workspace.join(&rel).is_file() {
+                            err(
+                                h.files.pos,
+                                format!(
+                                    "repository.history files `{}` holds {}, which workspace/ does not have (history may only change files the workspace ships)",
+                                    h.files.value,
+                                    rel.display()
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            if h.message.trim().is_empty() {
+                err(
+                    h.files.pos,
+                    "a repository.history commit has an empty message".into(),
+                );
+            }
         }
     }
     if s.max_score_is_zero() {
@@ -576,6 +710,54 @@ fn validate_stream(k: &super::HttpStreamCheck, label: &str, err: &mut dyn FnMut(
             err(list.pos, format!("{label}: a version list cannot be empty"));
         }
     }
+}
+
+/// A check's repository folder must be inside the workspace.
+fn repository_ref(
+    workspace: &Path,
+    repo: &crate::yaml::Located<String>,
+    label: &str,
+    err: &mut dyn FnMut(Pos, String),
+) {
+    match safe_join(workspace, repo) {
+        Err(why) => err(
+            repo.pos,
+            format!("{label}: repository `{}` {why}", repo.value),
+        ),
+        Ok(p) if !p.is_dir() => err(
+            repo.pos,
+            format!(
+                "{label}: repository `{}` is not a folder of workspace/",
+                repo.value
+            ),
+        ),
+        Ok(_) => {}
+    }
+}
+
+/// Regular files under `dir`, relative to it, sorted.
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(dir.join(&rel)) else {
+            continue;
+        };
+        for e in rd.filter_map(Result::ok) {
+            let Ok(ft) = e.file_type() else { continue };
+            let child = rel.join(e.file_name());
+            if ft.is_dir() {
+                stack.push(child);
+            } else if ft.is_file() {
+                out.push(child);
+            }
+        }
+        if out.len() > 10_000 {
+            break;
+        }
+    }
+    out.sort();
+    out
 }
 
 /// The regex crate's explanation, without its own `error:` prefix and caret drawing.

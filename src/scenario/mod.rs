@@ -117,6 +117,44 @@ pub struct Environment {
     pub images: Vec<Located<String>>,
     /// How the runner knows the broken state has been reached before the clock starts.
     pub broken_when: BrokenWhen,
+    /// Makes the workspace a git repository when a session starts (a package cannot ship a
+    /// nested `.git`), with a short history so `git log` shows what changed recently.
+    #[serde(default)]
+    pub repository: Option<Repository>,
+}
+
+/// The git repository a session's workspace becomes. The last commit records the workspace
+/// as shipped; `history` lays earlier versions of some files over it first.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Repository {
+    /// Commits made before the last one, oldest first.
+    #[serde(default)]
+    pub history: Vec<HistoryCommit>,
+    /// The message of the last commit (the workspace as shipped).
+    pub message: String,
+    /// `Name <email>` of the commits' author.
+    #[serde(default = "default_author")]
+    pub author: Located<String>,
+    /// The branch the repository is on.
+    #[serde(default = "default_branch")]
+    pub branch: Located<String>,
+}
+
+fn default_author() -> Located<String> {
+    Located::new("Dev Team <dev@example.com>".into())
+}
+fn default_branch() -> Located<String> {
+    Located::new("main".into())
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HistoryCommit {
+    pub message: String,
+    /// A folder of the package whose files are laid over the workspace for this commit; each
+    /// must also exist in `workspace/`, so the last commit shows the change.
+    pub files: Located<String>,
 }
 
 fn default_compose() -> Located<String> {
@@ -231,16 +269,24 @@ pub enum CheckKind {
     /// A bounded stream of HTTP requests from the probe container: the error rate over the
     /// window stays under a bound, and no response comes from a version that is not allowed.
     HttpStream(HttpStreamCheck),
+    /// Runs the workspace repository's GitLab CI pipeline with a local executor and asserts
+    /// every stage passed.
+    Pipeline(PipelineCheck),
+    /// Reads `.gitlab-ci.yml` and asserts named jobs still gate the pipeline (present, not
+    /// allowed to fail, not skipped, not silenced).
+    PipelineConfig(PipelineConfigCheck),
 }
 
 impl CheckKind {
-    pub fn service(&self) -> &Located<String> {
+    /// The service the check observes; `None` for checks of the workspace's repository.
+    pub fn service(&self) -> Option<&Located<String>> {
         match self {
-            CheckKind::StaysRunning(c) => &c.service,
-            CheckKind::Http(c) => &c.service,
-            CheckKind::Exec(c) => &c.service,
-            CheckKind::ContainerConfig(c) => &c.service,
-            CheckKind::HttpStream(c) => &c.service,
+            CheckKind::HttpStream(c) => Some(&c.service),
+            CheckKind::StaysRunning(c) => Some(&c.service),
+            CheckKind::Http(c) => Some(&c.service),
+            CheckKind::Exec(c) => Some(&c.service),
+            CheckKind::ContainerConfig(c) => Some(&c.service),
+            CheckKind::Pipeline(_) | CheckKind::PipelineConfig(_) => None,
         }
     }
     pub fn name(&self) -> &'static str {
@@ -250,6 +296,8 @@ impl CheckKind {
             CheckKind::Exec(_) => "exec",
             CheckKind::ContainerConfig(_) => "container-config",
             CheckKind::HttpStream(_) => "http-stream",
+            CheckKind::Pipeline(_) => "pipeline",
+            CheckKind::PipelineConfig(_) => "pipeline-config",
         }
     }
 }
@@ -383,6 +431,78 @@ fn default_stream_request_timeout() -> Located<HumanDuration> {
     Located::new(HumanDuration::secs(2))
 }
 
+/// Every stage of the pipeline passed, with optional assertions on jobs' logs and on the
+/// artifact the run produced.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PipelineCheck {
+    /// The repository's folder inside the workspace.
+    #[serde(default = "default_repository")]
+    pub repository: Located<String>,
+    /// The deadline for the whole pipeline run.
+    #[serde(default = "default_pipeline_timeout")]
+    pub timeout: HumanDuration,
+    /// Require every job to pass. A guard that only looks at one job's log or at the
+    /// artifact sets this to `false`, so a red pipeline is not counted against it twice.
+    #[serde(default = "default_true")]
+    pub require_passed: bool,
+    /// Assertions on jobs' logs; they hold whether or not the job passed.
+    #[serde(default)]
+    pub job_logs: Vec<JobLog>,
+    /// Paths (inside the repository) of which at least one must have been written by this
+    /// run. `$CI_COMMIT_SHA` and `$CI_COMMIT_SHORT_SHA` (also `${...}`) are replaced by the
+    /// commit the pipeline ran on, so an artifact tagged `latest` does not count.
+    #[serde(default)]
+    pub artifact_one_of: Vec<Located<String>>,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_repository() -> Located<String> {
+    Located::new(".".into())
+}
+fn default_pipeline_timeout() -> HumanDuration {
+    HumanDuration::secs(120)
+}
+
+/// What one job's log must (and must not) contain.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct JobLog {
+    pub job: Located<String>,
+    /// A regular expression the job's log must match.
+    #[serde(default)]
+    pub matches: Option<Located<String>>,
+    /// A regular expression the job's log must not match.
+    #[serde(default)]
+    pub not_matches: Option<Located<String>>,
+}
+
+/// Static guards on `.gitlab-ci.yml`: each gating job exists and can fail the pipeline.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PipelineConfigCheck {
+    /// The repository's folder inside the workspace.
+    #[serde(default = "default_repository")]
+    pub repository: Located<String>,
+    /// Jobs that must exist and gate the pipeline: not `allow_failure`, not skipped by
+    /// `when: never`/`manual`, `rules`, `only` or `except`, and no script line that swallows
+    /// a failure (`|| true`, `set +e`...).
+    pub gating_jobs: Vec<Located<String>>,
+    /// A regular expression, per job, that some script line of the job must match (the
+    /// scanner still runs).
+    #[serde(default)]
+    pub script_must_match: std::collections::BTreeMap<String, Located<String>>,
+    /// Regular expressions no script line of a gating job may match (flags that silence a
+    /// scanner).
+    #[serde(default)]
+    pub forbid_in_scripts: Vec<Located<String>>,
+    /// Files that must not exist in the repository (allow-lists that silence a scanner).
+    #[serde(default)]
+    pub forbid_files: Vec<Located<String>>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Solution {
@@ -508,7 +628,14 @@ mod tests {
         let s = schema();
         assert_eq!(s["additionalProperties"], false);
         let text = s.to_string();
-        for kind in ["stays-running", "http", "exec", "container-config"] {
+        for kind in [
+            "stays-running",
+            "http",
+            "exec",
+            "container-config",
+            "pipeline",
+            "pipeline-config",
+        ] {
             assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
         }
     }

@@ -1,0 +1,1 @@
+"""Invoice service: computes invoice totals and asks the fraud service to score them."""
