@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::{BackendError, ImageBuild, Progress, Result, labels};
+use crate::compose::BuildSpec;
 
 pub const BASE_IMAGE: &str = "debian:bookworm-slim";
 const MAX_CONTEXT_FILES: usize = 5_000;
@@ -145,25 +146,51 @@ pub async fn build(docker: &Docker, img: &ImageBuild, progress: &dyn Progress) -
         return Ok(false);
     }
     progress.begin(&format!("building {latest}"));
-    let tar = context_tar(&img.context)
-        .map_err(|e| fail(format!("cannot pack {}: {e}", img.context.display())))?;
     let build_labels = HashMap::from([
         (labels::MANAGED.to_string(), "true".to_string()),
         (labels::CONTENT_HASH.to_string(), hash.clone()),
     ]);
+    run_build(
+        docker,
+        &img.context,
+        "Dockerfile",
+        &tagged,
+        &build_labels,
+        progress,
+    )
+    .await
+    .map_err(fail)?;
+    tag_latest(docker, &tagged, &img.repo).await?;
+    progress.finish(&format!("built {latest}"));
+    Ok(true)
+}
+
+/// Builds `context` as `tag`, streaming the build log to `progress`. On failure, the
+/// engine's message with the last line the build printed (usually the failing command's).
+async fn run_build(
+    docker: &Docker,
+    context: &Path,
+    dockerfile: &str,
+    tag: &str,
+    build_labels: &HashMap<String, String>,
+    progress: &dyn Progress,
+) -> std::result::Result<(), String> {
+    let tar =
+        context_tar(context).map_err(|e| format!("cannot pack {}: {e}", context.display()))?;
     let opts = BuildImageOptionsBuilder::default()
-        .dockerfile("Dockerfile")
-        .t(&tagged)
+        .dockerfile(dockerfile)
+        .t(tag)
         .rm(true)
         .forcerm(true)
-        .labels(&build_labels)
+        .labels(build_labels)
         .build();
     let mut stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
     let mut last = String::new();
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| fail(e.to_string()))?;
+        let info = item.map_err(|e| failure_text(&e.to_string(), &last))?;
         if let Some(detail) = info.error_detail {
-            return Err(fail(detail.message.unwrap_or_else(|| last.clone())));
+            let message = detail.message.unwrap_or_default();
+            return Err(failure_text(&message, &last));
         }
         if let Some(line) = info.stream {
             let line = line.trim();
@@ -173,14 +200,82 @@ pub async fn build(docker: &Docker, img: &ImageBuild, progress: &dyn Progress) -
             }
         }
     }
-    if docker.inspect_image(&tagged).await.is_err() {
-        return Err(fail(format!(
-            "the build ended without an image (last output: {last})"
-        )));
+    if docker.inspect_image(tag).await.is_err() {
+        return Err(failure_text("the build ended without an image", &last));
     }
-    tag_latest(docker, &tagged, &img.repo).await?;
-    progress.finish(&format!("built {latest}"));
-    Ok(true)
+    Ok(())
+}
+
+/// The engine's error, then the last line of build output when it says something more.
+fn failure_text(message: &str, last: &str) -> String {
+    let message = message.trim();
+    if last.is_empty() || message.contains(last) {
+        message.to_string()
+    } else if message.is_empty() {
+        format!("last build output: {last}")
+    } else {
+        format!("{message} (last build output: {last})")
+    }
+}
+
+/// The repository a session's workspace image is built under: one per session and service,
+/// so sessions never share (or remove) each other's images.
+pub fn workspace_repo(session: &str, service: &str) -> String {
+    let service: String = service
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("breakfix/ws-{session}-{}", service.trim_matches('-'))
+}
+
+/// Builds a service's image from the session's workspace unless an image with the same
+/// content hash exists for this session. Returns the tag to run.
+pub async fn build_workspace(
+    docker: &Docker,
+    service: &str,
+    build: &BuildSpec,
+    session_labels: &HashMap<String, String>,
+    session: &str,
+    progress: &dyn Progress,
+) -> Result<String> {
+    let fail = |message: String| BackendError::BuildService {
+        service: service.to_string(),
+        message,
+    };
+    let base_id = docker
+        .inspect_image(BASE_IMAGE)
+        .await
+        .ok()
+        .and_then(|i| i.id)
+        .unwrap_or_default();
+    // The Dockerfile's name is part of what defines the build.
+    let hash = content_hash(&build.context, &format!("{base_id}\0{}", build.dockerfile))
+        .map_err(|e| fail(format!("cannot read {}: {e}", build.context.display())))?;
+    let tag = format!("{}:{hash}", workspace_repo(session, service));
+    if docker.inspect_image(&tag).await.is_ok() {
+        return Ok(tag);
+    }
+    progress.begin(&format!(
+        "building the image of `{service}` from the workspace"
+    ));
+    let mut build_labels = session_labels.clone();
+    build_labels.insert(labels::SERVICE.to_string(), service.to_string());
+    build_labels.insert(labels::CONTENT_HASH.to_string(), hash.clone());
+    if let Err(message) = run_build(
+        docker,
+        &build.context,
+        &build.dockerfile,
+        &tag,
+        &build_labels,
+        progress,
+    )
+    .await
+    {
+        progress.finish(&format!("the build of `{service}` failed"));
+        return Err(fail(message));
+    }
+    progress.finish(&format!("built {tag}"));
+    Ok(tag)
 }
 
 async fn tag_latest(docker: &Docker, tagged: &str, repo: &str) -> Result<()> {
@@ -201,6 +296,30 @@ async fn tag_latest(docker: &Docker, tagged: &str, repo: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_build_names_the_engine_error_and_the_last_output_line() {
+        assert_eq!(
+            failure_text(
+                "The command '/bin/sh -c make' returned a non-zero code: 2",
+                "make: *** [Makefile:6: ratecalc] Error 1"
+            ),
+            "The command '/bin/sh -c make' returned a non-zero code: 2 (last build output: make: *** [Makefile:6: ratecalc] Error 1)"
+        );
+        assert_eq!(
+            failure_text("", "Step 3/9 : RUN make"),
+            "last build output: Step 3/9 : RUN make"
+        );
+        assert_eq!(failure_text("boom", ""), "boom");
+    }
+
+    #[test]
+    fn workspace_images_are_named_per_session_and_service() {
+        assert_eq!(
+            workspace_repo("harden-image-ab12cd", "rate_calc"),
+            "breakfix/ws-harden-image-ab12cd-rate-calc"
+        );
+    }
 
     #[test]
     fn the_content_hash_changes_with_a_file_and_not_with_time() {

@@ -228,6 +228,8 @@ pub enum CheckKind {
     Exec(ExecCheck),
     /// Predicates on the container's configuration, read through the engine.
     ContainerConfig(ContainerConfigCheck),
+    /// Predicates on the image the service's container runs, read through the engine.
+    Image(ImageCheck),
 }
 
 impl CheckKind {
@@ -237,6 +239,7 @@ impl CheckKind {
             CheckKind::Http(c) => &c.service,
             CheckKind::Exec(c) => &c.service,
             CheckKind::ContainerConfig(c) => &c.service,
+            CheckKind::Image(c) => &c.service,
         }
     }
     pub fn name(&self) -> &'static str {
@@ -245,6 +248,7 @@ impl CheckKind {
             CheckKind::Http(_) => "http",
             CheckKind::Exec(_) => "exec",
             CheckKind::ContainerConfig(_) => "container-config",
+            CheckKind::Image(_) => "image",
         }
     }
 }
@@ -328,6 +332,27 @@ pub struct ContainerConfigCheck {
     /// Capabilities added back are a subset of these (empty list: none may be added).
     #[serde(default)]
     pub capabilities_within: Option<Vec<String>>,
+}
+
+/// Predicates on the image the service's container was created from (its `USER`, size,
+/// layers, `HEALTHCHECK`), as the engine reports it. Every predicate given must hold.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageCheck {
+    pub service: Located<String>,
+    /// The image's `USER` is set and is not root (`root`, `0`, `0:...`).
+    #[serde(default)]
+    pub non_root: Option<bool>,
+    /// The image is at most this big: `150m`, `1g`, or bytes. An image that still carries
+    /// its build toolchain does not fit under a bound set for the runtime alone.
+    #[serde(default)]
+    pub max_size: Option<Located<String>>,
+    /// The image declares a `HEALTHCHECK` that is not `NONE`.
+    #[serde(default)]
+    pub has_healthcheck: Option<bool>,
+    /// The image has at most this many filesystem layers.
+    #[serde(default)]
+    pub max_layers: Option<Located<u32>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -455,7 +480,7 @@ mod tests {
         let s = schema();
         assert_eq!(s["additionalProperties"], false);
         let text = s.to_string();
-        for kind in ["stays-running", "http", "exec", "container-config"] {
+        for kind in ["stays-running", "http", "exec", "container-config", "image"] {
             assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
         }
     }
