@@ -185,37 +185,92 @@ async fn run_build(
         .labels(build_labels)
         .build();
     let mut stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
-    let mut last = String::new();
+    // The last lines that say something: the failing command's own output (a compiler
+    // error) usually comes a few lines before the line that ends the step.
+    let mut tail: Vec<String> = Vec::new();
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| failure_text(&e.to_string(), &last))?;
+        let info = item.map_err(|e| match e {
+            bollard::errors::Error::DockerStreamError { error } => failure_text(&error, &tail),
+            e => failure_text(&e.to_string(), &tail),
+        })?;
         if let Some(detail) = info.error_detail {
             let message = detail.message.unwrap_or_default();
-            return Err(failure_text(&message, &last));
+            return Err(failure_text(&message, &tail));
         }
-        if let Some(line) = info.stream {
-            let line = line.trim();
-            if !line.is_empty() {
-                progress.detail(line);
-                last = line.to_string();
+        if let Some(chunk) = info.stream {
+            // A step's stderr arrives wrapped in colour codes.
+            for line in strip_ansi(&chunk).lines().map(str::trim) {
+                if !line.is_empty() {
+                    progress.detail(line);
+                    if !is_builder_chatter(line) {
+                        if tail.len() == TAIL_LINES {
+                            tail.remove(0);
+                        }
+                        tail.push(line.to_string());
+                    }
+                }
             }
         }
     }
     if docker.inspect_image(tag).await.is_err() {
-        return Err(failure_text("the build ended without an image", &last));
+        return Err(failure_text("the build ended without an image", &tail));
     }
     Ok(())
 }
 
-/// The engine's error, then the last line of build output when it says something more.
-fn failure_text(message: &str, last: &str) -> String {
+/// Text without terminal escape sequences (`ESC [ ... letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The builder's own bookkeeping lines, which never say why a step failed.
+fn is_builder_chatter(line: &str) -> bool {
+    line.starts_with("---> ")
+        || line.starts_with("Removing intermediate container")
+        || line.starts_with("Successfully built")
+        || line.starts_with("Successfully tagged")
+}
+
+/// How many lines of build output a failure shows.
+const TAIL_LINES: usize = 6;
+
+/// The engine's error and the last line of build output on the first line, then the lines
+/// before it, where the failing command usually said why.
+fn failure_text(message: &str, tail: &[String]) -> String {
     let message = message.trim();
-    if last.is_empty() || message.contains(last) {
+    let Some(last) = tail.last() else {
+        return message.to_string();
+    };
+    let mut text = if message.contains(last.as_str()) {
         message.to_string()
     } else if message.is_empty() {
         format!("last build output: {last}")
     } else {
         format!("{message} (last build output: {last})")
+    };
+    if tail.len() > 1 {
+        text.push_str("\n  the build output ends with:");
+        for line in tail {
+            text.push_str("\n    ");
+            text.push_str(line);
+        }
     }
+    text
 }
 
 /// The repository a session's workspace image is built under: one per session and service,
@@ -271,7 +326,7 @@ pub async fn build_workspace(
     )
     .await
     {
-        progress.finish(&format!("the build of `{service}` failed"));
+        progress.finish(&format!("the build of `{service}` stopped (see below)"));
         return Err(fail(message));
     }
     progress.finish(&format!("built {tag}"));
@@ -299,18 +354,33 @@ mod tests {
 
     #[test]
     fn a_failed_build_names_the_engine_error_and_the_last_output_line() {
+        let tail = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
         assert_eq!(
             failure_text(
                 "The command '/bin/sh -c make' returned a non-zero code: 2",
-                "make: *** [Makefile:6: ratecalc] Error 1"
+                &tail(&[
+                    "ratecalc.c:138:1: error: expected declaration specifiers or '...' at end of input",
+                    "make: *** [Makefile:6: ratecalc] Error 1"
+                ])
             ),
-            "The command '/bin/sh -c make' returned a non-zero code: 2 (last build output: make: *** [Makefile:6: ratecalc] Error 1)"
+            "The command '/bin/sh -c make' returned a non-zero code: 2 (last build output: make: *** [Makefile:6: ratecalc] Error 1)\n  the build output ends with:\n    ratecalc.c:138:1: error: expected declaration specifiers or '...' at end of input\n    make: *** [Makefile:6: ratecalc] Error 1"
         );
         assert_eq!(
-            failure_text("", "Step 3/9 : RUN make"),
+            failure_text("", &tail(&["Step 3/9 : RUN make"])),
             "last build output: Step 3/9 : RUN make"
         );
-        assert_eq!(failure_text("boom", ""), "boom");
+        assert_eq!(failure_text("boom", &[]), "boom");
+        assert_eq!(
+            strip_ansi("\u{1b}[91mmake: *** [Makefile:6: ratecalc] Error 1\n\u{1b}[0m"),
+            "make: *** [Makefile:6: ratecalc] Error 1\n"
+        );
+        assert!(is_builder_chatter("---> Running in 1d8b4569c574"));
+        assert!(is_builder_chatter(
+            "Removing intermediate container 1d8b4569c574"
+        ));
+        assert!(!is_builder_chatter(
+            "make: *** [Makefile:6: ratecalc] Error 1"
+        ));
     }
 
     #[test]
