@@ -40,6 +40,9 @@ pub struct ComposeFile {
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub image: Option<Located<String>>,
+    /// Build the image from a folder of the workspace instead of using a prebuilt one.
+    #[serde(default)]
+    pub build: Option<Located<Build>>,
     #[serde(default)]
     pub command: Option<Words>,
     #[serde(default)]
@@ -106,6 +109,48 @@ pub struct Healthcheck {
 pub struct NetworkAttachment {
     #[serde(default)]
     pub aliases: Vec<String>,
+}
+
+/// `build: ./app` or `build: {context: ./app, dockerfile: Dockerfile}`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Build {
+    pub context: String,
+    pub dockerfile: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuildMap {
+    #[serde(default)]
+    context: Option<String>,
+    #[serde(default)]
+    dockerfile: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Build {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Build;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a folder of the workspace, or a map with `context` and `dockerfile`")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Build, E> {
+                Ok(Build {
+                    context: s.to_string(),
+                    dockerfile: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Build, A::Error> {
+                let b = BuildMap::deserialize(de::value::MapAccessDeserializer::new(m))?;
+                Ok(Build {
+                    context: b.context.unwrap_or_else(|| ".".into()),
+                    dockerfile: b.dockerfile,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A command written as a string (split like a shell would) or as a list.
@@ -312,7 +357,11 @@ pub fn parse_size(text: &str) -> Option<i64> {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceSpec {
     pub name: String,
+    /// The image to run. For a service with `build`, what the compose file names (possibly
+    /// empty) until the backend builds the image and puts its own tag here.
     pub image: String,
+    /// Build the image from the workspace before running it.
+    pub build: Option<BuildSpec>,
     pub command: Option<Vec<String>>,
     pub entrypoint: Option<Vec<String>>,
     pub environment: BTreeMap<String, String>,
@@ -333,6 +382,15 @@ pub struct ServiceSpec {
     pub labels: BTreeMap<String, String>,
     pub stop_grace_secs: Option<i64>,
     pub hostname: Option<String>,
+}
+
+/// An image built from a folder of the workspace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildSpec {
+    /// Absolute path of the build context (inside the session's workspace).
+    pub context: PathBuf,
+    /// The Dockerfile, relative to the context.
+    pub dockerfile: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -474,13 +532,28 @@ fn resolve(
                 "service names use lowercase letters, digits, `-` and `_`".into(),
             );
         }
-        let Some(image) = svc.image.as_ref() else {
+        let build = match svc.build.as_ref() {
+            Some(b) => match parse_build(workspace, file, &b.value) {
+                Ok(spec) => Some(spec),
+                Err(msg) => {
+                    err(b.pos, format!("build: {msg}"));
+                    None
+                }
+            },
+            None => None,
+        };
+        if svc.image.is_none() && svc.build.is_none() {
             err(
                 at,
-                "`image` is required (breakfix deploys prebuilt images)".into(),
+                "`image` or `build` is required (a prebuilt image, or a folder of the workspace to build it from)".into(),
             );
             continue;
-        };
+        }
+        let image = svc
+            .image
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default();
         if let Some(p) = svc.privileged.as_ref().filter(|p| p.value) {
             err(
                 p.pos,
@@ -570,7 +643,8 @@ fn resolve(
         }
         let healthcheck = svc.healthcheck.map(|h| health_spec(&h));
         services.push(ServiceSpec {
-            image: image.value.clone(),
+            image,
+            build,
             command: svc.command.map(|c| c.words),
             entrypoint: svc.entrypoint.map(|c| c.words),
             environment: svc.environment.map(|e| e.0).unwrap_or_default(),
@@ -673,6 +747,55 @@ fn parse_bind(workspace: &Path, file: &Path, text: &str) -> Result<Bind, String>
     })
 }
 
+/// `build` → a context folder inside the workspace holding the Dockerfile.
+fn parse_build(workspace: &Path, file: &Path, b: &Build) -> Result<BuildSpec, String> {
+    let ctx = b.context.as_str();
+    if ctx.contains("://") || ctx.starts_with("git@") {
+        return Err(format!(
+            "context `{ctx}` is remote; only folders of the workspace can be built in a sandbox"
+        ));
+    }
+    if Path::new(ctx).is_absolute() {
+        return Err(format!(
+            "context `{ctx}` is a host path; use a folder of the workspace (`./app`)"
+        ));
+    }
+    let base = file.parent().unwrap_or(workspace);
+    let joined = normalize(&base.join(ctx));
+    let root = normalize(workspace);
+    if !joined.starts_with(&root) {
+        return Err(format!("context `{ctx}` leaves the workspace"));
+    }
+    let real = joined
+        .canonicalize()
+        .map_err(|_| format!("context `{ctx}` does not exist in the workspace"))?;
+    let real_root = root.canonicalize().unwrap_or(root);
+    if !real.starts_with(&real_root) {
+        return Err(format!(
+            "context `{ctx}` is a link that leaves the workspace"
+        ));
+    }
+    if !real.is_dir() {
+        return Err(format!("context `{ctx}` is not a folder"));
+    }
+    let dockerfile = b.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into());
+    let rel = Path::new(&dockerfile);
+    if rel.is_absolute() || rel.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(format!(
+            "dockerfile `{dockerfile}` must be a path inside the context `{ctx}`"
+        ));
+    }
+    if !real.join(rel).is_file() {
+        return Err(format!(
+            "dockerfile `{dockerfile}` does not exist in the context `{ctx}`"
+        ));
+    }
+    Ok(BuildSpec {
+        context: real,
+        dockerfile,
+    })
+}
+
 /// Resolves `.` and `..` without touching the filesystem.
 pub fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -741,6 +864,58 @@ mod tests {
         )
         .unwrap_err();
         assert!(e[0].message.contains("leaves the workspace"), "{e:?}");
+    }
+
+    fn load_with_app(text: &str) -> Result<Deployment, Vec<Diagnostic>> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("app")).unwrap();
+        std::fs::write(dir.path().join("app/Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(dir.path().join("app/Dockerfile.prod"), "FROM scratch\n").unwrap();
+        let file = dir.path().join("compose.yaml");
+        std::fs::write(&file, text).unwrap();
+        load(dir.path(), &file)
+    }
+
+    #[test]
+    fn a_service_built_from_a_workspace_folder_needs_no_image() {
+        let d = load_with_app("services:\n  app:\n    build: ./app\n").unwrap();
+        let app = d.service("app").unwrap();
+        let b = app.build.as_ref().unwrap();
+        assert!(b.context.ends_with("app"), "{b:?}");
+        assert_eq!(b.dockerfile, "Dockerfile");
+        assert_eq!(app.image, "");
+    }
+
+    #[test]
+    fn the_long_build_form_names_its_dockerfile() {
+        let d = load_with_app(
+            "services:\n  app:\n    image: acme/app\n    build:\n      context: ./app\n      dockerfile: Dockerfile.prod\n",
+        )
+        .unwrap();
+        let app = d.service("app").unwrap();
+        assert_eq!(app.build.as_ref().unwrap().dockerfile, "Dockerfile.prod");
+        assert_eq!(app.image, "acme/app");
+    }
+
+    #[test]
+    fn a_build_context_outside_the_workspace_is_refused_with_its_position() {
+        let e = load_with_app("services:\n  app:\n    build: ../../etc\n").unwrap_err();
+        assert_eq!(e[0].pos.line, 3, "{e:?}");
+        assert!(e[0].message.contains("leaves the workspace"), "{e:?}");
+        let e = load_with_app(
+            "services:\n  app:\n    build: {context: ./app, dockerfile: ../compose.yaml}\n",
+        )
+        .unwrap_err();
+        assert!(e[0].message.contains("inside the context"), "{e:?}");
+        let e = load_with_app("services:\n  app:\n    build: {context: ./app, args: {A: b}}\n")
+            .unwrap_err();
+        assert!(e[0].message.contains("args"), "{e:?}");
+    }
+
+    #[test]
+    fn a_service_with_neither_image_nor_build_is_refused() {
+        let e = load_with_app("services:\n  app:\n    restart: always\n").unwrap_err();
+        assert!(e[0].message.contains("`image` or `build`"), "{e:?}");
     }
 
     #[test]

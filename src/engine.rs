@@ -281,7 +281,7 @@ impl Engine {
         let t = self.target(s);
         let deployment = self.deployment(pkg, &s.workspace)?;
         progress.begin("deploying the workspace");
-        let summary = self.backend.deploy(&t, &deployment).await?;
+        let summary = self.backend.deploy(&t, &deployment, progress).await?;
         progress.finish(&format!(
             "deployed {} service(s)",
             summary.created.len() + summary.recreated.len() + summary.unchanged.len()
@@ -367,8 +367,9 @@ impl Engine {
         Ok(removed?)
     }
 
-    /// Redeploys the workspace; only services whose definition or files changed are recreated.
-    pub async fn apply(&self, id: &str) -> Result<ApplySummary> {
+    /// Redeploys the workspace; only services whose definition, files or build context
+    /// changed are rebuilt and recreated.
+    pub async fn apply(&self, id: &str, progress: &dyn Progress) -> Result<ApplySummary> {
         let (_lock, mut s) = lock_live(&self.store, id)?;
         let pkg = package_of(&s)?;
         let deployment = match self.deployment(&pkg, &s.workspace) {
@@ -379,7 +380,18 @@ impl Engine {
                 return Err(e);
             }
         };
-        let summary = self.backend.deploy(&self.target(&s), &deployment).await?;
+        let summary = match self
+            .backend
+            .deploy(&self.target(&s), &deployment, progress)
+            .await
+        {
+            Ok(summary) => summary,
+            Err(e) => {
+                s.record("apply-failed", e.to_string());
+                self.store.save(&s)?;
+                return Err(e.into());
+            }
+        };
         s.record(
             "applied",
             format!(
@@ -480,8 +492,8 @@ impl Engine {
         s.record(
             "stopped",
             format!(
-                "{} container(s), {} network(s) removed",
-                removed.containers, removed.networks
+                "{} container(s), {} network(s), {} image(s) removed",
+                removed.containers, removed.networks, removed.images
             ),
         );
         self.store.save(&s)?;
@@ -610,7 +622,7 @@ impl Engine {
         let clock = Instant::now();
         progress.begin("applying the reference solution");
         copy_tree(&pkg.solution_dir(), &s.workspace)?;
-        self.apply(&s.id).await?;
+        self.apply(&s.id, progress).await?;
         let t = self.target(s);
         for step in &pkg.scenario.solution.steps {
             self.run_action(&t, step).await?;
@@ -652,7 +664,7 @@ impl Engine {
                     source,
                 })?;
             }
-            self.apply(&s.id).await?;
+            self.apply(&s.id, progress).await?;
             for step in &fix.spec.steps {
                 self.run_action(&t, step).await?;
             }

@@ -322,3 +322,47 @@ fn verify_injects_runtime_faults_and_runs_solution_steps() {
     );
     assert_eq!(v["fixed"]["score"], v["fixed"]["max-score"]);
 }
+
+#[test]
+fn a_workspace_image_is_rebuilt_only_when_its_folder_changes_and_a_failed_build_changes_nothing() {
+    images_built();
+    let env = Env::new();
+    let v = env.json(&["start", "harden-image", "--json"], EXIT_OK);
+    let id = v["session"].as_str().expect("session id").to_string();
+    let ws = PathBuf::from(v["workspace"].as_str().expect("workspace"));
+
+    let applied = env.json(&["apply", &id, "--json"], EXIT_OK);
+    assert_eq!(
+        applied["unchanged"],
+        serde_json::json!(["ratecalc"]),
+        "{applied:#}"
+    );
+
+    let source = ws.join("ratecalc/ratecalc.c");
+    let mut text = std::fs::read_to_string(&source).unwrap();
+    text.push_str("int broken(\n");
+    std::fs::write(&source, text).unwrap();
+    let out = env.expect(&["apply", &id], 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("build the image of service `ratecalc` from the workspace"),
+        "{err}"
+    );
+    assert!(err.contains("last build output: make:"), "{err}");
+    // The broken state still runs: the failed build replaced nothing.
+    let status = env.json(&["status", &id, "--json"], EXIT_OK);
+    assert!(
+        status["services"]["ratecalc"]["container"]
+            .as_str()
+            .unwrap()
+            .contains(&id),
+        "{status:#}"
+    );
+
+    env.expect(&["stop", &id], EXIT_OK);
+    assert_eq!(
+        labelled_objects(&id),
+        0,
+        "stop left the session's workspace image behind"
+    );
+}

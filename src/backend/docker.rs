@@ -16,9 +16,9 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RestartContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, RestartContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -26,8 +26,8 @@ use super::images::{self, BASE_IMAGE};
 use super::stream;
 use super::{
     ApplySummary, Backend, BackendError, ExecOutput, Health, HttpRequest, HttpResponse, HttpSample,
-    HttpStreamRequest, ImageBuild, LabelledObject, PipelineRequest, PipelineRun, Progress, Removed,
-    Result, ServiceConfig, ServiceState, Target, labels,
+    HttpStreamRequest, ImageBuild, ImageInfo, LabelledObject, PipelineRequest, PipelineRun,
+    Progress, Removed, Result, ServiceConfig, ServiceState, Target, labels,
 };
 use crate::compose::{Deployment, ServiceSpec};
 use crate::scenario::BackendKind;
@@ -504,6 +504,7 @@ impl DockerBackend {
         ServiceSpec {
             name: PROBE_SERVICE.into(),
             image: format!("{PROBE_REPO}:latest"),
+            build: None,
             command: Some(vec!["sleep".into(), "infinity".into()]),
             entrypoint: None,
             environment: Default::default(),
@@ -622,6 +623,28 @@ async fn git_rev_parse(repo: &std::path::Path, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// The plain-data view of an image inspection.
+fn image_info(reference: String, i: bollard::models::ImageInspect) -> ImageInfo {
+    let cfg = i.config.unwrap_or_default();
+    ImageInfo {
+        reference,
+        id: i.id.unwrap_or_default(),
+        user: cfg.user.unwrap_or_default(),
+        size: i.size.unwrap_or(0),
+        layers: i.root_fs.and_then(|r| r.layers).map_or(0, |l| l.len()),
+        healthcheck: cfg
+            .healthcheck
+            .and_then(|h| h.test)
+            .filter(|t| !t.is_empty() && t[0] != "NONE")
+            .unwrap_or_default(),
+        exposed_ports: {
+            let mut ports: Vec<String> = cfg.exposed_ports.unwrap_or_default();
+            ports.sort();
+            ports
+        },
+    }
+}
+
 /// The probe's name cannot clash with a service's: service names have no `.`.
 fn probe_container(t: &Target) -> String {
     format!("bf-{}.probe", t.session)
@@ -708,7 +731,28 @@ impl Backend for DockerBackend {
         Ok(())
     }
 
-    async fn deploy(&self, t: &Target, d: &Deployment) -> Result<ApplySummary> {
+    async fn deploy(
+        &self,
+        t: &Target,
+        d: &Deployment,
+        progress: &dyn Progress,
+    ) -> Result<ApplySummary> {
+        // Every build first: a Dockerfile that does not build leaves the running sandbox as it is.
+        let mut services = d.services.clone();
+        for spec in &mut services {
+            if let Some(build) = &spec.build {
+                spec.image = images::build_workspace(
+                    &self.docker,
+                    &spec.name,
+                    build,
+                    &Self::base_labels(t, "image"),
+                    &t.session,
+                    progress,
+                )
+                .await?;
+            }
+        }
+        let d = &Deployment { services };
         let network = self.ensure_network(t).await?;
         let existing = self.session_containers(&t.session).await?;
         let mut summary = ApplySummary::default();
@@ -813,6 +857,26 @@ impl Backend for DockerBackend {
             read_only: hc.readonly_rootfs.unwrap_or(false),
             no_new_privileges: sec.iter().any(|s| s.starts_with("no-new-privileges")),
         })
+    }
+
+    async fn image(&self, t: &Target, service: &str) -> Result<Option<ImageInfo>> {
+        let name = self.container_name(t, service);
+        let container = match self.docker.inspect_container(&name, None).await {
+            Ok(i) => i,
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(e) => return Err(classify(&self.endpoint, "inspect container", name, e)),
+        };
+        let reference = container.config.and_then(|c| c.image).unwrap_or_default();
+        // The id the container runs, not the tag: a tag may have moved since.
+        let id = container.image.unwrap_or_default();
+        let inspect = self
+            .docker
+            .inspect_image(&id)
+            .await
+            .map_err(self.err("inspect image", &reference))?;
+        Ok(Some(image_info(reference, inspect)))
     }
 
     async fn exec(
@@ -944,6 +1008,46 @@ impl Backend for DockerBackend {
             }
         }
         let filters = session_filter(session);
+        let imgs = self
+            .docker
+            .list_images(Some(
+                ListImagesOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(self.err("list images of session", session))?;
+        // The builder turns each build label into a step, so the last steps of a session's
+        // build are intermediate images carrying its labels too. Remove children before
+        // their parents, and nothing above them: the steps before are the build cache the
+        // next session reuses.
+        let mut left: Vec<(String, String)> =
+            imgs.into_iter().map(|i| (i.id, i.parent_id)).collect();
+        while !left.is_empty() {
+            let parents: std::collections::HashSet<String> =
+                left.iter().map(|(_, p)| p.clone()).collect();
+            let (mut leaves, rest): (Vec<_>, Vec<_>) =
+                left.into_iter().partition(|(id, _)| !parents.contains(id));
+            left = rest;
+            if leaves.is_empty() {
+                // Not a tree (cannot happen with image parents); remove the rest as they come.
+                leaves = std::mem::take(&mut left);
+            }
+            for (id, _) in leaves {
+                let opts = RemoveImageOptionsBuilder::default()
+                    .force(true)
+                    .noprune(true)
+                    .build();
+                match self.docker.remove_image(&id, Some(opts), None).await {
+                    Ok(_) => removed.images += 1,
+                    Err(DockerError::DockerResponseServerError {
+                        status_code: 404, ..
+                    }) => {}
+                    Err(e) => return Err(classify(&self.endpoint, "remove image", id, e)),
+                }
+            }
+        }
         let nets = self
             .docker
             .list_networks(Some(
@@ -1072,6 +1176,57 @@ impl Backend for DockerBackend {
         {
             out.push(labelled("volume", v.name, &v.labels));
         }
+        for i in self
+            .docker
+            .list_images(Some(
+                ListImagesOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(self.err("list", "labelled images"))?
+        {
+            let name = i.repo_tags.first().cloned().unwrap_or(i.id);
+            out.push(labelled("image", name, &i.labels));
+        }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docker image inspect` (Docker 20.10) of a two-stage build onto `scratch`, trimmed.
+    const SCRATCH: &str = r#"[{"Id": "sha256:2cee6233f81ab6d39470c688b71bb7aab0525064da7183f4a72b05f074a79bc8", "RepoTags": ["bf-harden-test/scratch:latest"], "Created": "2026-11-22T00:51:22.313694301Z", "Config": {"User": "65534:65534", "ExposedPorts": {"8080/tcp": {}}, "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": null, "Healthcheck": {"Test": ["CMD", "/ratecalc", "--health"], "Interval": 2000000000, "Timeout": 2000000000, "Retries": 3}, "WorkingDir": "", "Entrypoint": ["/ratecalc"], "Labels": null}, "Architecture": "amd64", "Os": "linux", "Size": 894312, "RootFS": {"Type": "layers", "Layers": ["sha256:148c3081cc6c643a5c499b6aafe5167e9479246cf4bd9641bb87883ee3199ed2"]}}]"#;
+
+    /// The same service built in one stage on Debian with gcc, make and the headers kept.
+    const SINGLE_STAGE: &str = r#"[{"Id": "sha256:f48d46ece873011a61f8932a05a51dea9f084e77acc0a7b02e517fa04d53505e", "RepoTags": ["bf-harden-test/fat:latest"], "Created": "2026-11-22T00:51:13.526469548Z", "Config": {"User": "", "ExposedPorts": {"8080/tcp": {}}, "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/src/ratecalc"], "WorkingDir": "/src", "Entrypoint": null, "Labels": null}, "Architecture": "amd64", "Os": "linux", "Size": 490774042, "RootFS": {"Type": "layers", "Layers": ["sha256:11abe9cbe82e5f0cda9b14bbbd31a25caf59b121ea306ad6557ebe6b183df017", "sha256:146c266790fa08df89be055d701786085d0560cd9cdb4b395a5cd6de859c60bf", "sha256:cd74838bf4693f2816e19790ff0724e8914c8b696ca4f07ab8121326b3e8f3d2", "sha256:eeedef9d524465efdcbdb4d87f640a29a120d4645ff2bd052fc626e97b69bba9", "sha256:8300c96f7c2dd171928d62956ee5af7f2bbc1cecc47366e05d5ed1961aae721c"]}}]"#;
+
+    fn inspect(json: &str) -> bollard::models::ImageInspect {
+        serde_json::from_str::<Vec<bollard::models::ImageInspect>>(json)
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn an_image_inspection_becomes_user_size_layers_healthcheck_and_ports() {
+        let i = image_info("app:1".into(), inspect(SCRATCH));
+        assert_eq!(i.reference, "app:1");
+        assert_eq!(i.user, "65534:65534");
+        assert_eq!(i.size, 894_312);
+        assert_eq!(i.layers, 1);
+        assert_eq!(i.healthcheck, ["CMD", "/ratecalc", "--health"]);
+        assert_eq!(i.exposed_ports, ["8080/tcp"]);
+    }
+
+    #[test]
+    fn an_image_without_user_or_healthcheck_reads_as_empty() {
+        let i = image_info("app:2".into(), inspect(SINGLE_STAGE));
+        assert_eq!(i.user, "");
+        assert!(i.healthcheck.is_empty());
+        assert_eq!(i.layers, 5);
+        assert_eq!(i.size, 490_774_042);
     }
 }

@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::{BackendError, ImageBuild, Progress, Result, labels};
+use crate::compose::BuildSpec;
 
 pub const BASE_IMAGE: &str = "debian:bookworm-slim";
 const MAX_CONTEXT_FILES: usize = 5_000;
@@ -145,42 +146,191 @@ pub async fn build(docker: &Docker, img: &ImageBuild, progress: &dyn Progress) -
         return Ok(false);
     }
     progress.begin(&format!("building {latest}"));
-    let tar = context_tar(&img.context)
-        .map_err(|e| fail(format!("cannot pack {}: {e}", img.context.display())))?;
     let build_labels = HashMap::from([
         (labels::MANAGED.to_string(), "true".to_string()),
         (labels::CONTENT_HASH.to_string(), hash.clone()),
     ]);
-    let opts = BuildImageOptionsBuilder::default()
-        .dockerfile("Dockerfile")
-        .t(&tagged)
-        .rm(true)
-        .forcerm(true)
-        .labels(&build_labels)
-        .build();
-    let mut stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
-    let mut last = String::new();
-    while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| fail(e.to_string()))?;
-        if let Some(detail) = info.error_detail {
-            return Err(fail(detail.message.unwrap_or_else(|| last.clone())));
-        }
-        if let Some(line) = info.stream {
-            let line = line.trim();
-            if !line.is_empty() {
-                progress.detail(line);
-                last = line.to_string();
-            }
-        }
-    }
-    if docker.inspect_image(&tagged).await.is_err() {
-        return Err(fail(format!(
-            "the build ended without an image (last output: {last})"
-        )));
-    }
+    run_build(
+        docker,
+        &img.context,
+        "Dockerfile",
+        &tagged,
+        &build_labels,
+        progress,
+    )
+    .await
+    .map_err(fail)?;
     tag_latest(docker, &tagged, &img.repo).await?;
     progress.finish(&format!("built {latest}"));
     Ok(true)
+}
+
+/// Builds `context` as `tag`, streaming the build log to `progress`. On failure, the
+/// engine's message with the last line the build printed (usually the failing command's).
+async fn run_build(
+    docker: &Docker,
+    context: &Path,
+    dockerfile: &str,
+    tag: &str,
+    build_labels: &HashMap<String, String>,
+    progress: &dyn Progress,
+) -> std::result::Result<(), String> {
+    let tar =
+        context_tar(context).map_err(|e| format!("cannot pack {}: {e}", context.display()))?;
+    let opts = BuildImageOptionsBuilder::default()
+        .dockerfile(dockerfile)
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .labels(build_labels)
+        .build();
+    let mut stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
+    // The last lines that say something: the failing command's own output (a compiler
+    // error) usually comes a few lines before the line that ends the step.
+    let mut tail: Vec<String> = Vec::new();
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| match e {
+            bollard::errors::Error::DockerStreamError { error } => failure_text(&error, &tail),
+            e => failure_text(&e.to_string(), &tail),
+        })?;
+        if let Some(detail) = info.error_detail {
+            let message = detail.message.unwrap_or_default();
+            return Err(failure_text(&message, &tail));
+        }
+        if let Some(chunk) = info.stream {
+            // A step's stderr arrives wrapped in colour codes.
+            for line in strip_ansi(&chunk).lines().map(str::trim) {
+                if !line.is_empty() {
+                    progress.detail(line);
+                    if !is_builder_chatter(line) {
+                        if tail.len() == TAIL_LINES {
+                            tail.remove(0);
+                        }
+                        tail.push(line.to_string());
+                    }
+                }
+            }
+        }
+    }
+    if docker.inspect_image(tag).await.is_err() {
+        return Err(failure_text("the build ended without an image", &tail));
+    }
+    Ok(())
+}
+
+/// Text without terminal escape sequences (`ESC [ ... letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The builder's own bookkeeping lines, which never say why a step failed.
+fn is_builder_chatter(line: &str) -> bool {
+    line.starts_with("---> ")
+        || line.starts_with("Removing intermediate container")
+        || line.starts_with("Successfully built")
+        || line.starts_with("Successfully tagged")
+}
+
+/// How many lines of build output a failure shows.
+const TAIL_LINES: usize = 6;
+
+/// The engine's error and the last line of build output on the first line, then the lines
+/// before it, where the failing command usually said why.
+fn failure_text(message: &str, tail: &[String]) -> String {
+    let message = message.trim();
+    let Some(last) = tail.last() else {
+        return message.to_string();
+    };
+    let mut text = if message.contains(last.as_str()) {
+        message.to_string()
+    } else if message.is_empty() {
+        format!("last build output: {last}")
+    } else {
+        format!("{message} (last build output: {last})")
+    };
+    if tail.len() > 1 {
+        text.push_str("\n  the build output ends with:");
+        for line in tail {
+            text.push_str("\n    ");
+            text.push_str(line);
+        }
+    }
+    text
+}
+
+/// The repository a session's workspace image is built under: one per session and service,
+/// so sessions never share (or remove) each other's images.
+pub fn workspace_repo(session: &str, service: &str) -> String {
+    let service: String = service
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("breakfix/ws-{session}-{}", service.trim_matches('-'))
+}
+
+/// Builds a service's image from the session's workspace unless an image with the same
+/// content hash exists for this session. Returns the tag to run.
+pub async fn build_workspace(
+    docker: &Docker,
+    service: &str,
+    build: &BuildSpec,
+    session_labels: &HashMap<String, String>,
+    session: &str,
+    progress: &dyn Progress,
+) -> Result<String> {
+    let fail = |message: String| BackendError::BuildService {
+        service: service.to_string(),
+        message,
+    };
+    let base_id = docker
+        .inspect_image(BASE_IMAGE)
+        .await
+        .ok()
+        .and_then(|i| i.id)
+        .unwrap_or_default();
+    // The Dockerfile's name is part of what defines the build.
+    let hash = content_hash(&build.context, &format!("{base_id}\0{}", build.dockerfile))
+        .map_err(|e| fail(format!("cannot read {}: {e}", build.context.display())))?;
+    let tag = format!("{}:{hash}", workspace_repo(session, service));
+    if docker.inspect_image(&tag).await.is_ok() {
+        return Ok(tag);
+    }
+    progress.begin(&format!(
+        "building the image of `{service}` from the workspace"
+    ));
+    let mut build_labels = session_labels.clone();
+    build_labels.insert(labels::SERVICE.to_string(), service.to_string());
+    build_labels.insert(labels::CONTENT_HASH.to_string(), hash.clone());
+    if let Err(message) = run_build(
+        docker,
+        &build.context,
+        &build.dockerfile,
+        &tag,
+        &build_labels,
+        progress,
+    )
+    .await
+    {
+        progress.finish(&format!("the build of `{service}` stopped (see below)"));
+        return Err(fail(message));
+    }
+    progress.finish(&format!("built {tag}"));
+    Ok(tag)
 }
 
 async fn tag_latest(docker: &Docker, tagged: &str, repo: &str) -> Result<()> {
@@ -201,6 +351,45 @@ async fn tag_latest(docker: &Docker, tagged: &str, repo: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_build_names_the_engine_error_and_the_last_output_line() {
+        let tail = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            failure_text(
+                "The command '/bin/sh -c make' returned a non-zero code: 2",
+                &tail(&[
+                    "ratecalc.c:138:1: error: expected declaration specifiers or '...' at end of input",
+                    "make: *** [Makefile:6: ratecalc] Error 1"
+                ])
+            ),
+            "The command '/bin/sh -c make' returned a non-zero code: 2 (last build output: make: *** [Makefile:6: ratecalc] Error 1)\n  the build output ends with:\n    ratecalc.c:138:1: error: expected declaration specifiers or '...' at end of input\n    make: *** [Makefile:6: ratecalc] Error 1"
+        );
+        assert_eq!(
+            failure_text("", &tail(&["Step 3/9 : RUN make"])),
+            "last build output: Step 3/9 : RUN make"
+        );
+        assert_eq!(failure_text("boom", &[]), "boom");
+        assert_eq!(
+            strip_ansi("\u{1b}[91mmake: *** [Makefile:6: ratecalc] Error 1\n\u{1b}[0m"),
+            "make: *** [Makefile:6: ratecalc] Error 1\n"
+        );
+        assert!(is_builder_chatter("---> Running in 1d8b4569c574"));
+        assert!(is_builder_chatter(
+            "Removing intermediate container 1d8b4569c574"
+        ));
+        assert!(!is_builder_chatter(
+            "make: *** [Makefile:6: ratecalc] Error 1"
+        ));
+    }
+
+    #[test]
+    fn workspace_images_are_named_per_session_and_service() {
+        assert_eq!(
+            workspace_repo("harden-image-ab12cd", "rate_calc"),
+            "breakfix/ws-harden-image-ab12cd-rate-calc"
+        );
+    }
 
     #[test]
     fn the_content_hash_changes_with_a_file_and_not_with_time() {

@@ -194,6 +194,24 @@ pub struct PipelineRun {
     pub leftovers_removed: usize,
 }
 
+/// The image a service's container runs, as the engine describes it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ImageInfo {
+    /// The reference the container was created from (`breakfix/ws-...:<hash>`).
+    pub reference: String,
+    pub id: String,
+    /// The image's `USER`; empty when it sets none (root).
+    pub user: String,
+    /// Bytes, as `docker image ls` reports them.
+    pub size: i64,
+    /// Filesystem layers (metadata-only instructions add none).
+    pub layers: usize,
+    /// The image's `HEALTHCHECK` test in the engine's form; empty when none or `NONE`.
+    pub healthcheck: Vec<String>,
+    /// `8080/tcp`, ...
+    pub exposed_ports: Vec<String>,
+}
+
 /// What `deploy` did to each service.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ApplySummary {
@@ -209,6 +227,8 @@ pub struct Removed {
     pub containers: usize,
     pub networks: usize,
     pub volumes: usize,
+    /// Images built from the session's workspace.
+    pub images: usize,
 }
 
 impl Removed {
@@ -216,9 +236,10 @@ impl Removed {
         self.containers += o.containers;
         self.networks += o.networks;
         self.volumes += o.volumes;
+        self.images += o.images;
     }
     pub fn total(&self) -> usize {
-        self.containers + self.networks + self.volumes
+        self.containers + self.networks + self.volumes + self.images
     }
 }
 
@@ -257,6 +278,8 @@ pub enum BackendError {
     },
     #[error("build image {repo}: {message}")]
     Build { repo: String, message: String },
+    #[error("build the image of service `{service}` from the workspace: {message}")]
+    BuildService { service: String, message: String },
     #[error("bootstrap the base image {image}: {message}")]
     Bootstrap { image: String, message: String },
     #[error("run the pipeline of {}: {message}", repository.display())]
@@ -290,11 +313,19 @@ pub trait Backend: Send + Sync {
     async fn health(&self, images: &[ImageBuild]) -> Health;
     /// Builds (or finds cached) the images a scenario needs, and anything the backend needs.
     async fn prepare(&self, images: &[ImageBuild], progress: &dyn Progress) -> Result<()>;
-    /// Brings the session's objects in line with `deployment`: creates what is missing,
-    /// recreates what changed, removes services no longer declared.
-    async fn deploy(&self, t: &Target, deployment: &Deployment) -> Result<ApplySummary>;
+    /// Brings the session's objects in line with `deployment`: builds the images of services
+    /// with `build` (only those whose context changed), creates what is missing, recreates
+    /// what changed, removes services no longer declared. Nothing is touched when a build fails.
+    async fn deploy(
+        &self,
+        t: &Target,
+        deployment: &Deployment,
+        progress: &dyn Progress,
+    ) -> Result<ApplySummary>;
     async fn state(&self, t: &Target, service: &str) -> Result<ServiceState>;
     async fn config(&self, t: &Target, service: &str) -> Result<ServiceConfig>;
+    /// The image the service's container was created from; `None` when it has no container.
+    async fn image(&self, t: &Target, service: &str) -> Result<Option<ImageInfo>>;
     async fn exec(
         &self,
         t: &Target,
@@ -311,6 +342,7 @@ pub trait Backend: Send + Sync {
     /// the stream cannot finish within its own worst case.
     async fn http_stream(&self, t: &Target, req: &HttpStreamRequest) -> Result<Vec<HttpSample>>;
     /// Removes every object of the session.
+    /// Removes every object of the session, images built from its workspace included.
     async fn teardown(&self, session: &str) -> Result<Removed>;
     /// Every object carrying breakfix's labels.
     async fn labelled(&self) -> Result<Vec<LabelledObject>>;

@@ -6,6 +6,7 @@ mod container_config;
 mod exec;
 mod http;
 mod http_stream;
+mod image;
 mod pipeline;
 mod pipeline_config;
 mod stays_running;
@@ -108,6 +109,7 @@ pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
         CheckKind::HttpStream(k) => http_stream::run(k, cx).await,
         CheckKind::Pipeline(k) => pipeline::run(k, cx).await,
         CheckKind::PipelineConfig(k) => pipeline_config::run(k, cx).await,
+        CheckKind::Image(k) => image::run(k, cx).await,
     };
     let mut outcome = result.unwrap_or_else(|e| Outcome::error(&e));
     outcome.duration_ms = started.elapsed().as_millis() as u64;

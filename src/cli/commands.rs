@@ -197,7 +197,8 @@ async fn dispatch(cli: Cli) -> CmdResult {
         Command::Apply { session, json } => {
             let eng = engine(&cli.state_dir, &scenarios).await?;
             let id = pick_session(&eng.store, session)?;
-            let summary = eng.apply(&id).await?;
+            let progress = Term::new(json);
+            let summary = eng.apply(&id, &progress).await?;
             if json {
                 print_json(&summary);
             } else {
@@ -297,8 +298,8 @@ async fn dispatch(cli: Cli) -> CmdResult {
             for id in ids {
                 let r = eng.stop(&id).await?;
                 println!(
-                    "stopped {id}: removed {} container(s), {} network(s), {} volume(s)",
-                    r.containers, r.networks, r.volumes
+                    "stopped {id}: removed {} container(s), {} network(s), {} volume(s), {} image(s)",
+                    r.containers, r.networks, r.volumes, r.images
                 );
             }
             Ok(exit::OK)
@@ -312,10 +313,11 @@ async fn dispatch(cli: Cli) -> CmdResult {
                 println!("nothing to collect");
             } else {
                 println!(
-                    "removed {} container(s), {} network(s), {} volume(s) of {} session(s): {}",
+                    "removed {} container(s), {} network(s), {} volume(s), {} image(s) of {} session(s): {}",
                     g.removed.containers,
                     g.removed.networks,
                     g.removed.volumes,
+                    g.removed.images,
                     g.sessions.len(),
                     g.sessions.join(", ")
                 );

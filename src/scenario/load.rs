@@ -509,6 +509,34 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                     }
                 }
             }
+            CheckKind::Image(k) => {
+                let any = k.non_root.is_some()
+                    || k.max_size.is_some()
+                    || k.has_healthcheck.is_some()
+                    || k.max_layers.is_some();
+                if !any {
+                    err(
+                        c.id.pos,
+                        format!("{label}: image needs at least one predicate"),
+                    );
+                }
+                if let Some(size) = &k.max_size
+                    && compose::parse_size(size).is_none()
+                {
+                    err(
+                        size.pos,
+                        format!(
+                            "{label}: max-size `{}` is not a size; write it like `150m`, `1g` or a number of bytes",
+                            size.value
+                        ),
+                    );
+                }
+                if let Some(n) = &k.max_layers
+                    && n.value == 0
+                {
+                    err(n.pos, format!("{label}: max-layers must be positive"));
+                }
+            }
             _ => {}
         }
     }

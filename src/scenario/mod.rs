@@ -275,6 +275,8 @@ pub enum CheckKind {
     /// Reads `.gitlab-ci.yml` and asserts named jobs still gate the pipeline (present, not
     /// allowed to fail, not skipped, not silenced).
     PipelineConfig(PipelineConfigCheck),
+    /// Predicates on the image the service's container runs, read through the engine.
+    Image(ImageCheck),
 }
 
 impl CheckKind {
@@ -287,6 +289,7 @@ impl CheckKind {
             CheckKind::Exec(c) => Some(&c.service),
             CheckKind::ContainerConfig(c) => Some(&c.service),
             CheckKind::Pipeline(_) | CheckKind::PipelineConfig(_) => None,
+            CheckKind::Image(c) => Some(&c.service),
         }
     }
     pub fn name(&self) -> &'static str {
@@ -298,6 +301,7 @@ impl CheckKind {
             CheckKind::HttpStream(_) => "http-stream",
             CheckKind::Pipeline(_) => "pipeline",
             CheckKind::PipelineConfig(_) => "pipeline-config",
+            CheckKind::Image(_) => "image",
         }
     }
 }
@@ -503,6 +507,27 @@ pub struct PipelineConfigCheck {
     pub forbid_files: Vec<Located<String>>,
 }
 
+/// Predicates on the image the service's container was created from (its `USER`, size,
+/// layers, `HEALTHCHECK`), as the engine reports it. Every predicate given must hold.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageCheck {
+    pub service: Located<String>,
+    /// The image's `USER` is set and is not root (`root`, `0`, `0:...`).
+    #[serde(default)]
+    pub non_root: Option<bool>,
+    /// The image is at most this big: `150m`, `1g`, or bytes. An image that still carries
+    /// its build toolchain does not fit under a bound set for the runtime alone.
+    #[serde(default)]
+    pub max_size: Option<Located<String>>,
+    /// The image declares a `HEALTHCHECK` that is not `NONE`.
+    #[serde(default)]
+    pub has_healthcheck: Option<bool>,
+    /// The image has at most this many filesystem layers.
+    #[serde(default)]
+    pub max_layers: Option<Located<u32>>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Solution {
@@ -633,8 +658,10 @@ mod tests {
             "http",
             "exec",
             "container-config",
+            "http-stream",
             "pipeline",
             "pipeline-config",
+            "image",
         ] {
             assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
         }

@@ -114,6 +114,7 @@ pub fn labelled_objects(session: &str) -> usize {
     count(&["ps", "-aq", "--filter", &filter])
         + count(&["network", "ls", "-q", "--filter", &filter])
         + count(&["volume", "ls", "-q", "--filter", &filter])
+        + count(&["image", "ls", "-q", "--filter", &filter])
 }
 
 /// Lays the scenario's reference solution over a session's workspace.
