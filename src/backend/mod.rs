@@ -242,6 +242,15 @@ pub trait Backend: Send + Sync {
     async fn restart(&self, t: &Target, service: &str) -> Result<()>;
     /// An HTTP GET from a probe on the session's network, outside the candidate's containers.
     async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse>;
+    /// An HTTP request with any method and an optional plain-text body, from the same probe:
+    /// for APIs that change something (a service's admin control), where `http` only reads.
+    async fn http_send(
+        &self,
+        t: &Target,
+        req: &HttpRequest,
+        method: &str,
+        body: Option<&str>,
+    ) -> Result<HttpResponse>;
     async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String>;
     /// Removes every object of the session.
     async fn teardown(&self, session: &str) -> Result<Removed>;

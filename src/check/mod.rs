@@ -5,6 +5,7 @@
 mod container_config;
 mod exec;
 mod http;
+mod prometheus_alert;
 mod stays_running;
 
 use std::path::Path;
@@ -102,6 +103,7 @@ pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
         CheckKind::Http(k) => http::run(k, cx).await,
         CheckKind::Exec(k) => exec::run(k, cx).await,
         CheckKind::ContainerConfig(k) => container_config::run(k, cx).await,
+        CheckKind::PrometheusAlert(k) => prometheus_alert::run(k, cx).await,
     };
     let mut outcome = result.unwrap_or_else(|e| Outcome::error(&e));
     outcome.duration_ms = started.elapsed().as_millis() as u64;
