@@ -902,23 +902,43 @@ impl Backend for DockerBackend {
     }
 
     async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse> {
+        self.http_send(t, req, "GET", None).await
+    }
+
+    async fn http_send(
+        &self,
+        t: &Target,
+        req: &HttpRequest,
+        method: &str,
+        body: Option<&str>,
+    ) -> Result<HttpResponse> {
         const MARK: &str = "\n--breakfix-status:";
         let url = format!("http://{}:{}{}", req.service, req.port, req.path);
         let secs = req.timeout.as_secs_f64().max(0.5);
-        let cmd: Vec<String> = [
+        let mut cmd: Vec<String> = [
             "curl",
             "-sS",
+            "-X",
+            method,
             "--max-time",
             &format!("{secs:.1}"),
             "--max-filesize",
             "1000000",
             "-w",
             &format!("{MARK}%{{http_code}}"),
-            &url,
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if let Some(body) = body {
+            // --data-raw: a body starting with `@` is sent as written, not read from a file.
+            cmd.extend(
+                ["-H", "Content-Type: text/plain", "--data-raw", body]
+                    .iter()
+                    .map(|s| s.to_string()),
+            );
+        }
+        cmd.push(url);
         let started = Instant::now();
         let out = self
             .run_exec(

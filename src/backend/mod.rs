@@ -336,6 +336,15 @@ pub trait Backend: Send + Sync {
     async fn restart(&self, t: &Target, service: &str) -> Result<()>;
     /// An HTTP GET from a probe on the session's network, outside the candidate's containers.
     async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse>;
+    /// An HTTP request with any method and an optional plain-text body, from the same probe:
+    /// for APIs that change something (a service's admin control), where `http` only reads.
+    async fn http_send(
+        &self,
+        t: &Target,
+        req: &HttpRequest,
+        method: &str,
+        body: Option<&str>,
+    ) -> Result<HttpResponse>;
     async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String>;
     /// A bounded stream of GETs from the probe, outside the candidate's containers, sent in
     /// one go so the interval holds; every request is recorded. Times out (an error) when

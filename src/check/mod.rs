@@ -9,6 +9,7 @@ mod http_stream;
 mod image;
 mod pipeline;
 mod pipeline_config;
+mod prometheus_alert;
 mod stays_running;
 
 use std::path::Path;
@@ -110,6 +111,7 @@ pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
         CheckKind::Pipeline(k) => pipeline::run(k, cx).await,
         CheckKind::PipelineConfig(k) => pipeline_config::run(k, cx).await,
         CheckKind::Image(k) => image::run(k, cx).await,
+        CheckKind::PrometheusAlert(k) => prometheus_alert::run(k, cx).await,
     };
     let mut outcome = result.unwrap_or_else(|e| Outcome::error(&e));
     outcome.duration_ms = started.elapsed().as_millis() as u64;

@@ -426,6 +426,38 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                 }
             }
             CheckKind::HttpStream(k) => validate_stream(k, &label, &mut err),
+            CheckKind::PrometheusAlert(k) => {
+                service_ref(&k.prometheus.service, &label, &mut err);
+                service_ref(&k.receiver.service, &label, &mut err);
+                for (port, path) in [
+                    (&k.control.port, &k.control.path),
+                    (&k.prometheus.port, &k.prometheus.path),
+                    (&k.receiver.port, &k.receiver.path),
+                ] {
+                    if port.value == 0 {
+                        err(port.pos, format!("{label}: port must be 1-65535"));
+                    }
+                    if !path.starts_with('/') {
+                        err(path.pos, format!("{label}: path must start with `/`"));
+                    }
+                }
+                for (what, d) in [
+                    ("settle", &k.settle),
+                    ("quiet-window", &k.quiet_window),
+                    ("fire-within", &k.fire_within),
+                    ("notify-within", &k.notify_within),
+                ] {
+                    if d.0.is_zero() {
+                        err(d.pos, format!("{label}: {what} must be above zero"));
+                    }
+                }
+                if k.control.healthy == k.control.failing {
+                    err(
+                        k.control.port.pos,
+                        format!("{label}: control's healthy and failing bodies are the same"),
+                    );
+                }
+            }
             CheckKind::ContainerConfig(k) => {
                 let any = k.non_root.is_some()
                     || k.has_healthcheck.is_some()

@@ -277,6 +277,9 @@ pub enum CheckKind {
     PipelineConfig(PipelineConfigCheck),
     /// Predicates on the image the service's container runs, read through the engine.
     Image(ImageCheck),
+    /// An alert drill against Prometheus, Alertmanager and a receiver: quiet while the service
+    /// is healthy, firing and delivered once it fails.
+    PrometheusAlert(Box<PrometheusAlertCheck>),
 }
 
 impl CheckKind {
@@ -290,6 +293,7 @@ impl CheckKind {
             CheckKind::ContainerConfig(c) => Some(&c.service),
             CheckKind::Pipeline(_) | CheckKind::PipelineConfig(_) => None,
             CheckKind::Image(c) => Some(&c.service),
+            CheckKind::PrometheusAlert(c) => Some(&c.service),
         }
     }
     pub fn name(&self) -> &'static str {
@@ -302,6 +306,7 @@ impl CheckKind {
             CheckKind::Pipeline(_) => "pipeline",
             CheckKind::PipelineConfig(_) => "pipeline-config",
             CheckKind::Image(_) => "image",
+            CheckKind::PrometheusAlert(_) => "prometheus-alert",
         }
     }
 }
@@ -528,6 +533,92 @@ pub struct ImageCheck {
     pub max_layers: Option<Located<u32>>,
 }
 
+/// An alert drill. Healthy phase: the service is made healthy and every alert must clear
+/// within `settle`, then stay quiet for `quiet-window`. Fault phase: the service is made to
+/// fail and an alert must reach `firing` within `fire-within`, and the receiver must record a
+/// new firing notification within `notify-within`. The service's control is set back to what
+/// it was found at. Checks with the same drill settings share one run, so a scored check
+/// (`expect: fires-on-fault`) and a guard (`expect: quiet-when-healthy`) can be graded from
+/// the same drill without disturbing each other.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PrometheusAlertCheck {
+    /// The service the drill makes healthy and failing.
+    pub service: Located<String>,
+    /// The service's admin control: a GET answers its current setting as text, a POST with a
+    /// plain-text body changes it.
+    pub control: ControlEndpoint,
+    /// Where Prometheus answers; `path` is its route prefix (default `/`), under which the
+    /// check reads `api/v1/alerts` and `api/v1/rules`.
+    pub prometheus: ServiceEndpoint,
+    /// The webhook receiver that records notifications: a GET on `path` answers
+    /// `{"count": N, "notifications": [{"seq": n, "payload": <Alertmanager webhook body>}]}`.
+    pub receiver: ServiceEndpoint,
+    /// Only alerts with this `alertname` count; by default every alert does.
+    #[serde(default)]
+    pub alert_name: Option<Located<String>>,
+    /// Which verdict of the drill this check reports.
+    pub expect: AlertExpectation,
+    /// How long the alerts may take to clear once the service is healthy.
+    #[serde(default = "default_settle")]
+    pub settle: Located<HumanDuration>,
+    /// How long they must then stay clear (not pending, not firing).
+    #[serde(default = "default_quiet_window")]
+    pub quiet_window: Located<HumanDuration>,
+    /// How long an alert may take to reach `firing` once the service fails.
+    #[serde(default = "default_fire_within")]
+    pub fire_within: Located<HumanDuration>,
+    /// How long the receiver may take to record the firing notification after that.
+    #[serde(default = "default_notify_within")]
+    pub notify_within: Located<HumanDuration>,
+}
+
+/// A port and path on a service of the session.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServiceEndpoint {
+    pub service: Located<String>,
+    pub port: Located<u16>,
+    #[serde(default = "default_path")]
+    pub path: Located<String>,
+}
+
+/// The admin control a drill drives, on the drilled service.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ControlEndpoint {
+    pub port: Located<u16>,
+    pub path: Located<String>,
+    /// The body that makes the service healthy (for an error ratio: `0`).
+    pub healthy: String,
+    /// The body that makes it fail (for an error ratio: `0.5`).
+    pub failing: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertExpectation {
+    /// Scored: an alert fires on the fault and the receiver gets it (after a quiet phase, so
+    /// the firing is caused by the fault).
+    FiresOnFault,
+    /// A guard: no alert is pending or firing while the service is healthy (an always-firing
+    /// rule is not a fix).
+    QuietWhenHealthy,
+}
+
+fn default_settle() -> Located<HumanDuration> {
+    Located::new(HumanDuration::secs(60))
+}
+fn default_quiet_window() -> Located<HumanDuration> {
+    Located::new(HumanDuration::secs(5))
+}
+fn default_fire_within() -> Located<HumanDuration> {
+    Located::new(HumanDuration::secs(30))
+}
+fn default_notify_within() -> Located<HumanDuration> {
+    Located::new(HumanDuration::secs(15))
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Solution {
@@ -662,6 +753,7 @@ mod tests {
             "pipeline",
             "pipeline-config",
             "image",
+            "prometheus-alert",
         ] {
             assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
         }
