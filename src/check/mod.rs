@@ -5,7 +5,10 @@
 mod container_config;
 mod exec;
 mod http;
+mod markdown_sections;
 mod stays_running;
+
+pub use markdown_sections::heading_key;
 
 use std::path::Path;
 use std::time::Instant;
@@ -102,6 +105,7 @@ pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
         CheckKind::Http(k) => http::run(k, cx).await,
         CheckKind::Exec(k) => exec::run(k, cx).await,
         CheckKind::ContainerConfig(k) => container_config::run(k, cx).await,
+        CheckKind::MarkdownSections(k) => markdown_sections::run(k, cx).await,
     };
     let mut outcome = result.unwrap_or_else(|e| Outcome::error(&e));
     outcome.duration_ms = started.elapsed().as_millis() as u64;

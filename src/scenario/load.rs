@@ -383,7 +383,9 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                 ),
             );
         }
-        service_ref(c.kind.service(), &label, &mut err);
+        if let Some(svc) = c.kind.service() {
+            service_ref(svc, &label, &mut err);
+        }
         match &c.kind {
             CheckKind::StaysRunning(k) if k.window.0.is_zero() => {
                 err(k.window.pos, format!("{label}: window must be above zero"))
@@ -405,6 +407,11 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                             regex_problem(&e)
                         ),
                     );
+                }
+                if let Some(hold) = &k.hold
+                    && hold.0.is_zero()
+                {
+                    err(hold.pos, format!("{label}: hold must be above zero"));
                 }
             }
             CheckKind::Exec(k) => {
@@ -435,6 +442,38 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                         c.id.pos,
                         format!("{label}: container-config needs at least one predicate"),
                     );
+                }
+            }
+            CheckKind::MarkdownSections(k) => {
+                if let Err(why) = safe_join(&workspace, &k.file) {
+                    // The file is the candidate's, in the session workspace.
+                    let why = why.replace("package", "workspace");
+                    err(
+                        k.file.pos,
+                        format!("{label}: file `{}` {why}", k.file.value),
+                    );
+                } else if k.file.trim().is_empty() {
+                    err(k.file.pos, format!("{label}: file is empty"));
+                }
+                if k.sections.is_empty() {
+                    err(
+                        c.id.pos,
+                        format!("{label}: markdown-sections needs at least one section"),
+                    );
+                }
+                let mut names = HashSet::new();
+                for sec in &k.sections {
+                    for name in std::iter::once(&sec.heading).chain(&sec.aliases) {
+                        let key = crate::check::heading_key(name);
+                        if key.is_empty() {
+                            err(name.pos, format!("{label}: a section name is empty"));
+                        } else if !names.insert(key) {
+                            err(
+                                name.pos,
+                                format!("{label}: section name `{}` is given twice", name.value),
+                            );
+                        }
+                    }
                 }
             }
             _ => {}

@@ -228,15 +228,21 @@ pub enum CheckKind {
     Exec(ExecCheck),
     /// Predicates on the container's configuration, read through the engine.
     ContainerConfig(ContainerConfigCheck),
+    /// The structure of a Markdown document the candidate wrote in the workspace (incident
+    /// notes, a runbook): required sections present and not empty. Quality is for the
+    /// interviewer.
+    MarkdownSections(MarkdownSectionsCheck),
 }
 
 impl CheckKind {
-    pub fn service(&self) -> &Located<String> {
+    /// The service the check observes; `None` for checks that read the workspace.
+    pub fn service(&self) -> Option<&Located<String>> {
         match self {
-            CheckKind::StaysRunning(c) => &c.service,
-            CheckKind::Http(c) => &c.service,
-            CheckKind::Exec(c) => &c.service,
-            CheckKind::ContainerConfig(c) => &c.service,
+            CheckKind::StaysRunning(c) => Some(&c.service),
+            CheckKind::Http(c) => Some(&c.service),
+            CheckKind::Exec(c) => Some(&c.service),
+            CheckKind::ContainerConfig(c) => Some(&c.service),
+            CheckKind::MarkdownSections(_) => None,
         }
     }
     pub fn name(&self) -> &'static str {
@@ -245,6 +251,7 @@ impl CheckKind {
             CheckKind::Http(_) => "http",
             CheckKind::Exec(_) => "exec",
             CheckKind::ContainerConfig(_) => "container-config",
+            CheckKind::MarkdownSections(_) => "markdown-sections",
         }
     }
 }
@@ -275,6 +282,10 @@ pub struct HttpCheck {
     /// Keep retrying until this long has passed (a service that was just applied needs a moment).
     #[serde(default = "default_retry")]
     pub retry_for: HumanDuration,
+    /// After the first answer that matches, keep asking (every second) for this long: every
+    /// answer must match, so a service that degrades again within the window fails.
+    #[serde(default)]
+    pub hold: Option<Located<HumanDuration>>,
 }
 
 fn default_path() -> Located<String> {
@@ -328,6 +339,37 @@ pub struct ContainerConfigCheck {
     /// Capabilities added back are a subset of these (empty list: none may be added).
     #[serde(default)]
     pub capabilities_within: Option<Vec<String>>,
+}
+
+/// A Markdown file in the session's workspace must have these sections, each with at least
+/// `min-words` words. Headings count at any level (`#` to `######`, or underlined), matched
+/// case-insensitively; headings inside code fences do not count.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MarkdownSectionsCheck {
+    /// The file, relative to the workspace (it may not leave it).
+    pub file: Located<String>,
+    /// The sections required, in any order.
+    pub sections: Vec<RequiredSection>,
+    /// The least number of words each section must hold (its subsections included).
+    #[serde(default = "default_min_words")]
+    pub min_words: Located<u32>,
+}
+
+fn default_min_words() -> Located<u32> {
+    Located::new(5)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RequiredSection {
+    /// The section's name (`Root cause`). A heading matches when it is this name, or starts
+    /// with it followed by more words or punctuation (`Root cause analysis`, `Timeline (UTC)`);
+    /// leading numbering (`2.`) is ignored.
+    pub heading: Located<String>,
+    /// Other names accepted for the same section (`Cause`).
+    #[serde(default)]
+    pub aliases: Vec<Located<String>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -455,7 +497,13 @@ mod tests {
         let s = schema();
         assert_eq!(s["additionalProperties"], false);
         let text = s.to_string();
-        for kind in ["stays-running", "http", "exec", "container-config"] {
+        for kind in [
+            "stays-running",
+            "http",
+            "exec",
+            "container-config",
+            "markdown-sections",
+        ] {
             assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
         }
     }
