@@ -112,7 +112,7 @@ async fn hold_for(
             }
             return Ok(Outcome::fail(
                 format!(
-                    "GET {url} answered well, then {observed} after {at:.1}s (had to hold for {})",
+                    "GET {url} answered well at first, then {observed} {at:.1}s into the {} it had to hold",
                     humantime::format_duration(hold)
                 ),
                 evidence,

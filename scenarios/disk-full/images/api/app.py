@@ -136,9 +136,8 @@ class Handler(BaseHTTPRequestHandler):
             vstate = "high"
         else:
             vstate = "ok"
-        return {"path": directory, "size_bytes": size, "used_bytes": used,
-                "used_percent": pct, "state": vstate, "write_errors": errors,
-                "last_write_error": last}
+        return {"state": vstate, "used_percent": pct, "used_bytes": used, "size_bytes": size,
+                "path": directory, "write_errors": errors, "last_write_error": last}
 
     def _audit(self, what):
         line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {self.client_address[0]} {what}\n"
@@ -158,10 +157,10 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/status":
             return self._send(200, {
                 "service": "inventory-api",
+                "log_volume": self._volume(),
                 "log": {"level": self.cfg["level"], "file": self.cfg["file"],
                         "max_bytes": self.cfg["max_bytes"],
                         "backup_count": self.cfg["backup_count"]},
-                "log_volume": self._volume(),
             })
         if path == "/items":
             # Like a flood-stage watermark: with the volume (nearly) full, an audit record
