@@ -1,12 +1,14 @@
 //! `http`: a GET from the session's probe container (outside the candidate's containers),
-//! retried for a short while so a service that was just applied gets its moment.
+//! retried for a short while so a service that was just applied gets its moment. With
+//! `hold`, the first good answer starts a window in which every answer must be good: a
+//! service that degrades again (a volume that fills again) fails within it.
 
 use std::time::{Duration, Instant};
 
 use regex::Regex;
 
 use super::{Ctx, Outcome, Patience, clip};
-use crate::backend::{HttpRequest, Result};
+use crate::backend::{HttpRequest, HttpResponse, Result};
 use crate::scenario::HttpCheck;
 
 pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
@@ -46,7 +48,12 @@ pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
             evidence.push(format!("body: {}", clip(&resp.body, 400)));
         }
         if status_ok && body_ok {
-            return Ok(Outcome::pass(observed, evidence));
+            return match &k.hold {
+                Some(hold) if cx.patience == Patience::Settle => {
+                    hold_for(hold.0, &req, &url, &body_re, k, cx, evidence).await
+                }
+                _ => Ok(Outcome::pass(observed, evidence)),
+            };
         }
         if cx.patience == Patience::Once || started.elapsed() >= k.retry_for.0 {
             let summary = if !status_ok {
@@ -61,4 +68,73 @@ pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// How often the held window asks again.
+const HOLD_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps asking for `hold` after a good answer; fails at the first answer that is not good.
+async fn hold_for(
+    hold: Duration,
+    req: &HttpRequest,
+    url: &str,
+    body_re: &Option<Regex>,
+    k: &HttpCheck,
+    cx: &Ctx<'_>,
+    mut evidence: Vec<String>,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let mut good = 1;
+    let mut slowest = 0;
+    let mut last: Option<HttpResponse> = None;
+    while started.elapsed() < hold {
+        tokio::time::sleep(HOLD_EVERY.min(hold.saturating_sub(started.elapsed()))).await;
+        let resp = cx.backend.http(cx.target, req).await?;
+        let at = started.elapsed().as_secs_f64();
+        let status_ok = resp.status == k.expect_status;
+        let body_ok = body_re.as_ref().is_none_or(|r| r.is_match(&resp.body));
+        if !(status_ok && body_ok && resp.error.is_none()) {
+            let observed = match &resp.error {
+                Some(e) => format!("no response ({e})"),
+                None if !status_ok => format!("{}, expected {}", resp.status, k.expect_status),
+                None => format!(
+                    "{} but the body does not match `{}`",
+                    resp.status,
+                    body_re.as_ref().map(|r| r.to_string()).unwrap_or_default()
+                ),
+            };
+            evidence.push(format!(
+                "held: {good} good answer(s), then at {at:.1}s into the {} window: GET {url} → {observed}",
+                humantime::format_duration(hold)
+            ));
+            if resp.error.is_none() {
+                evidence.push(format!("body: {}", clip(&resp.body, 400)));
+            }
+            return Ok(Outcome::fail(
+                format!(
+                    "GET {url} answered well at first, then {observed} {at:.1}s into the {} it had to hold",
+                    humantime::format_duration(hold)
+                ),
+                evidence,
+            ));
+        }
+        good += 1;
+        slowest = slowest.max(resp.elapsed_ms);
+        last = Some(resp);
+    }
+    evidence.push(format!(
+        "held: {good} good answers over {} (one a second), slowest {slowest} ms",
+        humantime::format_duration(hold)
+    ));
+    if let Some(resp) = &last {
+        evidence.push(format!("last body: {}", clip(&resp.body, 400)));
+    }
+    Ok(Outcome::pass(
+        format!(
+            "GET {url} → {} for {} without a bad answer",
+            k.expect_status,
+            humantime::format_duration(hold)
+        ),
+        evidence,
+    ))
 }

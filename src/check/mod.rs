@@ -7,10 +7,13 @@ mod exec;
 mod http;
 mod http_stream;
 mod image;
+mod markdown_sections;
 mod pipeline;
 mod pipeline_config;
 mod prometheus_alert;
 mod stays_running;
+
+pub use markdown_sections::heading_key;
 
 use std::path::Path;
 use std::time::Instant;
@@ -112,6 +115,7 @@ pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
         CheckKind::PipelineConfig(k) => pipeline_config::run(k, cx).await,
         CheckKind::Image(k) => image::run(k, cx).await,
         CheckKind::PrometheusAlert(k) => prometheus_alert::run(k, cx).await,
+        CheckKind::MarkdownSections(k) => markdown_sections::run(k, cx).await,
     };
     let mut outcome = result.unwrap_or_else(|e| Outcome::error(&e));
     outcome.duration_ms = started.elapsed().as_millis() as u64;

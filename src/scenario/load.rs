@@ -397,6 +397,11 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                 if !k.path.starts_with('/') {
                     err(k.path.pos, format!("{label}: path must start with `/`"));
                 }
+                if let Some(hold) = &k.hold
+                    && hold.0.is_zero()
+                {
+                    err(hold.pos, format!("{label}: hold must be above zero"));
+                }
                 if let Some(re) = &k.body_matches
                     && let Err(e) = Regex::new(re)
                 {
@@ -567,6 +572,38 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                     && n.value == 0
                 {
                     err(n.pos, format!("{label}: max-layers must be positive"));
+                }
+            }
+            CheckKind::MarkdownSections(k) => {
+                if let Err(why) = safe_join(&workspace, &k.file) {
+                    // The file is the candidate's, in the session workspace.
+                    let why = why.replace("package", "workspace");
+                    err(
+                        k.file.pos,
+                        format!("{label}: file `{}` {why}", k.file.value),
+                    );
+                } else if k.file.trim().is_empty() {
+                    err(k.file.pos, format!("{label}: file is empty"));
+                }
+                if k.sections.is_empty() {
+                    err(
+                        c.id.pos,
+                        format!("{label}: markdown-sections needs at least one section"),
+                    );
+                }
+                let mut names = HashSet::new();
+                for sec in &k.sections {
+                    for name in std::iter::once(&sec.heading).chain(&sec.aliases) {
+                        let key = crate::check::heading_key(name);
+                        if key.is_empty() {
+                            err(name.pos, format!("{label}: a section name is empty"));
+                        } else if !names.insert(key) {
+                            err(
+                                name.pos,
+                                format!("{label}: section name `{}` is given twice", name.value),
+                            );
+                        }
+                    }
                 }
             }
             _ => {}

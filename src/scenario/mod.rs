@@ -280,6 +280,10 @@ pub enum CheckKind {
     /// An alert drill against Prometheus, Alertmanager and a receiver: quiet while the service
     /// is healthy, firing and delivered once it fails.
     PrometheusAlert(Box<PrometheusAlertCheck>),
+    /// The structure of a Markdown document the candidate wrote in the workspace (incident
+    /// notes, a runbook): required sections present and not empty. Quality is for the
+    /// interviewer.
+    MarkdownSections(MarkdownSectionsCheck),
 }
 
 impl CheckKind {
@@ -294,6 +298,7 @@ impl CheckKind {
             CheckKind::Pipeline(_) | CheckKind::PipelineConfig(_) => None,
             CheckKind::Image(c) => Some(&c.service),
             CheckKind::PrometheusAlert(c) => Some(&c.service),
+            CheckKind::MarkdownSections(_) => None,
         }
     }
     pub fn name(&self) -> &'static str {
@@ -307,6 +312,7 @@ impl CheckKind {
             CheckKind::PipelineConfig(_) => "pipeline-config",
             CheckKind::Image(_) => "image",
             CheckKind::PrometheusAlert(_) => "prometheus-alert",
+            CheckKind::MarkdownSections(_) => "markdown-sections",
         }
     }
 }
@@ -337,6 +343,10 @@ pub struct HttpCheck {
     /// Keep retrying until this long has passed (a service that was just applied needs a moment).
     #[serde(default = "default_retry")]
     pub retry_for: HumanDuration,
+    /// After the first answer that matches, keep asking (every second) for this long: every
+    /// answer must match, so a service that degrades again within the window fails.
+    #[serde(default)]
+    pub hold: Option<Located<HumanDuration>>,
 }
 
 fn default_path() -> Located<String> {
@@ -619,6 +629,37 @@ fn default_notify_within() -> Located<HumanDuration> {
     Located::new(HumanDuration::secs(15))
 }
 
+/// A Markdown file in the session's workspace must have these sections, each with at least
+/// `min-words` words. Headings count at any level (`#` to `######`, or underlined), matched
+/// case-insensitively; headings inside code fences do not count.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MarkdownSectionsCheck {
+    /// The file, relative to the workspace (it may not leave it).
+    pub file: Located<String>,
+    /// The sections required, in any order.
+    pub sections: Vec<RequiredSection>,
+    /// The least number of words each section must hold (its subsections included).
+    #[serde(default = "default_min_words")]
+    pub min_words: Located<u32>,
+}
+
+fn default_min_words() -> Located<u32> {
+    Located::new(5)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RequiredSection {
+    /// The section's name (`Root cause`). A heading matches when it is this name, or starts
+    /// with it followed by more words or punctuation (`Root cause analysis`, `Timeline (UTC)`);
+    /// leading numbering (`2.`) is ignored.
+    pub heading: Located<String>,
+    /// Other names accepted for the same section (`Cause`).
+    #[serde(default)]
+    pub aliases: Vec<Located<String>>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Solution {
@@ -754,6 +795,7 @@ mod tests {
             "pipeline-config",
             "image",
             "prometheus-alert",
+            "markdown-sections",
         ] {
             assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
         }
