@@ -538,8 +538,15 @@ impl Engine {
 
     /// Proves a scenario: the broken state fails, the reference solution scores 100%, and
     /// teardown leaves nothing labelled behind.
-    pub async fn verify(&self, pkg: &Package, progress: &dyn Progress) -> Result<Verification> {
-        let mut s = self.create(pkg, Some("breakfix verify".into()), None)?;
+    ///
+    /// `s` is a session made for the purpose by [`Engine::create`]; the caller holds it so it
+    /// can tear it down if verification is interrupted.
+    pub async fn verify(
+        &self,
+        pkg: &Package,
+        s: &mut Session,
+        progress: &dyn Progress,
+    ) -> Result<Verification> {
         let mut v = Verification {
             scenario: pkg.id().into(),
             session: s.id.clone(),
@@ -549,7 +556,7 @@ impl Engine {
             fixed: None,
             fixes: vec![],
         };
-        let result = self.verify_steps(pkg, &mut s, &mut v, progress).await;
+        let result = self.verify_steps(pkg, s, &mut v, progress).await;
         // Teardown always runs, whatever happened above.
         let clock = Instant::now();
         let stopped = self.stop(&s.id).await;

@@ -839,19 +839,19 @@ async fn verify(eng: &Engine, pkgs: &[Package], json: bool) -> CmdResult {
     for pkg in pkgs {
         note!("verifying {}", pkg.id());
         let progress = Term::new(json);
-        let v = match interruptible(eng.verify(
-            pkg,
-            if json {
-                &Silent as &dyn crate::backend::Progress
-            } else {
-                &progress
-            },
-        ))
-        .await
-        {
+        let mut session = eng.create(pkg, Some("breakfix verify".into()), None)?;
+        let shown: &dyn crate::backend::Progress = if json { &Silent } else { &progress };
+        let v = match interruptible(eng.verify(pkg, &mut session, shown)).await {
             Some(v) => v?,
             None => {
-                let _ = eng.gc().await;
+                // The session is live; gc would keep it, so stop it by name.
+                if let Err(e) = eng.stop(&session.id).await {
+                    note!(
+                        "warning: teardown of {} did not finish ({e}); run `breakfix stop {}`",
+                        session.id,
+                        session.id
+                    );
+                }
                 return Ok(exit::INTERRUPTED);
             }
         };
