@@ -2,6 +2,7 @@
 //! [`Backend`] and returns an [`Outcome`] — pass, fail, or error (could not run) — with the
 //! evidence an interviewer needs to see why.
 
+mod ansible_converged;
 mod container_config;
 mod exec;
 mod http;
@@ -102,16 +103,30 @@ pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
         CheckKind::Http(k) => http::run(k, cx).await,
         CheckKind::Exec(k) => exec::run(k, cx).await,
         CheckKind::ContainerConfig(k) => container_config::run(k, cx).await,
+        CheckKind::AnsibleConverged(k) => ansible_converged::run(k, cx).await,
     };
     let mut outcome = result.unwrap_or_else(|e| Outcome::error(&e));
     outcome.duration_ms = started.elapsed().as_millis() as u64;
     outcome
 }
 
-/// Runs checks concurrently (a grade takes as long as its longest window, not their sum).
+/// Runs the checks that only observe concurrently (a grade takes as long as its longest
+/// window, not their sum), then the checks that change the sandbox one at a time, so no
+/// observation races a change a check made. Outcomes come back in the order given.
 pub async fn run_all<'a>(checks: &[&'a Check], cx: &Ctx<'_>) -> Vec<(&'a Check, Outcome)> {
-    let futures = checks.iter().map(|c| async move { (*c, run(c, cx).await) });
-    futures_util::future::join_all(futures).await
+    let observers = checks
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.kind.changes_sandbox())
+        .map(|(i, c)| async move { (i, run(c, cx).await) });
+    let mut outcomes: Vec<(usize, Outcome)> = futures_util::future::join_all(observers).await;
+    for (i, c) in checks.iter().enumerate() {
+        if c.kind.changes_sandbox() {
+            outcomes.push((i, run(c, cx).await));
+        }
+    }
+    outcomes.sort_by_key(|(i, _)| *i);
+    outcomes.into_iter().map(|(i, o)| (checks[i], o)).collect()
 }
 
 /// Shortens text for evidence: at most `max` characters, with a note of what was cut.

@@ -423,6 +423,52 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                     );
                 }
             }
+            CheckKind::AnsibleConverged(k) => {
+                if k.playbook.trim().is_empty() {
+                    err(k.playbook.pos, format!("{label}: playbook is empty"));
+                }
+                if k.hosts.is_empty() {
+                    err(
+                        c.id.pos,
+                        format!("{label}: hosts: name the inventory hosts the recap must show"),
+                    );
+                }
+                if k.timeout.0.is_zero() {
+                    err(c.id.pos, format!("{label}: timeout must be above zero"));
+                }
+                if let Some(d) = &k.disturb {
+                    if !k.apply {
+                        err(
+                            d.service.pos,
+                            format!(
+                                "{label}: disturb needs `apply: true` (the apply reverts the edit)"
+                            ),
+                        );
+                    }
+                    if d.command.is_empty() {
+                        err(
+                            d.service.pos,
+                            format!("{label}: disturb's command is empty"),
+                        );
+                    }
+                    service_ref(&d.service, &label, &mut err);
+                }
+                if let Some(r) = &k.restore {
+                    if k.disturb.is_none() {
+                        err(
+                            r.service.pos,
+                            format!("{label}: restore only runs after `disturb`, which is not set"),
+                        );
+                    }
+                    if r.command.is_empty() {
+                        err(
+                            r.service.pos,
+                            format!("{label}: restore's command is empty"),
+                        );
+                    }
+                    service_ref(&r.service, &label, &mut err);
+                }
+            }
             CheckKind::ContainerConfig(k) => {
                 let any = k.non_root.is_some()
                     || k.has_healthcheck.is_some()

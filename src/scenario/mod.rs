@@ -228,6 +228,9 @@ pub enum CheckKind {
     Exec(ExecCheck),
     /// Predicates on the container's configuration, read through the engine.
     ContainerConfig(ContainerConfigCheck),
+    /// An Ansible playbook run from a control container: check mode must report no change,
+    /// and optionally a hand edit is made and the playbook must detect and revert it.
+    AnsibleConverged(AnsibleConvergedCheck),
 }
 
 impl CheckKind {
@@ -237,6 +240,15 @@ impl CheckKind {
             CheckKind::Http(c) => &c.service,
             CheckKind::Exec(c) => &c.service,
             CheckKind::ContainerConfig(c) => &c.service,
+            CheckKind::AnsibleConverged(c) => &c.service,
+        }
+    }
+    /// Whether running the check changes the sandbox. Such checks run after every check
+    /// that only observes, so what the others see does not depend on timing.
+    pub fn changes_sandbox(&self) -> bool {
+        match self {
+            CheckKind::AnsibleConverged(c) => c.apply || c.disturb.is_some(),
+            _ => false,
         }
     }
     pub fn name(&self) -> &'static str {
@@ -245,6 +257,7 @@ impl CheckKind {
             CheckKind::Http(_) => "http",
             CheckKind::Exec(_) => "exec",
             CheckKind::ContainerConfig(_) => "container-config",
+            CheckKind::AnsibleConverged(_) => "ansible-converged",
         }
     }
 }
@@ -328,6 +341,43 @@ pub struct ContainerConfigCheck {
     /// Capabilities added back are a subset of these (empty list: none may be added).
     #[serde(default)]
     pub capabilities_within: Option<Vec<String>>,
+}
+
+/// Runs `ansible-playbook` in a control container and reads its PLAY RECAP per host.
+/// First a `--check --diff` run on the live state: every host in `hosts` must appear with
+/// failed=0, unreachable=0 and changed=0. With `apply`, the playbook is then applied for
+/// real (failed=0, unreachable=0) and checked again (changed=0). With `disturb`, a hand edit
+/// is made before applying, and check mode must notice it (changed > 0) before the apply
+/// reverts it; `restore` then runs whatever happened. A check that applies or disturbs runs
+/// after every check that only observes.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AnsibleConvergedCheck {
+    /// The control node's service: its container runs `ansible-playbook`.
+    pub service: Located<String>,
+    /// The playbook, relative to the control container's working directory.
+    pub playbook: Located<String>,
+    /// More arguments for every run (an inventory: `[-i, hosts.ini]`, a `--limit`...).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Inventory hosts that must appear in every run's PLAY RECAP.
+    pub hosts: Vec<Located<String>>,
+    /// After a clean check-mode run, apply the playbook for real and check again.
+    #[serde(default)]
+    pub apply: bool,
+    /// A hand edit on a managed host, made after the first check-mode run (needs `apply`).
+    #[serde(default)]
+    pub disturb: Option<ExecAction>,
+    /// Run at the end whenever `disturb` ran, to leave the sandbox as it was found.
+    #[serde(default)]
+    pub restore: Option<ExecAction>,
+    /// Deadline of each `ansible-playbook` run.
+    #[serde(default = "default_ansible_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_ansible_timeout() -> HumanDuration {
+    HumanDuration::secs(60)
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -455,7 +505,13 @@ mod tests {
         let s = schema();
         assert_eq!(s["additionalProperties"], false);
         let text = s.to_string();
-        for kind in ["stays-running", "http", "exec", "container-config"] {
+        for kind in [
+            "stays-running",
+            "http",
+            "exec",
+            "container-config",
+            "ansible-converged",
+        ] {
             assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
         }
     }
