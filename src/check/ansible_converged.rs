@@ -330,18 +330,26 @@ pub async fn run(k: &AnsibleConvergedCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     }
 
     // 2. Optionally a hand edit, which check mode must notice; then apply and check again.
+    let mut steps = vec![];
     let disturbed = match &k.disturb {
-        Some(d) => Some(act(cx, d, "hand edit", &mut evidence).await?),
+        Some(d) => Some(act(cx, d, "hand edit", &mut steps).await?),
         None => None,
     };
-    let verdict = converge(k, &hosts, disturbed, &mut evidence, playbook).await;
+    let verdict = converge(k, &hosts, disturbed, &mut steps, playbook).await;
     if let (Some(_), Some(r)) = (&disturbed, &k.restore) {
-        act(cx, r, "restore", &mut evidence).await?;
+        act(cx, r, "restore", &mut steps).await?;
     }
-    let verdict = verdict?;
-    Ok(match verdict {
-        Ok(summary) => Outcome::pass(summary, evidence),
-        Err(summary) => Outcome::fail(summary, evidence),
+    Ok(match verdict? {
+        Ok(summary) => {
+            evidence.append(&mut steps);
+            Outcome::pass(summary, evidence)
+        }
+        Err(summary) => {
+            // Reports show the first lines of evidence: the steps after the clean check-mode
+            // run, where the failure is, come first.
+            steps.append(&mut evidence);
+            Outcome::fail(summary, steps)
+        }
     })
 }
 
@@ -364,6 +372,7 @@ where
     }
     if disturbed.is_some() {
         let (cmd, exit, seen) = playbook(&["--check", "--diff"]).await?;
+        let mark = evidence.len();
         evidence.extend(describe(
             "after the hand edit, check mode",
             &cmd,
@@ -371,10 +380,16 @@ where
             &seen,
         ));
         if let Some(p) = problem(&seen, hosts, false) {
-            return Ok(Err(format!("check mode failed after a hand edit: {p}")));
+            return Ok(spotlight(
+                evidence,
+                mark,
+                format!("check mode failed after a hand edit: {p}"),
+            ));
         }
         if seen.changed() == 0 {
-            return Ok(Err(
+            return Ok(spotlight(
+                evidence,
+                mark,
                 "the playbook does not notice a hand edit of a file it should manage \
                  (check mode reports changed=0 after the edit)"
                     .into(),
@@ -382,22 +397,33 @@ where
         }
     }
     let (cmd, exit, applied) = playbook(&[]).await?;
+    let mark = evidence.len();
     evidence.extend(describe("apply", &cmd, exit, &applied));
     if exit.is_none() {
-        return Ok(Err(format!(
-            "the apply did not finish within {}",
-            k.timeout
-        )));
+        return Ok(spotlight(
+            evidence,
+            mark,
+            format!("the apply did not finish within {}", k.timeout),
+        ));
     }
     if let Some(p) = problem(&applied, hosts, false) {
-        return Ok(Err(format!("applying the playbook fails: {p}")));
+        return Ok(spotlight(
+            evidence,
+            mark,
+            format!("applying the playbook fails: {p}"),
+        ));
     }
     let (cmd, exit, again) = playbook(&["--check", "--diff"]).await?;
+    let mark = evidence.len();
     evidence.extend(describe("check mode after apply", &cmd, exit, &again));
     if let Some(p) = problem(&again, hosts, true) {
-        return Ok(Err(format!(
-            "the playbook does not converge: after applying it, check mode still reports {p}"
-        )));
+        return Ok(spotlight(
+            evidence,
+            mark,
+            format!(
+                "the playbook does not converge: after applying it, check mode still reports {p}"
+            ),
+        ));
     }
     Ok(Ok(if disturbed.is_some() {
         "check mode noticed a hand edit, the apply reverted it (failed=0, unreachable=0), \
@@ -408,6 +434,17 @@ where
          changed=0"
             .into()
     }))
+}
+
+/// A failure whose run's evidence (from `mark` on) moves to the front: reports show the
+/// first lines of evidence, and the run that failed is what the reader needs.
+fn spotlight(
+    evidence: &mut [String],
+    mark: usize,
+    summary: String,
+) -> std::result::Result<String, String> {
+    evidence.rotate_left(mark.min(evidence.len()));
+    Err(summary)
 }
 
 /// Runs the grader's own action (a hand edit, its undo) on a managed host; `false` when it
@@ -422,13 +459,18 @@ async fn act(
         .backend
         .exec(cx.target, &a.service, &a.command, Duration::from_secs(15))
         .await?;
-    evidence.push(format!(
-        "{label} in `{}` by the grader: exit {} {}",
-        a.service.value,
-        out.exit_code
-            .map_or("none (timed out)".into(), |c| c.to_string()),
-        clip(&out.output, 200)
-    ));
+    let exit = out
+        .exit_code
+        .map_or("did not finish".into(), |c| format!("exited {c}"));
+    let output = clip(&out.output, 200);
+    evidence.push(if output.is_empty() {
+        format!("{label} in `{}` by the grader: {exit}", a.service.value)
+    } else {
+        format!(
+            "{label} in `{}` by the grader: {exit}: {output}",
+            a.service.value
+        )
+    });
     Ok(out.exit_code == Some(0))
 }
 
