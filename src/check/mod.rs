@@ -149,3 +149,154 @@ pub(crate) fn tail_lines(text: &str, n: usize) -> Vec<String> {
         .map(|l| format!("log: {}", clip(l, 300)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::backend::{
+        ApplySummary, ExecOutput, Health, HttpRequest, HttpResponse, ImageBuild, LabelledObject,
+        Progress, Removed, Result, ServiceConfig, ServiceState,
+    };
+    use crate::compose::Deployment;
+    use crate::scenario::BackendKind;
+
+    /// Answers every observation at once and records, in order, what was asked of it.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Recorder {
+        fn note(&self, call: String) {
+            self.calls.lock().expect("recorder lock").push(call);
+        }
+    }
+
+    const CLEAN_RECAP: &str = "PLAY RECAP ***\nweb : ok=2 changed=0 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0\n";
+
+    #[async_trait]
+    impl Backend for Recorder {
+        fn kind(&self) -> BackendKind {
+            BackendKind::Docker
+        }
+        async fn health(&self, _: &[ImageBuild]) -> Health {
+            Health::default()
+        }
+        async fn prepare(&self, _: &[ImageBuild], _: &dyn Progress) -> Result<()> {
+            Ok(())
+        }
+        async fn deploy(&self, _: &Target, _: &Deployment) -> Result<ApplySummary> {
+            Ok(ApplySummary::default())
+        }
+        async fn state(&self, _: &Target, _: &str) -> Result<ServiceState> {
+            Ok(ServiceState {
+                exists: true,
+                status: "running".into(),
+                running: true,
+                ..ServiceState::default()
+            })
+        }
+        async fn config(&self, _: &Target, _: &str) -> Result<ServiceConfig> {
+            Ok(ServiceConfig::default())
+        }
+        async fn exec(
+            &self,
+            _: &Target,
+            service: &str,
+            cmd: &[String],
+            _: Duration,
+        ) -> Result<ExecOutput> {
+            let check_mode = cmd.iter().any(|a| a == "--check");
+            self.note(format!(
+                "exec {service} {}",
+                if check_mode { "check" } else { "apply" }
+            ));
+            // Give the observers every chance to interleave if the runner let them.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(ExecOutput {
+                exit_code: Some(0),
+                output: CLEAN_RECAP.into(),
+            })
+        }
+        async fn restart(&self, _: &Target, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn http(&self, _: &Target, req: &HttpRequest) -> Result<HttpResponse> {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.note(format!("http {}", req.path));
+            Ok(HttpResponse {
+                status: 200,
+                body: "ok".into(),
+                error: None,
+                elapsed_ms: 1,
+            })
+        }
+        async fn logs(&self, _: &Target, _: &str, _: usize) -> Result<String> {
+            Ok(String::new())
+        }
+        async fn teardown(&self, _: &str) -> Result<Removed> {
+            Ok(Removed::default())
+        }
+        async fn labelled(&self) -> Result<Vec<LabelledObject>> {
+            Ok(vec![])
+        }
+        fn container_name(&self, _: &Target, service: &str) -> String {
+            service.into()
+        }
+    }
+
+    fn check(yaml: &str) -> Check {
+        crate::yaml::from_str(yaml).expect("test check parses")
+    }
+
+    #[tokio::test]
+    async fn a_check_that_changes_the_sandbox_runs_after_every_observer_and_keeps_its_place() {
+        let applies = check(
+            "id: converges\ntitle: t\ncompetency: infrastructure-as-code\npoints: 1\nkind:\n  ansible-converged:\n    service: control\n    playbook: site.yml\n    hosts: [web]\n    apply: true\n",
+        );
+        let looks = check(
+            "id: looks\ntitle: t\ncompetency: incident-response\npoints: 1\nkind:\n  ansible-converged:\n    service: control\n    playbook: site.yml\n    hosts: [web]\n",
+        );
+        let page = check(
+            "id: page\ntitle: t\ncompetency: incident-response\npoints: 1\nkind:\n  http:\n    service: web\n    port: 8080\n    path: /page\n",
+        );
+        assert!(applies.kind.changes_sandbox());
+        assert!(!looks.kind.changes_sandbox() && !page.kind.changes_sandbox());
+
+        let backend = Recorder::default();
+        let target = Target {
+            session: "s".into(),
+            scenario: "config-drift".into(),
+            store: "t".into(),
+        };
+        let cx = Ctx {
+            backend: &backend,
+            target: &target,
+            workspace: Path::new("."),
+            patience: Patience::Once,
+        };
+        let outcomes = run_all(&[&applies, &looks, &page], &cx).await;
+
+        let ids: Vec<&str> = outcomes.iter().map(|(c, _)| c.id.value.as_str()).collect();
+        assert_eq!(ids, ["converges", "looks", "page"]);
+        assert!(outcomes.iter().all(|(_, o)| o.status == Status::Pass));
+        let calls = backend.calls.lock().expect("recorder lock").clone();
+        // The observers first (the page answers after the check-mode run began), then the
+        // actor alone: its check-mode run, the apply, and the check-mode run after it.
+        assert_eq!(
+            calls,
+            [
+                "exec control check",
+                "http /page",
+                "exec control check",
+                "exec control apply",
+                "exec control check",
+            ]
+        );
+    }
+}
