@@ -335,7 +335,35 @@ pub async fn run(k: &AnsibleConvergedCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         Some(d) => Some(act(cx, d, "hand edit", &mut steps).await?),
         None => None,
     };
-    let verdict = converge(k, &hosts, disturbed, &mut steps, playbook).await;
+    let mut verdict = converge(k, &hosts, disturbed, &mut steps, playbook).await;
+    if let (Ok(Ok(_)), Some(h)) = (&verdict, &k.expect_http) {
+        match super::http::run(h, cx).await {
+            Err(e) => verdict = Err(e),
+            Ok(asked) => {
+                let mark = steps.len();
+                steps.extend(
+                    asked
+                        .evidence
+                        .iter()
+                        .map(|e| format!("after the apply, {e}")),
+                );
+                if asked.status == super::Status::Pass {
+                    if let Ok(Ok(summary)) = &mut verdict {
+                        summary.push_str(&format!("; then {}", asked.summary));
+                    }
+                } else {
+                    verdict = Ok(spotlight(
+                        &mut steps,
+                        mark,
+                        format!(
+                            "the files converged but the service did not: after the apply, {}",
+                            asked.summary
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     if let (Some(_), Some(r)) = (&disturbed, &k.restore) {
         act(cx, r, "restore", &mut steps).await?;
     }

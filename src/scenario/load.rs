@@ -453,6 +453,40 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                     }
                     service_ref(&d.service, &label, &mut err);
                 }
+                if let Some(h) = &k.expect_http {
+                    if !k.apply {
+                        err(
+                            h.service.pos,
+                            format!(
+                                "{label}: expect-http needs `apply: true` (it asks after the apply)"
+                            ),
+                        );
+                    }
+                    if h.port.value == 0 {
+                        err(
+                            h.port.pos,
+                            format!("{label}: expect-http port must be 1-65535"),
+                        );
+                    }
+                    if !h.path.starts_with('/') {
+                        err(
+                            h.path.pos,
+                            format!("{label}: expect-http path must start with `/`"),
+                        );
+                    }
+                    if let Some(re) = &h.body_matches
+                        && let Err(e) = Regex::new(re)
+                    {
+                        err(
+                            re.pos,
+                            format!(
+                                "{label}: expect-http body-matches is not a valid regular expression ({})",
+                                regex_problem(&e)
+                            ),
+                        );
+                    }
+                    service_ref(&h.service, &label, &mut err);
+                }
                 if let Some(r) = &k.restore {
                     if k.disturb.is_none() {
                         err(

@@ -348,8 +348,8 @@ pub struct ContainerConfigCheck {
 /// failed=0, unreachable=0 and changed=0. With `apply`, the playbook is then applied for
 /// real (failed=0, unreachable=0) and checked again (changed=0). With `disturb`, a hand edit
 /// is made before applying, and check mode must notice it (changed > 0) before the apply
-/// reverts it; `restore` then runs whatever happened. A check that applies or disturbs runs
-/// after every check that only observes.
+/// reverts it; `expect-http` then asks the service itself, and `restore` runs whatever
+/// happened. A check that applies or disturbs runs after every check that only observes.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AnsibleConvergedCheck {
@@ -371,6 +371,10 @@ pub struct AnsibleConvergedCheck {
     /// Run at the end whenever `disturb` ran, to leave the sandbox as it was found.
     #[serde(default)]
     pub restore: Option<ExecAction>,
+    /// After the apply and the last check-mode run, an HTTP request from the probe that must
+    /// succeed: the service itself converged, not only the files (a handler really reloaded).
+    #[serde(default)]
+    pub expect_http: Option<Box<HttpCheck>>,
     /// Deadline of each `ansible-playbook` run.
     #[serde(default = "default_ansible_timeout")]
     pub timeout: HumanDuration,
