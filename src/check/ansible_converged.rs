@@ -315,7 +315,11 @@ pub async fn run(k: &AnsibleConvergedCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     }
     if let Some(p) = problem(&live, &hosts, true) {
         return Ok(Outcome::fail(
-            format!("the live hosts do not match the playbook in check mode: {p}"),
+            if problem(&live, &hosts, false).is_some() {
+                format!("the playbook does not run cleanly in check mode: {p}")
+            } else {
+                format!("the live hosts have drifted from the playbook (check mode): {p}")
+            },
             evidence,
         ));
     }
