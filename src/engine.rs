@@ -657,7 +657,10 @@ impl Engine {
                 self.restore_broken(pkg, s, progress).await?;
                 self.store.save(s)?;
             }
-            copy_tree(&fix.files_dir(), &s.workspace)?;
+            // A fix made only of runtime steps (a hand edit on a live host) has no files.
+            if fix.files_dir().is_dir() {
+                copy_tree(&fix.files_dir(), &s.workspace)?;
+            }
             for r in &fix.spec.remove {
                 let path = s.workspace.join(&r.value);
                 let removed = if path.is_dir() {

@@ -2,6 +2,7 @@
 //! [`Backend`] and returns an [`Outcome`] — pass, fail, or error (could not run) — with the
 //! evidence an interviewer needs to see why.
 
+mod ansible_converged;
 mod container_config;
 mod exec;
 mod http;
@@ -116,16 +117,30 @@ pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
         CheckKind::Image(k) => image::run(k, cx).await,
         CheckKind::PrometheusAlert(k) => prometheus_alert::run(k, cx).await,
         CheckKind::MarkdownSections(k) => markdown_sections::run(k, cx).await,
+        CheckKind::AnsibleConverged(k) => ansible_converged::run(k, cx).await,
     };
     let mut outcome = result.unwrap_or_else(|e| Outcome::error(&e));
     outcome.duration_ms = started.elapsed().as_millis() as u64;
     outcome
 }
 
-/// Runs checks concurrently (a grade takes as long as its longest window, not their sum).
+/// Runs the checks that only observe concurrently (a grade takes as long as its longest
+/// window, not their sum), then the checks that change the sandbox one at a time, so no
+/// observation races a change a check made. Outcomes come back in the order given.
 pub async fn run_all<'a>(checks: &[&'a Check], cx: &Ctx<'_>) -> Vec<(&'a Check, Outcome)> {
-    let futures = checks.iter().map(|c| async move { (*c, run(c, cx).await) });
-    futures_util::future::join_all(futures).await
+    let observers = checks
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.kind.changes_sandbox())
+        .map(|(i, c)| async move { (i, run(c, cx).await) });
+    let mut outcomes: Vec<(usize, Outcome)> = futures_util::future::join_all(observers).await;
+    for (i, c) in checks.iter().enumerate() {
+        if c.kind.changes_sandbox() {
+            outcomes.push((i, run(c, cx).await));
+        }
+    }
+    outcomes.sort_by_key(|(i, _)| *i);
+    outcomes.into_iter().map(|(i, o)| (checks[i], o)).collect()
 }
 
 /// Shortens text for evidence: at most `max` characters, with a note of what was cut.
@@ -147,4 +162,183 @@ pub(crate) fn tail_lines(text: &str, n: usize) -> Vec<String> {
         .iter()
         .map(|l| format!("log: {}", clip(l, 300)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::backend::{
+        ApplySummary, ExecOutput, Health, HttpRequest, HttpResponse, HttpSample, HttpStreamRequest,
+        ImageBuild, ImageInfo, LabelledObject, PipelineRequest, PipelineRun, Progress, Removed,
+        Result, ServiceConfig, ServiceState,
+    };
+    use crate::compose::Deployment;
+    use crate::scenario::BackendKind;
+
+    /// Answers every observation at once and records, in order, what was asked of it.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Recorder {
+        fn note(&self, call: String) {
+            self.calls.lock().expect("recorder lock").push(call);
+        }
+    }
+
+    const CLEAN_RECAP: &str = "PLAY RECAP ***\nweb : ok=2 changed=0 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0\n";
+
+    #[async_trait]
+    impl Backend for Recorder {
+        fn kind(&self) -> BackendKind {
+            BackendKind::Docker
+        }
+        async fn health(&self, _: &[ImageBuild]) -> Health {
+            Health::default()
+        }
+        async fn prepare(&self, _: &[ImageBuild], _: &dyn Progress) -> Result<()> {
+            Ok(())
+        }
+        async fn deploy(
+            &self,
+            _: &Target,
+            _: &Deployment,
+            _: &dyn Progress,
+        ) -> Result<ApplySummary> {
+            Ok(ApplySummary::default())
+        }
+        async fn image(&self, _: &Target, _: &str) -> Result<Option<ImageInfo>> {
+            Ok(None)
+        }
+        async fn http_send(
+            &self,
+            t: &Target,
+            req: &HttpRequest,
+            _: &str,
+            _: Option<&str>,
+        ) -> Result<HttpResponse> {
+            self.http(t, req).await
+        }
+        async fn http_stream(&self, _: &Target, _: &HttpStreamRequest) -> Result<Vec<HttpSample>> {
+            Ok(vec![])
+        }
+        async fn run_pipeline(&self, _: &PipelineRequest) -> Result<PipelineRun> {
+            Err(crate::backend::BackendError::Timeout {
+                op: "run pipeline",
+                object: "(recorder)".into(),
+                after: Duration::ZERO,
+            })
+        }
+        async fn state(&self, _: &Target, _: &str) -> Result<ServiceState> {
+            Ok(ServiceState {
+                exists: true,
+                status: "running".into(),
+                running: true,
+                ..ServiceState::default()
+            })
+        }
+        async fn config(&self, _: &Target, _: &str) -> Result<ServiceConfig> {
+            Ok(ServiceConfig::default())
+        }
+        async fn exec(
+            &self,
+            _: &Target,
+            service: &str,
+            cmd: &[String],
+            _: Duration,
+        ) -> Result<ExecOutput> {
+            let check_mode = cmd.iter().any(|a| a == "--check");
+            self.note(format!(
+                "exec {service} {}",
+                if check_mode { "check" } else { "apply" }
+            ));
+            // Give the observers every chance to interleave if the runner let them.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(ExecOutput {
+                exit_code: Some(0),
+                output: CLEAN_RECAP.into(),
+            })
+        }
+        async fn restart(&self, _: &Target, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn http(&self, _: &Target, req: &HttpRequest) -> Result<HttpResponse> {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.note(format!("http {}", req.path));
+            Ok(HttpResponse {
+                status: 200,
+                body: "ok".into(),
+                error: None,
+                elapsed_ms: 1,
+            })
+        }
+        async fn logs(&self, _: &Target, _: &str, _: usize) -> Result<String> {
+            Ok(String::new())
+        }
+        async fn teardown(&self, _: &str) -> Result<Removed> {
+            Ok(Removed::default())
+        }
+        async fn labelled(&self) -> Result<Vec<LabelledObject>> {
+            Ok(vec![])
+        }
+        fn container_name(&self, _: &Target, service: &str) -> String {
+            service.into()
+        }
+    }
+
+    fn check(yaml: &str) -> Check {
+        crate::yaml::from_str(yaml).expect("test check parses")
+    }
+
+    #[tokio::test]
+    async fn a_check_that_changes_the_sandbox_runs_after_every_observer_and_keeps_its_place() {
+        let applies = check(
+            "id: converges\ntitle: t\ncompetency: infrastructure-as-code\npoints: 1\nkind:\n  ansible-converged:\n    service: control\n    playbook: site.yml\n    hosts: [web]\n    apply: true\n",
+        );
+        let looks = check(
+            "id: looks\ntitle: t\ncompetency: incident-response\npoints: 1\nkind:\n  ansible-converged:\n    service: control\n    playbook: site.yml\n    hosts: [web]\n",
+        );
+        let page = check(
+            "id: page\ntitle: t\ncompetency: incident-response\npoints: 1\nkind:\n  http:\n    service: web\n    port: 8080\n    path: /page\n",
+        );
+        assert!(applies.kind.changes_sandbox());
+        assert!(!looks.kind.changes_sandbox() && !page.kind.changes_sandbox());
+
+        let backend = Recorder::default();
+        let target = Target {
+            session: "s".into(),
+            scenario: "config-drift".into(),
+            store: "t".into(),
+        };
+        let cx = Ctx {
+            backend: &backend,
+            target: &target,
+            workspace: Path::new("."),
+            patience: Patience::Once,
+        };
+        let outcomes = run_all(&[&applies, &looks, &page], &cx).await;
+
+        let ids: Vec<&str> = outcomes.iter().map(|(c, _)| c.id.value.as_str()).collect();
+        assert_eq!(ids, ["converges", "looks", "page"]);
+        assert!(outcomes.iter().all(|(_, o)| o.status == Status::Pass));
+        let calls = backend.calls.lock().expect("recorder lock").clone();
+        // The observers first (the page answers after the check-mode run began), then the
+        // actor alone: its check-mode run, the apply, and the check-mode run after it.
+        assert_eq!(
+            calls,
+            [
+                "exec control check",
+                "http /page",
+                "exec control check",
+                "exec control apply",
+                "exec control check",
+            ]
+        );
+    }
 }

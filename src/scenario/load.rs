@@ -606,6 +606,86 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                     }
                 }
             }
+            CheckKind::AnsibleConverged(k) => {
+                if k.playbook.trim().is_empty() {
+                    err(k.playbook.pos, format!("{label}: playbook is empty"));
+                }
+                if k.hosts.is_empty() {
+                    err(
+                        c.id.pos,
+                        format!("{label}: hosts: name the inventory hosts the recap must show"),
+                    );
+                }
+                if k.timeout.0.is_zero() {
+                    err(c.id.pos, format!("{label}: timeout must be above zero"));
+                }
+                if let Some(d) = &k.disturb {
+                    if !k.apply {
+                        err(
+                            d.service.pos,
+                            format!(
+                                "{label}: disturb needs `apply: true` (the apply reverts the edit)"
+                            ),
+                        );
+                    }
+                    if d.command.is_empty() {
+                        err(
+                            d.service.pos,
+                            format!("{label}: disturb's command is empty"),
+                        );
+                    }
+                    service_ref(&d.service, &label, &mut err);
+                }
+                if let Some(h) = &k.expect_http {
+                    if !k.apply {
+                        err(
+                            h.service.pos,
+                            format!(
+                                "{label}: expect-http needs `apply: true` (it asks after the apply)"
+                            ),
+                        );
+                    }
+                    if h.port.value == 0 {
+                        err(
+                            h.port.pos,
+                            format!("{label}: expect-http port must be 1-65535"),
+                        );
+                    }
+                    if !h.path.starts_with('/') {
+                        err(
+                            h.path.pos,
+                            format!("{label}: expect-http path must start with `/`"),
+                        );
+                    }
+                    if let Some(re) = &h.body_matches
+                        && let Err(e) = Regex::new(re)
+                    {
+                        err(
+                            re.pos,
+                            format!(
+                                "{label}: expect-http body-matches is not a valid regular expression ({})",
+                                regex_problem(&e)
+                            ),
+                        );
+                    }
+                    service_ref(&h.service, &label, &mut err);
+                }
+                if let Some(r) = &k.restore {
+                    if k.disturb.is_none() {
+                        err(
+                            r.service.pos,
+                            format!("{label}: restore only runs after `disturb`, which is not set"),
+                        );
+                    }
+                    if r.command.is_empty() {
+                        err(
+                            r.service.pos,
+                            format!("{label}: restore's command is empty"),
+                        );
+                    }
+                    service_ref(&r.service, &label, &mut err);
+                }
+            }
             _ => {}
         }
     }

@@ -284,6 +284,9 @@ pub enum CheckKind {
     /// notes, a runbook): required sections present and not empty. Quality is for the
     /// interviewer.
     MarkdownSections(MarkdownSectionsCheck),
+    /// An Ansible playbook run from a control container: check mode must report no change,
+    /// and optionally a hand edit is made and the playbook must detect and revert it.
+    AnsibleConverged(AnsibleConvergedCheck),
 }
 
 impl CheckKind {
@@ -299,6 +302,15 @@ impl CheckKind {
             CheckKind::Image(c) => Some(&c.service),
             CheckKind::PrometheusAlert(c) => Some(&c.service),
             CheckKind::MarkdownSections(_) => None,
+            CheckKind::AnsibleConverged(c) => Some(&c.service),
+        }
+    }
+    /// Whether running the check changes the sandbox. Such checks run after every check
+    /// that only observes, so what the others see does not depend on timing.
+    pub fn changes_sandbox(&self) -> bool {
+        match self {
+            CheckKind::AnsibleConverged(c) => c.apply || c.disturb.is_some(),
+            _ => false,
         }
     }
     pub fn name(&self) -> &'static str {
@@ -313,6 +325,7 @@ impl CheckKind {
             CheckKind::Image(_) => "image",
             CheckKind::PrometheusAlert(_) => "prometheus-alert",
             CheckKind::MarkdownSections(_) => "markdown-sections",
+            CheckKind::AnsibleConverged(_) => "ansible-converged",
         }
     }
 }
@@ -660,6 +673,47 @@ pub struct RequiredSection {
     pub aliases: Vec<Located<String>>,
 }
 
+/// Runs `ansible-playbook` in a control container and reads its PLAY RECAP per host.
+/// First a `--check --diff` run on the live state: every host in `hosts` must appear with
+/// failed=0, unreachable=0 and changed=0. With `apply`, the playbook is then applied for
+/// real (failed=0, unreachable=0) and checked again (changed=0). With `disturb`, a hand edit
+/// is made before applying, and check mode must notice it (changed > 0) before the apply
+/// reverts it; `expect-http` then asks the service itself, and `restore` runs whatever
+/// happened. A check that applies or disturbs runs after every check that only observes.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AnsibleConvergedCheck {
+    /// The control node's service: its container runs `ansible-playbook`.
+    pub service: Located<String>,
+    /// The playbook, relative to the control container's working directory.
+    pub playbook: Located<String>,
+    /// More arguments for every run (an inventory: `[-i, hosts.ini]`, a `--limit`...).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Inventory hosts that must appear in every run's PLAY RECAP.
+    pub hosts: Vec<Located<String>>,
+    /// After a clean check-mode run, apply the playbook for real and check again.
+    #[serde(default)]
+    pub apply: bool,
+    /// A hand edit on a managed host, made after the first check-mode run (needs `apply`).
+    #[serde(default)]
+    pub disturb: Option<ExecAction>,
+    /// Run at the end whenever `disturb` ran, to leave the sandbox as it was found.
+    #[serde(default)]
+    pub restore: Option<ExecAction>,
+    /// After the apply and the last check-mode run, an HTTP request from the probe that must
+    /// succeed: the service itself converged, not only the files (a handler really reloaded).
+    #[serde(default)]
+    pub expect_http: Option<Box<HttpCheck>>,
+    /// Deadline of each `ansible-playbook` run.
+    #[serde(default = "default_ansible_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_ansible_timeout() -> HumanDuration {
+    HumanDuration::secs(60)
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Solution {
@@ -796,6 +850,7 @@ mod tests {
             "image",
             "prometheus-alert",
             "markdown-sections",
+            "ansible-converged",
         ] {
             assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
         }
