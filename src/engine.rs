@@ -30,6 +30,8 @@ pub enum EngineError {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Scenario(#[from] LoadError),
+    #[error(transparent)]
+    Tool(#[from] crate::tools::ToolError),
     #[error("initialise the workspace's git repository")]
     Repository(#[from] crate::repository::RepositoryError),
     #[error("deploy the workspace: {} problem(s) in the compose file\n{}", diagnostics.len(), diagnostic::render(diagnostics))]

@@ -19,4 +19,5 @@ pub mod report;
 pub mod repository;
 pub mod scenario;
 pub mod session;
+pub mod tools;
 pub mod yaml;

@@ -37,32 +37,11 @@ const OUTPUT_CAP: usize = 64 * 1024;
 const PROBE_REPO: &str = "breakfix/probe";
 const PROBE_SERVICE: &str = "probe";
 
-/// Where breakfix looks for the local GitLab CI executor before the default.
-pub const CI_EXECUTOR_ENV: &str = "BREAKFIX_GITLABCI_LOCAL";
-/// Where `.ci/run` installs it (a virtualenv keyed by version).
-pub const CI_EXECUTOR_DEFAULT: &str = "/opt/breakfix-ci/venv/bin/gitlabci-local";
 /// The most pipeline output kept (its tail: the summary is at the end).
 const PIPELINE_OUTPUT_CAP: usize = 512 * 1024;
 /// Checks of one grade start together; a run that started this shortly before a request
 /// answers it too.
 const PIPELINE_SHARE_WINDOW: Duration = Duration::from_secs(2);
-
-/// The local GitLab CI executor: `$BREAKFIX_GITLABCI_LOCAL`, else the default install, else
-/// `gitlabci-local` on `PATH`. `None` when none of them exists.
-pub fn ci_executor() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(CI_EXECUTOR_ENV).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let default = PathBuf::from(CI_EXECUTOR_DEFAULT);
-    if default.is_file() {
-        return Some(default);
-    }
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join("gitlabci-local"))
-            .find(|p| p.is_file())
-    })
-}
 
 type PipelineSlot = std::sync::Arc<tokio::sync::Mutex<Option<(Instant, PipelineRun)>>>;
 
@@ -390,14 +369,8 @@ impl DockerBackend {
             message,
             source,
         };
-        let Some(exe) = ci_executor() else {
-            return Err(fail(
-                format!(
-                    "the local GitLab CI executor gitlabci-local is not installed (install it with `pip install gitlabci-local` into {}, or set {CI_EXECUTOR_ENV}; `breakfix doctor` says what it finds)",
-                    CI_EXECUTOR_DEFAULT.trim_end_matches("/bin/gitlabci-local")
-                ),
-                None,
-            ));
+        let Some(exe) = crate::tools::ci_executor() else {
+            return Err(fail(crate::tools::ci_executor_missing(), None));
         };
         let commit = git_rev_parse(repo, &["rev-parse", "HEAD"]).await;
         let commit_short = git_rev_parse(repo, &["rev-parse", "--short", "HEAD"]).await;

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::progress::Term;
 use super::{Cli, Command};
 use crate::backend::docker::DockerBackend;
-use crate::backend::{Backend, Silent};
+use crate::backend::{Backend, Progress, Silent};
 use crate::engine::{self, Engine, EngineError};
 use crate::exit;
 use crate::grade::{Report, Scope};
@@ -350,6 +350,24 @@ async fn dispatch(cli: Cli) -> CmdResult {
             show(&store, &id, json)
         }
         Command::Doctor { json } => doctor(&cli.state_dir, &scenarios, json).await,
+        Command::Setup => {
+            let progress = Term::new(false);
+            progress.begin(&format!(
+                "installing gitlabci-local {} into {} (from PyPI)",
+                crate::tools::CI_EXECUTOR_VERSION,
+                crate::tools::user_venv().display()
+            ));
+            let (exe, installed) = crate::tools::install_ci_executor()
+                .await
+                .map_err(EngineError::Tool)?;
+            progress.finish(if installed {
+                "installed"
+            } else {
+                "already installed"
+            });
+            println!("gitlabci-local: {}", exe.display());
+            Ok(exit::OK)
+        }
         Command::Build { which } => {
             let pkgs = packages(&scenarios, &which)?;
             let eng = engine(&cli.state_dir, &scenarios).await?;
@@ -758,7 +776,7 @@ async fn doctor(state_dir: &Option<PathBuf>, scenarios: &Path, json: bool) -> Cm
         }
         Err(e) => rows.push(("docker engine".into(), false, format!("failed to {e}"))),
     }
-    match crate::backend::docker::ci_executor() {
+    match crate::tools::ci_executor() {
         Some(p) if p.is_file() => rows.push((
             "gitlabci-local".into(),
             true,
@@ -768,10 +786,11 @@ async fn doctor(state_dir: &Option<PathBuf>, scenarios: &Path, json: bool) -> Cm
             "gitlabci-local".into(),
             false,
             format!(
-                "not installed{}: `pipeline` checks cannot run (pip install gitlabci-local into {}, or set {})",
-                found.map(|p| format!(" at {}", p.display())).unwrap_or_default(),
-                crate::backend::docker::CI_EXECUTOR_DEFAULT.trim_end_matches("/bin/gitlabci-local"),
-                crate::backend::docker::CI_EXECUTOR_ENV
+                "{}{}: `pipeline` checks cannot run",
+                crate::tools::ci_executor_missing(),
+                found
+                    .map(|p| format!(" (nothing at {})", p.display()))
+                    .unwrap_or_default(),
             ),
         )),
     }

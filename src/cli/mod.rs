@@ -147,6 +147,9 @@ pub enum Command {
     },
     /// Print the JSON Schema of scenario.yaml (for editor completion).
     Schema,
+    /// Install the host tools some checks need for this user (the local GitLab CI executor
+    /// `pipeline` checks run), unless they are already there.
+    Setup,
     /// Build (or find cached) the images of scenarios ahead of time, so `start` is quick.
     Build {
         /// Scenario ids or package paths (default: every scenario).

@@ -67,7 +67,7 @@ impl Progress for Term {
             if self.fancy {
                 let line: String = line.chars().take(80).collect();
                 bar.set_message(format!("{step} · {line}"));
-            } else if line.starts_with("Step ") {
+            } else if line.starts_with("Step ") && !line.contains("LABEL dev.breakfix.") {
                 note!("    {line}");
             }
         }

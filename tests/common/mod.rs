@@ -87,6 +87,8 @@ pub fn images_built() {
     let mut done = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     if !*done {
         let env = Env::new();
+        // The pipeline scenario needs the local GitLab CI executor; setup installs it once.
+        env.expect(&["setup"], EXIT_OK);
         env.expect(&["build"], EXIT_OK);
         *done = true;
     }
