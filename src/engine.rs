@@ -333,6 +333,7 @@ impl Engine {
                 target: t,
                 workspace,
                 patience: Patience::Once,
+                round: 0,
             };
             let outcomes = check::run_all(&checks, &cx).await;
             if let Some((c, o)) = outcomes.iter().find(|(_, o)| o.status == Status::Error) {
@@ -426,6 +427,7 @@ impl Engine {
             target: &t,
             workspace: &s.workspace,
             patience: Patience::Settle,
+            round: 0,
         };
         let outcomes = check::run_all(&checks, &cx).await;
         let report = grade::compute(&pkg, &s, &outcomes, scope, OffsetDateTime::now_utc());

@@ -39,11 +39,8 @@ const PROBE_SERVICE: &str = "probe";
 
 /// The most pipeline output kept (its tail: the summary is at the end).
 const PIPELINE_OUTPUT_CAP: usize = 512 * 1024;
-/// Checks of one grade start together; a run that started this shortly before a request
-/// answers it too.
-const PIPELINE_SHARE_WINDOW: Duration = Duration::from_secs(2);
-
-type PipelineSlot = std::sync::Arc<tokio::sync::Mutex<Option<(Instant, PipelineRun)>>>;
+/// The last run per repository, with the round it answered.
+type PipelineSlot = std::sync::Arc<tokio::sync::Mutex<Option<(u64, PipelineRun)>>>;
 
 pub struct DockerBackend {
     docker: Docker,
@@ -1104,7 +1101,6 @@ impl Backend for DockerBackend {
                 message: "find the repository".into(),
                 source: Some(e),
             })?;
-        let asked = Instant::now();
         let slot = self
             .pipelines
             .lock()
@@ -1113,14 +1109,13 @@ impl Backend for DockerBackend {
             .or_default()
             .clone();
         let mut last = slot.lock().await;
-        if let Some((started, run)) = last.as_ref()
-            && *started + PIPELINE_SHARE_WINDOW >= asked
+        if let Some((round, run)) = last.as_ref()
+            && *round == req.round
         {
             return Ok(run.clone());
         }
-        let started = Instant::now();
         let run = self.execute_pipeline(&repo, req.timeout).await?;
-        *last = Some((started, run.clone()));
+        *last = Some((req.round, run.clone()));
         Ok(run)
     }
 

@@ -174,6 +174,9 @@ pub struct PipelineRequest {
     pub repository: PathBuf,
     /// The deadline for the whole run; jobs still running then are stopped and removed.
     pub timeout: Duration,
+    /// Requests of the same round (the checks of one grade) share one run; a new round
+    /// always runs the pipeline afresh.
+    pub round: u64,
 }
 
 /// What a pipeline run printed, unparsed: the check module reads jobs and stages from it.

@@ -101,7 +101,12 @@ pub struct Ctx<'a> {
     pub target: &'a Target,
     pub workspace: &'a Path,
     pub patience: Patience,
+    /// Which [`run_all`] this is (set there): checks of one round may share expensive work
+    /// (one pipeline run), and a later round never reuses an earlier one's.
+    pub round: u64,
 }
+
+static ROUNDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Runs one check.
 pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
@@ -128,6 +133,10 @@ pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
 /// window, not their sum), then the checks that change the sandbox one at a time, so no
 /// observation races a change a check made. Outcomes come back in the order given.
 pub async fn run_all<'a>(checks: &[&'a Check], cx: &Ctx<'_>) -> Vec<(&'a Check, Outcome)> {
+    let cx = &Ctx {
+        round: ROUNDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        ..*cx
+    };
     let observers = checks
         .iter()
         .enumerate()
@@ -321,6 +330,7 @@ mod tests {
             target: &target,
             workspace: Path::new("."),
             patience: Patience::Once,
+            round: 0,
         };
         let outcomes = run_all(&[&applies, &looks, &page], &cx).await;
 

@@ -150,6 +150,7 @@ pub async fn run(k: &PipelineCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         .run_pipeline(&PipelineRequest {
             repository: repository.clone(),
             timeout: k.timeout.0,
+            round: cx.round,
         })
         .await?;
     Ok(judge(k, &run, &repository))
