@@ -1,7 +1,7 @@
 //! `container-config`: predicates on a container's configuration, read through the engine
 //! (not from inside the container, so the candidate cannot fake them).
 
-use super::{Ctx, Outcome};
+use super::{Ctx, Outcome, Predicates, is_root_user};
 use crate::backend::Result;
 use crate::scenario::ContainerConfigCheck;
 
@@ -15,22 +15,11 @@ pub async fn run(k: &ContainerConfigCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         ));
     }
     let c = backend.config(t, service).await?;
-    let mut evidence = Vec::new();
-    let mut failed = Vec::new();
-    let mut judge = |ok: bool, what: String| {
-        evidence.push(format!("{} {what}", if ok { "ok:" } else { "not ok:" }));
-        if !ok {
-            failed.push(what);
-        }
-    };
+    let mut p = Predicates::new(vec![]);
     if let Some(want) = k.non_root {
         let user = c.user.trim();
-        let root = user.is_empty()
-            || user == "root"
-            || user == "0"
-            || user.starts_with("0:")
-            || user.starts_with("root:");
-        judge(
+        let root = is_root_user(user);
+        p.judge(
             root != want,
             format!(
                 "user is `{}`",
@@ -49,10 +38,10 @@ pub async fn run(k: &ContainerConfigCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         } else {
             "no healthcheck".into()
         };
-        judge(has == want, what);
+        p.judge(has == want, what);
     }
     if let Some(allowed) = &k.restart_policy_in {
-        judge(
+        p.judge(
             allowed.iter().any(|p| p == &c.restart_policy),
             format!(
                 "restart policy `{}` (allowed: {})",
@@ -62,7 +51,7 @@ pub async fn run(k: &ContainerConfigCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         );
     }
     if let Some(want) = k.memory_limited {
-        judge(
+        p.judge(
             (c.memory > 0) == want,
             format!(
                 "memory limit {}",
@@ -75,7 +64,7 @@ pub async fn run(k: &ContainerConfigCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         );
     }
     if let Some(want) = k.not_privileged {
-        judge(
+        p.judge(
             c.privileged != want,
             format!("privileged: {}", c.privileged),
         );
@@ -95,17 +84,7 @@ pub async fn run(k: &ContainerConfigCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         } else {
             c.cap_add.join(", ")
         };
-        judge(extra.is_empty(), format!("capabilities added: {added}"));
+        p.judge(extra.is_empty(), format!("capabilities added: {added}"));
     }
-    if failed.is_empty() {
-        Ok(Outcome::pass(
-            format!("`{service}` configuration holds every predicate"),
-            evidence,
-        ))
-    } else {
-        Ok(Outcome::fail(
-            format!("`{service}`: {}", failed.join("; ")),
-            evidence,
-        ))
-    }
+    Ok(p.outcome(&format!("`{service}` configuration")))
 }

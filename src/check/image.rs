@@ -2,7 +2,7 @@
 //! `HEALTHCHECK`), read through the engine. It judges what was built and deployed, whatever
 //! the Dockerfile looks like.
 
-use super::{Ctx, Outcome};
+use super::{Ctx, Outcome, Predicates, is_root_user};
 use crate::backend::{ImageInfo, Result};
 use crate::compose::parse_size;
 use crate::scenario::ImageCheck;
@@ -18,12 +18,6 @@ pub async fn run(k: &ImageCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     }
 }
 
-fn is_root(user: &str) -> bool {
-    let user = user.trim();
-    let name = user.split(':').next().unwrap_or_default();
-    name.is_empty() || name == "root" || name == "0"
-}
-
 fn mib(bytes: i64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
 }
@@ -31,29 +25,26 @@ fn mib(bytes: i64) -> String {
 /// Every predicate of `k` against one inspected image.
 fn judge(k: &ImageCheck, info: &ImageInfo) -> Outcome {
     let service = &k.service.value;
-    let mut evidence = vec![format!("image: {} ({})", info.reference, short(&info.id))];
-    let mut failed = Vec::new();
-    let mut judge = |ok: bool, what: String| {
-        evidence.push(format!("{} {what}", if ok { "ok:" } else { "not ok:" }));
-        if !ok {
-            failed.push(what);
-        }
-    };
+    let mut p = Predicates::new(vec![format!(
+        "image: {} ({})",
+        info.reference,
+        short(&info.id)
+    )]);
     if let Some(want) = k.non_root {
         let user = if info.user.trim().is_empty() {
             "(none: root)"
         } else {
             info.user.trim()
         };
-        judge(
-            is_root(&info.user) != want,
+        p.judge(
+            is_root_user(&info.user) != want,
             format!("image USER is `{user}`"),
         );
     }
     if let Some(max) = &k.max_size {
         // Validation refuses sizes that do not parse; a zero bound fails loudly, not silently.
         let bound = parse_size(max).unwrap_or(0);
-        judge(
+        p.judge(
             info.size <= bound,
             format!(
                 "image size {} (at most {} allowed)",
@@ -69,10 +60,10 @@ fn judge(k: &ImageCheck, info: &ImageInfo) -> Outcome {
         } else {
             "image declares no HEALTHCHECK".into()
         };
-        judge(has == want, what);
+        p.judge(has == want, what);
     }
     if let Some(max) = &k.max_layers {
-        judge(
+        p.judge(
             info.layers <= max.value as usize,
             format!(
                 "{} filesystem layer(s) (at most {})",
@@ -81,19 +72,9 @@ fn judge(k: &ImageCheck, info: &ImageInfo) -> Outcome {
         );
     }
     if !info.exposed_ports.is_empty() {
-        evidence.push(format!("exposes: {}", info.exposed_ports.join(", ")));
+        p.note(format!("exposes: {}", info.exposed_ports.join(", ")));
     }
-    if failed.is_empty() {
-        Outcome::pass(
-            format!("the image of `{service}` holds every predicate"),
-            evidence,
-        )
-    } else {
-        Outcome::fail(
-            format!("the image of `{service}`: {}", failed.join("; ")),
-            evidence,
-        )
-    }
+    p.outcome(&format!("the image of `{service}`"))
 }
 
 fn short(id: &str) -> &str {
@@ -184,10 +165,10 @@ mod tests {
     #[test]
     fn root_by_name_or_uid_counts_as_root() {
         for user in ["", "root", "0", "0:0", "root:root"] {
-            assert!(is_root(user), "{user}");
+            assert!(is_root_user(user), "{user}");
         }
         for user in ["65534:65534", "nobody", "1000", "app:0"] {
-            assert!(!is_root(user), "{user}");
+            assert!(!is_root_user(user), "{user}");
         }
     }
 

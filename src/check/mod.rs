@@ -152,6 +152,54 @@ pub async fn run_all<'a>(checks: &[&'a Check], cx: &Ctx<'_>) -> Vec<(&'a Check, 
     outcomes.into_iter().map(|(i, o)| (checks[i], o)).collect()
 }
 
+/// Predicates judged one by one: each leaves a line of evidence, and the outcome passes when
+/// every one held.
+pub(crate) struct Predicates {
+    evidence: Vec<String>,
+    failed: Vec<String>,
+}
+
+impl Predicates {
+    pub(crate) fn new(evidence: Vec<String>) -> Self {
+        Predicates {
+            evidence,
+            failed: vec![],
+        }
+    }
+
+    pub(crate) fn judge(&mut self, ok: bool, what: String) {
+        self.evidence
+            .push(format!("{} {what}", if ok { "ok:" } else { "not ok:" }));
+        if !ok {
+            self.failed.push(what);
+        }
+    }
+
+    /// Evidence that is neither a pass nor a fail.
+    pub(crate) fn note(&mut self, line: String) {
+        self.evidence.push(line);
+    }
+
+    /// `subject` names what was judged (`` `web` configuration ``).
+    pub(crate) fn outcome(self, subject: &str) -> Outcome {
+        if self.failed.is_empty() {
+            Outcome::pass(format!("{subject} holds every predicate"), self.evidence)
+        } else {
+            Outcome::fail(
+                format!("{subject}: {}", self.failed.join("; ")),
+                self.evidence,
+            )
+        }
+    }
+}
+
+/// Whether a container or image user (`name`, `uid`, `name:group`) is root; no user means
+/// the image default, root.
+pub(crate) fn is_root_user(user: &str) -> bool {
+    let name = user.trim().split(':').next().unwrap_or_default();
+    name.is_empty() || name == "root" || name == "0"
+}
+
 /// Shortens text for evidence: at most `max` characters, with a note of what was cut.
 /// Whitespace runs (newlines included) become one space: an evidence item is one line.
 pub(crate) fn clip(text: &str, max: usize) -> String {
