@@ -366,3 +366,23 @@ fn a_workspace_image_is_rebuilt_only_when_its_folder_changes_and_a_failed_build_
         "stop left the session's workspace image behind"
     );
 }
+
+#[test]
+fn sigterm_during_start_tears_down_like_ctrl_c() {
+    let env = Env::new();
+    let (mut child, id) = start_until_provisioning(&env);
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(
+        labelled_objects(&id),
+        0,
+        "SIGTERM left labelled objects behind"
+    );
+}

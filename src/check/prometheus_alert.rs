@@ -3,9 +3,9 @@
 //! the probe container: Prometheus's alerts API, and the notifications a webhook receiver
 //! recorded from Alertmanager. Nothing is read from inside the candidate's containers.
 //!
-//! A drill changes the sandbox, so checks that ask for the same drill share one run: the
-//! first one runs it while the others wait, and every check whose own run overlapped it
-//! takes its verdict from it. A later grade starts a fresh drill.
+//! A drill changes the sandbox, so the kind runs after the checks that only observe, and the
+//! checks of one grade that ask for the same drill share one run: the first runs it, the
+//! others take their verdict from it. A later grade starts a fresh drill.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -19,11 +19,14 @@ use crate::scenario::{AlertExpectation, PrometheusAlertCheck};
 
 const POLL: Duration = Duration::from_secs(1);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// A scrape after the control changed, then an evaluation: the sandbox's Prometheus scrapes
+/// every second or two.
+const EVALUATION_MARGIN: Duration = Duration::from_secs(2);
 
-/// The two verdicts of one drill, and when it ended.
+/// The two verdicts of one drill, and the grade (round) it ran for.
 #[derive(Clone)]
 struct Drill {
-    finished: Instant,
+    round: u64,
     quiet: Outcome,
     fires: Outcome,
 }
@@ -36,17 +39,19 @@ pub async fn run(k: &PrometheusAlertCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     if cx.patience == Patience::Once {
         return glance(k, cx).await;
     }
-    let asked = Instant::now();
     let slot = {
         let mut drills = DRILLS.lock().unwrap_or_else(|p| p.into_inner());
         drills.entry(drill_key(k, cx)).or_default().clone()
     };
     let mut shared = slot.lock().await;
     let drill = match shared.as_ref() {
-        // A drill that ended after this check was asked for ran while it waited: share it.
-        Some(d) if d.finished > asked => d.clone(),
+        // The drill of this grade already ran (for the other expectation): share it.
+        Some(d) if d.round == cx.round => d.clone(),
         _ => {
-            let d = run_drill(k, cx).await?;
+            let d = Drill {
+                round: cx.round,
+                ..run_drill(k, cx).await?
+            };
             *shared = Some(d.clone());
             d
         }
@@ -175,9 +180,10 @@ async fn run_drill(k: &PrometheusAlertCheck, cx: &Ctx<'_>) -> Result<Drill> {
     Ok(finish(quiet, fires))
 }
 
+/// The round is set by the caller, which knows it.
 fn finish(quiet: Outcome, fires: Outcome) -> Drill {
     Drill {
-        finished: Instant::now(),
+        round: 0,
         quiet,
         fires,
     }
@@ -201,6 +207,20 @@ async fn phases(
     // Healthy phase.
     set_control(cx, control, &k.control.healthy, log).await?;
     let settle_started = Instant::now();
+    // Prometheus that was just (re)started reports no alerts until its first evaluation:
+    // "nothing active" only counts once its rules were evaluated on data scraped after the
+    // service became healthy.
+    let healthy_at = time::OffsetDateTime::now_utc();
+    let mut evaluated = false;
+    while !evaluated && settle_started.elapsed() < k.settle.0 {
+        evaluated = evaluated_since(k, cx, healthy_at + EVALUATION_MARGIN).await?;
+        if !evaluated {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    if evaluated {
+        log.note("Prometheus evaluated its rules after the service became healthy");
+    }
     let mut last_active = vec![];
     let mut answered = false;
     let cleared = loop {
@@ -378,6 +398,40 @@ async fn set_control(cx: &Ctx<'_>, control: &HttpRequest, body: &str, log: &mut 
 }
 
 /// Logs the loaded alerting rules once, so the evidence shows what Prometheus evaluated.
+/// Whether every rule group was last evaluated after `since` (and there is at least one).
+async fn evaluated_since(
+    k: &PrometheusAlertCheck,
+    cx: &Ctx<'_>,
+    since: time::OffsetDateTime,
+) -> Result<bool> {
+    let r = get(
+        cx,
+        &k.prometheus.service,
+        k.prometheus.port.value,
+        &api(k, "rules"),
+    )
+    .await?;
+    Ok(r.status == 200 && groups_evaluated_since(&r.body, since))
+}
+
+/// Reads `lastEvaluation` of every group in a `/api/v1/rules` answer.
+fn groups_evaluated_since(body: &str, since: time::OffsetDateTime) -> bool {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return false;
+    };
+    let Some(groups) = v["data"]["groups"].as_array().filter(|g| !g.is_empty()) else {
+        return false;
+    };
+    groups.iter().all(|g| {
+        g["lastEvaluation"]
+            .as_str()
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .is_some_and(|t| t >= since)
+    })
+}
+
 async fn note_rules(k: &PrometheusAlertCheck, cx: &Ctx<'_>, log: &mut Log) -> Result<()> {
     let r = get(
         cx,
@@ -609,6 +663,27 @@ mod tests {
     const ALERTS_NONE: &str = r#"{"status":"success","data":{"alerts":[]}}"#;
     const ALERTS_FIRING: &str = r#"{"status":"success","data":{"alerts":[{"labels":{"alertname":"CheckoutHighErrorRate","severity":"page"},"annotations":{},"state":"firing","activeAt":"2026-11-22T00:58:50.517938301Z","value":"1e+00"}]}}"#;
     const RULES: &str = r#"{"status":"success","data":{"groups":[{"name":"checkout","file":"/etc/prometheus/rules/checkout.yml","rules":[{"state":"inactive","name":"CheckoutHighErrorRate","query":"sum(rate(http_requests_total{job=\"checkout\",status=~\"5..\"}[30s])) \u003e 1","duration":900,"keepFiringFor":0,"labels":{"severity":"critical"},"annotations":{"runbook":"https://runbooks.acme.internal/checkout/high-error-rate","summary":"checkout is answering requests with server errors"},"alerts":[],"health":"ok","evaluationTime":0.00035833,"lastEvaluation":"2026-11-22T00:55:17.522614838Z","type":"alerting"}],"interval":1,"limit":0,"evaluationTime":0.00038051,"lastEvaluation":"2026-11-22T00:55:17.522596214Z"}]}}"#;
+
+    #[test]
+    fn rules_count_as_evaluated_only_after_the_given_moment() {
+        use time::macros::datetime;
+        assert!(groups_evaluated_since(
+            RULES,
+            datetime!(2026-11-22 00:55:17 UTC)
+        ));
+        assert!(!groups_evaluated_since(
+            RULES,
+            datetime!(2026-11-22 00:55:18 UTC)
+        ));
+        assert!(!groups_evaluated_since(
+            r#"{"status":"success","data":{"groups":[]}}"#,
+            datetime!(2026-11-22 00:00:00 UTC)
+        ));
+        assert!(!groups_evaluated_since(
+            "not json",
+            datetime!(2026-11-22 00:00:00 UTC)
+        ));
+    }
     const NOTIFICATIONS_NONE: &str = r#"{"count": 0, "notifications": []}"#;
 
     #[test]

@@ -161,14 +161,30 @@ fn pick_session(store: &Store, arg: Option<String>) -> Result<String, EngineErro
     }
 }
 
-/// Runs `work` unless Ctrl-C comes first; a second Ctrl-C exits at once.
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (a service manager or `kill` stopping us).
+async fn stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// Runs `work` unless Ctrl-C or SIGTERM comes first; a second one exits at once.
 async fn interruptible<T>(work: impl std::future::Future<Output = T>) -> Option<T> {
     tokio::select! {
         r = work => Some(r),
-        _ = tokio::signal::ctrl_c() => {
+        _ = stop_signal() => {
             note!("\ninterrupted: tearing down what this command created (Ctrl-C again to force)");
             tokio::spawn(async {
-                let _ = tokio::signal::ctrl_c().await;
+                stop_signal().await;
                 std::process::exit(exit::INTERRUPTED);
             });
             None

@@ -310,6 +310,8 @@ impl CheckKind {
     pub fn changes_sandbox(&self) -> bool {
         match self {
             CheckKind::AnsibleConverged(c) => c.apply || c.disturb.is_some(),
+            // A drill makes the service healthy, then failing, then puts it back.
+            CheckKind::PrometheusAlert(_) => true,
             _ => false,
         }
     }
