@@ -125,18 +125,24 @@ fn context_tar(dir: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// Builds `img` unless an image with the same content hash exists; tags it `:latest` too.
+/// The base image's id (empty when it is missing): part of every content hash, so a new base
+/// rebuilds everything on it.
+async fn base_id(docker: &Docker) -> String {
+    docker
+        .inspect_image(BASE_IMAGE)
+        .await
+        .ok()
+        .and_then(|i| i.id)
+        .unwrap_or_default()
+}
+
 /// Returns whether a build ran.
 pub async fn build(docker: &Docker, img: &ImageBuild, progress: &dyn Progress) -> Result<bool> {
     let fail = |message: String| BackendError::Build {
         repo: img.repo.clone(),
         message,
     };
-    let base_id = docker
-        .inspect_image(BASE_IMAGE)
-        .await
-        .ok()
-        .and_then(|i| i.id)
-        .unwrap_or_default();
+    let base_id = base_id(docker).await;
     let hash = content_hash(&img.context, &base_id)
         .map_err(|e| fail(format!("cannot read {}: {e}", img.context.display())))?;
     let tagged = format!("{}:{hash}", img.repo);
@@ -297,12 +303,7 @@ pub async fn build_workspace(
         service: service.to_string(),
         message,
     };
-    let base_id = docker
-        .inspect_image(BASE_IMAGE)
-        .await
-        .ok()
-        .and_then(|i| i.id)
-        .unwrap_or_default();
+    let base_id = base_id(docker).await;
     // The Dockerfile's name is part of what defines the build.
     let hash = content_hash(&build.context, &format!("{base_id}\0{}", build.dockerfile))
         .map_err(|e| fail(format!("cannot read {}: {e}", build.context.display())))?;

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use regex::Regex;
 
-use super::{Ctx, Outcome, clip};
+use super::{Ctx, Outcome, clip, tail_lines};
 use crate::backend::{PipelineRequest, PipelineRun, Result};
 use crate::scenario::PipelineCheck;
 
@@ -177,7 +177,7 @@ pub fn judge(k: &PipelineCheck, run: &PipelineRun, repository: &Path) -> Outcome
         evidence.push(format!("job {} / {}: {}", j.stage, j.name, j.status));
     }
     let Some(code) = run.exit_code else {
-        evidence.extend(tail(&run.output, 15));
+        evidence.extend(tail_lines(&run.output, 15));
         return Outcome::fail(
             format!("the pipeline did not finish within {}", k.timeout),
             evidence,
@@ -185,7 +185,7 @@ pub fn judge(k: &PipelineCheck, run: &PipelineRun, repository: &Path) -> Outcome
     };
     if parsed.jobs.is_empty() {
         evidence.push(format!("executor exit code: {code}"));
-        evidence.extend(tail(&run.output, 15));
+        evidence.extend(tail_lines(&run.output, 15));
         return Outcome::fail(
             "the executor ran no job (is .gitlab-ci.yml valid?)",
             evidence,
@@ -201,7 +201,7 @@ pub fn judge(k: &PipelineCheck, run: &PipelineRun, repository: &Path) -> Outcome
         if matches!(j.status, JobStatus::Failure | JobStatus::AllowedFailure) {
             let log = parsed.log(&j.name);
             evidence.extend(
-                tail(&log, 12)
+                tail_lines(&log, 12)
                     .into_iter()
                     .map(|l| format!("{}: {l}", j.name)),
             );
@@ -241,7 +241,11 @@ pub fn judge(k: &PipelineCheck, run: &PipelineRun, repository: &Path) -> Outcome
             && !Regex::new(re).is_ok_and(|r| r.is_match(&text))
         {
             problems.push(format!("the log of `{job}` does not match `{}`", re.value));
-            evidence.extend(tail(&text, 5).into_iter().map(|l| format!("{job}: {l}")));
+            evidence.extend(
+                tail_lines(&text, 5)
+                    .into_iter()
+                    .map(|l| format!("{job}: {l}")),
+            );
         }
         if let Some(re) = &log.not_matches
             && let Some(m) = Regex::new(re)
@@ -305,14 +309,6 @@ pub fn judge(k: &PipelineCheck, run: &PipelineRun, repository: &Path) -> Outcome
     } else {
         Outcome::fail(problems.join("; "), evidence)
     }
-}
-
-fn tail(text: &str, n: usize) -> Vec<String> {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..]
-        .iter()
-        .map(|l| format!("log: {}", clip(l, 300)))
-        .collect()
 }
 
 #[cfg(test)]
