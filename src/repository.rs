@@ -35,30 +35,18 @@ pub enum RepositoryError {
 pub fn init(pkg: &Package, repo: &Repository, workspace: &Path) -> Result<(), RepositoryError> {
     let (name, email) = split_author(&repo.author);
     let git = |args: &[&str]| run_git(workspace, &name, &email, args);
+    // Lays `files` over the work tree and commits everything as it then stands.
+    let commit = |files: &Path, message: &str| {
+        lay_over(files, workspace)?;
+        git(&["add", "--all"])?;
+        git(&["commit", "--quiet", "--allow-empty", "--message", message])
+    };
     git(&["init", "--quiet", "--initial-branch", &repo.branch])?;
     for h in &repo.history {
-        let overlay = pkg.root.join(&h.files.value);
-        lay_over(&overlay, workspace)?;
-        git(&["add", "--all"])?;
-        git(&[
-            "commit",
-            "--quiet",
-            "--allow-empty",
-            "--message",
-            &h.message,
-        ])?;
+        commit(&pkg.root.join(&h.files.value), &h.message)?;
     }
     // Back to the workspace as shipped: history only changes files it ships.
-    lay_over(&pkg.workspace_dir(), workspace)?;
-    git(&["add", "--all"])?;
-    git(&[
-        "commit",
-        "--quiet",
-        "--allow-empty",
-        "--message",
-        &repo.message,
-    ])?;
-    Ok(())
+    commit(&pkg.workspace_dir(), &repo.message)
 }
 
 fn split_author(author: &str) -> (String, String) {

@@ -404,13 +404,7 @@ async fn evaluated_since(
     cx: &Ctx<'_>,
     since: time::OffsetDateTime,
 ) -> Result<bool> {
-    let r = get(
-        cx,
-        &k.prometheus.service,
-        k.prometheus.port.value,
-        &api(k, "rules"),
-    )
-    .await?;
+    let r = prometheus_api(k, cx, "rules").await?;
     Ok(r.status == 200 && groups_evaluated_since(&r.body, since))
 }
 
@@ -432,14 +426,23 @@ fn groups_evaluated_since(body: &str, since: time::OffsetDateTime) -> bool {
     })
 }
 
-async fn note_rules(k: &PrometheusAlertCheck, cx: &Ctx<'_>, log: &mut Log) -> Result<()> {
-    let r = get(
+/// GET an endpoint of Prometheus's HTTP API (`rules`, `alerts`) from the probe.
+async fn prometheus_api(
+    k: &PrometheusAlertCheck,
+    cx: &Ctx<'_>,
+    endpoint: &str,
+) -> Result<HttpResponse> {
+    get(
         cx,
         &k.prometheus.service,
         k.prometheus.port.value,
-        &api(k, "rules"),
+        &api(k, endpoint),
     )
-    .await?;
+    .await
+}
+
+async fn note_rules(k: &PrometheusAlertCheck, cx: &Ctx<'_>, log: &mut Log) -> Result<()> {
+    let r = prometheus_api(k, cx, "rules").await?;
     if r.status != 200 {
         log.note(format!("Prometheus rules: no answer ({})", describe(&r)));
         return Ok(());
@@ -462,13 +465,7 @@ async fn active_alerts(
     k: &PrometheusAlertCheck,
     cx: &Ctx<'_>,
 ) -> Result<std::result::Result<Vec<ActiveAlert>, String>> {
-    let r = get(
-        cx,
-        &k.prometheus.service,
-        k.prometheus.port.value,
-        &api(k, "alerts"),
-    )
-    .await?;
+    let r = prometheus_api(k, cx, "alerts").await?;
     if r.status != 200 {
         return Ok(Err(format!("Prometheus alerts: {}", describe(&r))));
     }
