@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::backend::Workload;
 use crate::backend::{
     self, ApplySummary, Backend, BackendError, ImageBuild, Progress, Removed, Target,
 };
 use crate::check::{self, Patience, Status};
-use crate::compose::{self, Deployment};
+use crate::compose;
 use crate::diagnostic::{self, Diagnostic};
 use crate::grade::{self, Report, Scope};
+use crate::manifests;
+use crate::scenario::BackendKind;
 use crate::scenario::{self, Action, FixExpectation, LoadError, Package};
 use crate::session::{self, HintTaken, Session, SessionError, Status as SessionStatus, Store};
 
@@ -34,7 +37,7 @@ pub enum EngineError {
     Tool(#[from] crate::tools::ToolError),
     #[error("initialise the workspace's git repository")]
     Repository(#[from] crate::repository::RepositoryError),
-    #[error("deploy the workspace: {} problem(s) in the compose file\n{}", diagnostics.len(), diagnostic::render(diagnostics))]
+    #[error("deploy the workspace: {} problem(s) in its files\n{}", diagnostics.len(), diagnostic::render(diagnostics))]
     Workspace { diagnostics: Vec<Diagnostic> },
     #[error("copy {} to {}", from.display(), to.display())]
     Copy {
@@ -211,10 +214,47 @@ impl Engine {
         }
     }
 
-    pub fn deployment(&self, pkg: &Package, workspace: &Path) -> Result<Deployment> {
-        let file = workspace.join(&pkg.scenario.environment.compose.value);
-        compose::load(workspace, &file)
-            .map_err(|diagnostics| EngineError::Workspace { diagnostics })
+    /// What the workspace declares, in the form the backend runs: the compose file's
+    /// services (Docker) or the manifests folder's objects (Kubernetes).
+    pub fn workload(&self, pkg: &Package, workspace: &Path) -> Result<Workload> {
+        let env = &pkg.scenario.environment;
+        let loaded = match self.backend.kind() {
+            BackendKind::Docker => {
+                compose::load(workspace, &workspace.join(&env.compose.value)).map(Workload::Compose)
+            }
+            BackendKind::Kube => manifests::load(workspace, &workspace.join(&env.manifests.value))
+                .map(Workload::Manifests),
+        };
+        loaded.map_err(|diagnostics| EngineError::Workspace { diagnostics })
+    }
+
+    /// The names a candidate knows the sandbox's parts by: compose services (Docker), or the
+    /// Deployments, StatefulSets, Jobs and Pods of the manifests (Kubernetes).
+    pub fn services(&self, pkg: &Package, workspace: &Path) -> Vec<String> {
+        match self.workload(pkg, workspace) {
+            Ok(Workload::Compose(d)) => d.services.iter().map(|s| s.name.clone()).collect(),
+            Ok(Workload::Manifests(ms)) => ms
+                .iter()
+                .filter(|m| {
+                    m.info.pods != manifests::PodSpecAt::None && m.info.kind != "ReplicaSet"
+                })
+                .map(|m| m.name.clone())
+                .collect(),
+            Err(_) => vec![],
+        }
+    }
+
+    /// Hands the candidate their own access (a namespace-scoped kubeconfig) for the time
+    /// limit plus a margin, and records it in the session.
+    async fn grant(&self, pkg: &Package, s: &mut Session) -> Result<()> {
+        let ttl = pkg.scenario.time_limit.0 + Duration::from_secs(30 * 60);
+        let g = self
+            .backend
+            .grant(&self.target(s), &self.store.dir(&s.id), ttl)
+            .await?;
+        s.kubeconfig = g.kubeconfig;
+        s.namespace = g.namespace;
+        Ok(())
     }
 
     /// Creates the session record and its workspace; nothing runs yet.
@@ -241,6 +281,9 @@ impl Engine {
             package: pkg.root.canonicalize().unwrap_or_else(|_| pkg.root.clone()),
             candidate,
             backend: self.backend.kind(),
+            context: self.backend.context(),
+            kubeconfig: None,
+            namespace: None,
             status: SessionStatus::Provisioning,
             created_at: now,
             ready_at: None,
@@ -267,6 +310,7 @@ impl Engine {
         let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
         self.backend.prepare(&images_for(pkg), progress).await?;
         self.deploy_broken(pkg, s, progress).await?;
+        self.grant(pkg, s).await?;
         s.status = SessionStatus::Ready;
         s.ready_at = Some(OffsetDateTime::now_utc());
         s.record("ready", "broken state reached; clock started");
@@ -281,9 +325,9 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<()> {
         let t = self.target(s);
-        let deployment = self.deployment(pkg, &s.workspace)?;
+        let workload = self.workload(pkg, &s.workspace)?;
         progress.begin("deploying the workspace");
-        let summary = self.backend.deploy(&t, &deployment, progress).await?;
+        let summary = self.backend.deploy(&t, &workload, progress).await?;
         progress.finish(&format!(
             "deployed {} service(s)",
             summary.created.len() + summary.recreated.len() + summary.unchanged.len()
@@ -375,7 +419,7 @@ impl Engine {
     pub async fn apply(&self, id: &str, progress: &dyn Progress) -> Result<ApplySummary> {
         let (_lock, mut s) = lock_live(&self.store, id)?;
         let pkg = package_of(&s)?;
-        let deployment = match self.deployment(&pkg, &s.workspace) {
+        let workload = match self.workload(&pkg, &s.workspace) {
             Ok(d) => d,
             Err(e) => {
                 s.record("apply-rejected", e.to_string());
@@ -385,7 +429,7 @@ impl Engine {
         };
         let summary = match self
             .backend
-            .deploy(&self.target(&s), &deployment, progress)
+            .deploy(&self.target(&s), &workload, progress)
             .await
         {
             Ok(summary) => summary,
@@ -453,6 +497,8 @@ impl Engine {
         let backup = backups.join(format!("{stamp}-{}", taken + 1));
         copy_tree(&s.workspace, &backup)?;
         self.restore_broken(&pkg, &mut s, progress).await?;
+        // A new namespace means a new account: the old token no longer works.
+        self.grant(&pkg, &mut s).await?;
         s.record(
             "reset",
             format!(
@@ -493,13 +539,7 @@ impl Engine {
             s.status = SessionStatus::Stopped;
             s.stopped_at = Some(OffsetDateTime::now_utc());
         }
-        s.record(
-            "stopped",
-            format!(
-                "{} container(s), {} network(s), {} image(s) removed",
-                removed.containers, removed.networks, removed.images
-            ),
-        );
+        s.record("stopped", format!("removed {removed}"));
         self.store.save(&s)?;
         Ok(removed)
     }

@@ -15,6 +15,7 @@ pub mod duration;
 pub mod engine;
 pub mod exit;
 pub mod grade;
+pub mod manifests;
 pub mod report;
 pub mod repository;
 pub mod scenario;

@@ -101,6 +101,14 @@ pub struct Session {
     pub package: PathBuf,
     pub candidate: Option<String>,
     pub backend: BackendKind,
+    /// The kubeconfig context the session runs in (kube backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// The candidate's namespace-scoped kubeconfig and their namespace (kube backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     pub status: Status,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -336,6 +344,9 @@ mod tests {
             package: "/p".into(),
             candidate: None,
             backend: BackendKind::Docker,
+            context: None,
+            kubeconfig: None,
+            namespace: None,
             status: Status::Ready,
             created_at: OffsetDateTime::now_utc(),
             ready_at: None,

@@ -25,16 +25,18 @@ use futures_util::StreamExt;
 use super::images::{self, BASE_IMAGE};
 use super::stream;
 use super::{
-    ApplySummary, Backend, BackendError, ExecOutput, Health, HttpRequest, HttpResponse, HttpSample,
-    HttpStreamRequest, ImageBuild, ImageInfo, LabelledObject, PipelineRequest, PipelineRun,
-    Progress, Removed, Result, ServiceConfig, ServiceState, Target, labels,
+    ApplySummary, Backend, BackendError, EventInfo, ExecOutput, Grant, Health, HttpRequest,
+    HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo, LabelledObject,
+    PipelineRequest, PipelineRun, PodState, Progress, Removed, Result, ServiceConfig, ServiceState,
+    Target, Workload, labels,
 };
 use crate::compose::{Deployment, ServiceSpec};
 use crate::scenario::BackendKind;
 
 /// The most output kept from a command or a response body.
 const OUTPUT_CAP: usize = 64 * 1024;
-const PROBE_REPO: &str = "breakfix/probe";
+const DOCKER_ADVICE: &str = "is it running? (start it, or set DOCKER_HOST)";
+pub(crate) const PROBE_REPO: &str = "breakfix/probe";
 const PROBE_SERVICE: &str = "probe";
 
 /// The most pipeline output kept (its tail: the summary is at the end).
@@ -61,6 +63,8 @@ impl DockerBackend {
     pub async fn connect(assets: PathBuf) -> Result<Self> {
         let endpoint = endpoint();
         let unreachable = |e: DockerError| BackendError::Unreachable {
+            what: "the Docker engine",
+            advice: DOCKER_ADVICE,
             endpoint: endpoint.clone(),
             source: Box::new(e),
         };
@@ -68,6 +72,8 @@ impl DockerBackend {
         let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
             .await
             .map_err(|_| BackendError::Unreachable {
+                what: "the Docker engine",
+                advice: DOCKER_ADVICE,
                 endpoint: endpoint.clone(),
                 source: "no answer within 10 s".into(),
             })?
@@ -80,7 +86,21 @@ impl DockerBackend {
         })
     }
 
-    fn probe_image(&self) -> ImageBuild {
+    /// The content-hash tag of an image breakfix built (`repo:<hash>`), found through the
+    /// `:latest` tag it also carries; `None` when it was never built.
+    pub(crate) async fn content_tag(&self, repo: &str) -> Result<Option<String>> {
+        let latest = format!("{repo}:latest");
+        let Ok(info) = self.docker.inspect_image(&latest).await else {
+            return Ok(None);
+        };
+        Ok(info
+            .repo_tags
+            .unwrap_or_default()
+            .into_iter()
+            .find(|t| t.starts_with(&format!("{repo}:")) && *t != latest))
+    }
+
+    pub(crate) fn probe_image(&self) -> ImageBuild {
         ImageBuild {
             repo: PROBE_REPO.into(),
             context: self.assets.join("probe"),
@@ -632,6 +652,8 @@ fn classify(endpoint: &str, op: &'static str, object: String, e: DockerError) ->
             source: Box::new(e),
         },
         other => BackendError::Unreachable {
+            what: "the Docker engine",
+            advice: DOCKER_ADVICE,
             endpoint: endpoint.to_string(),
             source: Box::new(other),
         },
@@ -704,9 +726,15 @@ impl Backend for DockerBackend {
     async fn deploy(
         &self,
         t: &Target,
-        d: &Deployment,
+        workload: &Workload,
         progress: &dyn Progress,
     ) -> Result<ApplySummary> {
+        let Workload::Compose(d) = workload else {
+            return Err(BackendError::Unsupported {
+                op: "apply Kubernetes manifests",
+                backend: BackendKind::Docker,
+            });
+        };
         // Every build first: a Dockerfile that does not build leaves the running sandbox as it is.
         let mut services = d.services.clone();
         for spec in &mut services {
@@ -882,33 +910,8 @@ impl Backend for DockerBackend {
         method: &str,
         body: Option<&str>,
     ) -> Result<HttpResponse> {
-        const MARK: &str = "\n--breakfix-status:";
         let url = format!("http://{}:{}{}", req.service, req.port, req.path);
-        let secs = req.timeout.as_secs_f64().max(0.5);
-        let mut cmd: Vec<String> = [
-            "curl",
-            "-sS",
-            "-X",
-            method,
-            "--max-time",
-            &format!("{secs:.1}"),
-            "--max-filesize",
-            "1000000",
-            "-w",
-            &format!("{MARK}%{{http_code}}"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        if let Some(body) = body {
-            // --data-raw: a body starting with `@` is sent as written, not read from a file.
-            cmd.extend(
-                ["-H", "Content-Type: text/plain", "--data-raw", body]
-                    .iter()
-                    .map(|s| s.to_string()),
-            );
-        }
-        cmd.push(url);
+        let cmd = stream::http_command(&url, method, body, req.timeout);
         let started = Instant::now();
         let out = self
             .run_exec(
@@ -917,34 +920,17 @@ impl Backend for DockerBackend {
                 req.timeout + Duration::from_secs(5),
             )
             .await?;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        let (body, status) = match out.output.rfind(MARK) {
-            Some(i) => (
-                out.output[..i].to_string(),
-                out.output[i + MARK.len()..].trim().parse().unwrap_or(0),
-            ),
-            None => (out.output.clone(), 0),
-        };
-        let error = (status == 0).then(|| {
-            body.lines()
-                .find(|l| l.starts_with("curl:"))
-                .unwrap_or("no response")
-                .trim_start_matches("curl: ")
-                .to_string()
-        });
-        Ok(HttpResponse {
-            status,
-            body: if status == 0 { String::new() } else { body },
-            error,
-            elapsed_ms,
-        })
+        Ok(stream::parse_http(
+            &out.output,
+            started.elapsed().as_millis() as u64,
+        ))
     }
 
     async fn http_stream(&self, t: &Target, req: &HttpStreamRequest) -> Result<Vec<HttpSample>> {
         let probe = probe_container(t);
         let deadline = stream::deadline(req);
         let out = self
-            .run_exec(&probe, &stream::command(req), deadline)
+            .run_exec(&probe, &stream::command(req, None), deadline)
             .await?;
         let (samples, complete) = stream::parse(&out.output);
         if out.exit_code.is_none() || !complete {
@@ -988,6 +974,32 @@ impl Backend for DockerBackend {
                 after: Duration::from_secs(10),
             })??;
         Ok(out)
+    }
+
+    async fn grant(&self, _: &Target, _: &std::path::Path, _: Duration) -> Result<Grant> {
+        // Candidates use docker and the workspace on the host; nothing to hand out.
+        Ok(Grant::default())
+    }
+
+    async fn pods(&self, _: &Target, _: &str) -> Result<Vec<PodState>> {
+        Err(BackendError::Unsupported {
+            op: "list pods",
+            backend: BackendKind::Docker,
+        })
+    }
+
+    async fn object(&self, _: &Target, _: &str, _: &str) -> Result<Option<serde_json::Value>> {
+        Err(BackendError::Unsupported {
+            op: "read a Kubernetes object",
+            backend: BackendKind::Docker,
+        })
+    }
+
+    async fn events(&self, _: &Target) -> Result<Vec<EventInfo>> {
+        Err(BackendError::Unsupported {
+            op: "read events",
+            backend: BackendKind::Docker,
+        })
     }
 
     async fn teardown(&self, session: &str) -> Result<Removed> {

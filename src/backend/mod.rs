@@ -3,6 +3,7 @@
 
 pub mod docker;
 mod images;
+pub mod kube;
 pub mod stream;
 
 use std::path::PathBuf;
@@ -215,6 +216,75 @@ pub struct ImageInfo {
     pub exposed_ports: Vec<String>,
 }
 
+/// What a session deploys: a compose file's services (Docker) or manifests (Kubernetes).
+#[derive(Clone, Debug)]
+pub enum Workload {
+    Compose(Deployment),
+    Manifests(Vec<crate::manifests::Manifest>),
+}
+
+/// A pod as the checks see it (Kubernetes).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PodState {
+    pub name: String,
+    /// `Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`.
+    pub phase: String,
+    /// Every container ready (the pod's `Ready` condition).
+    pub ready: bool,
+    /// Restarts summed over the pod's containers.
+    pub restarts: i64,
+    /// Why a container waits (`CrashLoopBackOff`, `ImagePullBackOff`, ...).
+    pub waiting: Option<String>,
+    /// How a container's previous run ended (`Error`, `OOMKilled`, ...), with its exit code.
+    pub last_terminated: Option<(String, i32)>,
+    /// Being deleted (a rollout replacing it).
+    pub terminating: bool,
+    /// The pod template it was made from (`pod-template-hash`, `controller-revision-hash`):
+    /// pods of two revisions mean a rollout is under way.
+    pub revision: Option<String>,
+}
+
+impl std::fmt::Display for PodState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} phase={} ready={} restarts={}",
+            self.name, self.phase, self.ready, self.restarts
+        )?;
+        if let Some(w) = &self.waiting {
+            write!(f, " waiting={w}")?;
+        }
+        if let Some((r, c)) = &self.last_terminated {
+            write!(f, " last-terminated={r}(exit {c})")?;
+        }
+        if self.terminating {
+            f.write_str(" terminating")?;
+        }
+        Ok(())
+    }
+}
+
+/// An event of the session's namespace (Kubernetes).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct EventInfo {
+    /// `Pod/api-5d9c-x2`.
+    pub object: String,
+    pub reason: String,
+    pub message: String,
+    /// How often it happened (the API folds repeats into one event).
+    pub count: i64,
+    /// `Normal` or `Warning`.
+    pub kind: String,
+}
+
+/// What a candidate is given to reach the sandbox with their own tools.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct Grant {
+    /// A kubeconfig scoped to the session's namespace.
+    pub kubeconfig: Option<PathBuf>,
+    pub namespace: Option<String>,
+}
+
 /// What `deploy` did to each service.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ApplySummary {
@@ -232,6 +302,8 @@ pub struct Removed {
     pub volumes: usize,
     /// Images built from the session's workspace.
     pub images: usize,
+    /// Kubernetes namespaces (with everything in them).
+    pub namespaces: usize,
 }
 
 impl Removed {
@@ -240,9 +312,31 @@ impl Removed {
         self.networks += o.networks;
         self.volumes += o.volumes;
         self.images += o.images;
+        self.namespaces += o.namespaces;
     }
     pub fn total(&self) -> usize {
-        self.containers + self.networks + self.volumes + self.images
+        self.containers + self.networks + self.volumes + self.images + self.namespaces
+    }
+}
+
+impl std::fmt::Display for Removed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = [
+            (self.containers, "container"),
+            (self.networks, "network"),
+            (self.volumes, "volume"),
+            (self.images, "image"),
+            (self.namespaces, "namespace"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+        if parts.is_empty() {
+            f.write_str("nothing")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
     }
 }
 
@@ -266,9 +360,11 @@ pub struct Health {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("reach the Docker engine at {endpoint}; is it running? (start it, or set DOCKER_HOST)")]
+    #[error("reach {what} at {endpoint}; {advice}")]
     Unreachable {
+        what: &'static str,
         endpoint: String,
+        advice: &'static str,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -292,6 +388,17 @@ pub enum BackendError {
         #[source]
         source: Option<std::io::Error>,
     },
+    #[error("{op}: the {backend} backend cannot do that")]
+    Unsupported {
+        op: &'static str,
+        backend: BackendKind,
+    },
+    #[error("{op} {object}: {message}")]
+    Refused {
+        op: &'static str,
+        object: String,
+        message: String,
+    },
     #[error("{op} {object}: timed out after {}", humantime::format_duration(*after))]
     Timeout {
         op: &'static str,
@@ -312,6 +419,10 @@ pub type Result<T> = std::result::Result<T, BackendError>;
 #[async_trait]
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
+    /// The kubeconfig context it talks to (kube backend); recorded in the session.
+    fn context(&self) -> Option<String> {
+        None
+    }
     /// Whether the backend answers, its version, and what is present or missing.
     async fn health(&self, images: &[ImageBuild]) -> Health;
     /// Builds (or finds cached) the images a scenario needs, and anything the backend needs.
@@ -322,9 +433,19 @@ pub trait Backend: Send + Sync {
     async fn deploy(
         &self,
         t: &Target,
-        deployment: &Deployment,
+        workload: &Workload,
         progress: &dyn Progress,
     ) -> Result<ApplySummary>;
+    /// Gives the candidate their own way in (a namespace-scoped kubeconfig written into
+    /// `dir`, valid for `ttl`); `None` where ordinary tools on the host suffice (Docker).
+    async fn grant(&self, t: &Target, dir: &std::path::Path, ttl: Duration) -> Result<Grant>;
+    /// The pods matching a label selector (Kubernetes).
+    async fn pods(&self, t: &Target, selector: &str) -> Result<Vec<PodState>>;
+    /// One object of the session as the API serves it; `None` when it does not exist.
+    async fn object(&self, t: &Target, kind: &str, name: &str)
+    -> Result<Option<serde_json::Value>>;
+    /// The events of the session's namespace (Kubernetes).
+    async fn events(&self, t: &Target) -> Result<Vec<EventInfo>>;
     async fn state(&self, t: &Target, service: &str) -> Result<ServiceState>;
     async fn config(&self, t: &Target, service: &str) -> Result<ServiceConfig>;
     /// The image the service's container was created from; `None` when it has no container.
@@ -353,7 +474,6 @@ pub trait Backend: Send + Sync {
     /// one go so the interval holds; every request is recorded. Times out (an error) when
     /// the stream cannot finish within its own worst case.
     async fn http_stream(&self, t: &Target, req: &HttpStreamRequest) -> Result<Vec<HttpSample>>;
-    /// Removes every object of the session.
     /// Removes every object of the session, images built from its workspace included.
     async fn teardown(&self, session: &str) -> Result<Removed>;
     /// Every object carrying breakfix's labels.

@@ -1,18 +1,20 @@
-//! The probe side of an HTTP stream: one shell loop running curl once per request, each
-//! writing one line (`seq`, status, header, time, error) with curl's `-w`. One exec for the
-//! whole stream keeps the interval honest and costs the engine one round trip, not hundreds.
+//! The probe side of HTTP checks: one request with curl (body, then a status marker), or a
+//! stream as one shell loop running curl once per request, each writing one line (`seq`,
+//! status, header, time, error) with curl's `-w`. One exec for the whole stream keeps the
+//! interval honest and costs the engine one round trip, not hundreds.
 
 use std::time::Duration;
 
-use super::{HttpSample, HttpStreamRequest};
+use super::{HttpResponse, HttpSample, HttpStreamRequest};
 
 /// Printed by the loop after the last request: a stream without it was cut short.
 pub const END_MARK: &str = "--breakfix-stream-end";
 
 /// The command the probe runs. Values reach the loop as positional parameters, never
 /// spliced into the script, except the header name, which is checked to be a plain token.
-pub fn command(req: &HttpStreamRequest) -> Vec<String> {
-    let url = format!("http://{}:{}{}", req.service, req.port, req.path);
+/// `url` overrides where requests go (a pod's address where there is no service DNS).
+pub fn command(req: &HttpStreamRequest, url: Option<String>) -> Vec<String> {
+    let url = url.unwrap_or_else(|| format!("http://{}:{}{}", req.service, req.port, req.path));
     let header = req
         .header
         .as_deref()
@@ -39,6 +41,66 @@ echo {END_MARK}"#
         secs(req.interval),
         url,
     ]
+}
+
+const STATUS_MARK: &str = "\n--breakfix-status:";
+
+/// One request from the probe: curl prints the body, then a marker and the status code.
+pub fn http_command(url: &str, method: &str, body: Option<&str>, timeout: Duration) -> Vec<String> {
+    let secs = timeout.as_secs_f64().max(0.5);
+    let mut cmd: Vec<String> = [
+        "curl",
+        "-sS",
+        "-X",
+        method,
+        "--max-time",
+        &format!("{secs:.1}"),
+        "--max-filesize",
+        "1000000",
+        "-w",
+        &format!("{STATUS_MARK}%{{http_code}}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(body) = body {
+        // --data-raw: a body starting with `@` is sent as written, not read from a file.
+        cmd.extend(
+            ["-H", "Content-Type: text/plain", "--data-raw", body]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+    }
+    cmd.push(url.to_string());
+    cmd
+}
+
+/// The response in the output of [`http_command`].
+pub fn parse_http(output: &str, elapsed_ms: u64) -> HttpResponse {
+    let (body, status) = match output.rfind(STATUS_MARK) {
+        Some(i) => {
+            let after = &output[i + STATUS_MARK.len()..];
+            let code = after.split_whitespace().next().unwrap_or("");
+            (output[..i].to_string(), code.parse().unwrap_or(0))
+        }
+        None => (output.to_string(), 0),
+    };
+    // curl's complaint may come before or after the status, depending on how the backend
+    // joins stdout and stderr.
+    let error = (status == 0).then(|| {
+        output
+            .lines()
+            .find(|l| l.starts_with("curl:"))
+            .unwrap_or("no response")
+            .trim_start_matches("curl: ")
+            .to_string()
+    });
+    HttpResponse {
+        status,
+        body: if status == 0 { String::new() } else { body },
+        error,
+        elapsed_ms,
+    }
 }
 
 /// How long the whole stream may take before it counts as stuck.
@@ -120,7 +182,7 @@ mod tests {
 
     #[test]
     fn the_command_passes_values_as_parameters_and_records_the_header() {
-        let cmd = command(&request());
+        let cmd = command(&request(), None);
         assert_eq!(&cmd[..2], ["sh", "-c"]);
         assert!(cmd[2].contains("%header{X-App-Version}"), "{}", cmd[2]);
         assert_eq!(
@@ -139,7 +201,7 @@ mod tests {
     fn a_header_name_that_is_not_a_token_is_left_out_of_the_script() {
         let mut req = request();
         req.header = Some("x\"; rm -rf /".into());
-        let cmd = command(&req);
+        let cmd = command(&req, None);
         assert!(!cmd[2].contains("%header"), "{}", cmd[2]);
     }
 

@@ -4,17 +4,21 @@
 
 mod ansible_converged;
 mod container_config;
+mod events;
 mod exec;
 mod http;
 mod http_stream;
 mod image;
 mod markdown_sections;
+mod object_fields;
 mod pipeline;
 mod pipeline_config;
+mod pods_ready;
 mod prometheus_alert;
 mod stays_running;
 
 pub use markdown_sections::heading_key;
+pub use object_fields::{parse_path as parse_field_path, quantity};
 
 use std::path::Path;
 use std::time::Instant;
@@ -123,6 +127,9 @@ pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
         CheckKind::PrometheusAlert(k) => prometheus_alert::run(k, cx).await,
         CheckKind::MarkdownSections(k) => markdown_sections::run(k, cx).await,
         CheckKind::AnsibleConverged(k) => ansible_converged::run(k, cx).await,
+        CheckKind::PodsReady(k) => pods_ready::run(k, cx).await,
+        CheckKind::ObjectFields(k) => object_fields::run(k, cx).await,
+        CheckKind::Events(k) => events::run(k, cx).await,
     };
     let mut outcome = result.unwrap_or_else(|e| Outcome::error(&e));
     outcome.duration_ms = started.elapsed().as_millis() as u64;
@@ -234,7 +241,7 @@ mod tests {
         ImageBuild, ImageInfo, LabelledObject, PipelineRequest, PipelineRun, Progress, Removed,
         Result, ServiceConfig, ServiceState,
     };
-    use crate::compose::Deployment;
+    use crate::backend::{EventInfo, Grant, PodState, Workload};
     use crate::scenario::BackendKind;
 
     /// Answers every observation at once and records, in order, what was asked of it.
@@ -262,13 +269,27 @@ mod tests {
         async fn prepare(&self, _: &[ImageBuild], _: &dyn Progress) -> Result<()> {
             Ok(())
         }
-        async fn deploy(
+        async fn deploy(&self, _: &Target, _: &Workload, _: &dyn Progress) -> Result<ApplySummary> {
+            Ok(ApplySummary::default())
+        }
+        async fn grant(&self, _: &Target, _: &std::path::Path, _: Duration) -> Result<Grant> {
+            Ok(Grant::default())
+        }
+        async fn pods(&self, _: &Target, selector: &str) -> Result<Vec<PodState>> {
+            self.note(format!("pods {selector}"));
+            Ok(vec![])
+        }
+        async fn object(
             &self,
             _: &Target,
-            _: &Deployment,
-            _: &dyn Progress,
-        ) -> Result<ApplySummary> {
-            Ok(ApplySummary::default())
+            kind: &str,
+            name: &str,
+        ) -> Result<Option<serde_json::Value>> {
+            self.note(format!("object {kind}/{name}"));
+            Ok(None)
+        }
+        async fn events(&self, _: &Target) -> Result<Vec<EventInfo>> {
+            Ok(vec![])
         }
         async fn image(&self, _: &Target, _: &str) -> Result<Option<ImageInfo>> {
             Ok(None)

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::progress::Term;
-use super::{Cli, Command};
+use super::{Cli, ClusterAction, Command};
 use crate::backend::docker::DockerBackend;
+use crate::backend::kube::KubeBackend;
 use crate::backend::{Backend, Progress, Silent};
 use crate::engine::{self, Engine, EngineError};
 use crate::exit;
 use crate::grade::{Report, Scope};
 use crate::report::{self, Format};
+use crate::scenario::BackendKind;
 use crate::scenario::{self, Package};
 use crate::session::{SessionError, Status, Store};
 
@@ -98,6 +100,7 @@ fn code_for(e: &EngineError) -> i32 {
         _ if e.is_unreachable() => exit::BACKEND_UNREACHABLE,
         EngineError::Scenario(_) | EngineError::Workspace { .. } => exit::SCENARIO_INVALID,
         EngineError::Session(SessionError::Busy { .. }) => exit::SESSION_BUSY,
+        EngineError::WrongBackend { .. } => exit::USAGE,
         _ => exit::FAILURE,
     }
 }
@@ -129,11 +132,50 @@ pub async fn run(cli: Cli) -> i32 {
     }
 }
 
-async fn engine(state_dir: &Option<PathBuf>, scenarios: &Path) -> Result<Engine, EngineError> {
-    let dir = state_dir.clone().unwrap_or_else(Store::default_dir);
-    let store = Store::open(&dir)?;
-    let backend: Arc<dyn Backend> = Arc::new(DockerBackend::connect(assets_dir(scenarios)).await?);
+fn open_store(state_dir: &Option<PathBuf>) -> Result<Store, EngineError> {
+    Ok(Store::open(
+        &state_dir.clone().unwrap_or_else(Store::default_dir),
+    )?)
+}
+
+/// Connects to a backend: the local Docker engine, or the cluster of a kubeconfig context.
+async fn connect(
+    kind: BackendKind,
+    context: &Option<String>,
+    scenarios: &Path,
+) -> Result<Arc<dyn Backend>, EngineError> {
+    Ok(match kind {
+        BackendKind::Docker => Arc::new(DockerBackend::connect(assets_dir(scenarios)).await?),
+        BackendKind::Kube => {
+            Arc::new(KubeBackend::connect(context.clone(), assets_dir(scenarios)).await?)
+        }
+    })
+}
+
+async fn engine(
+    state_dir: &Option<PathBuf>,
+    scenarios: &Path,
+    kind: BackendKind,
+    context: &Option<String>,
+) -> Result<Engine, EngineError> {
+    let store = open_store(state_dir)?;
+    let backend = connect(kind, context, scenarios).await?;
     Ok(Engine { store, backend })
+}
+
+/// The engine for an existing session: the backend and context it was started on.
+async fn session_engine(
+    cli_state: &Option<PathBuf>,
+    scenarios: &Path,
+    context: &Option<String>,
+    arg: Option<String>,
+) -> Result<(Engine, String), EngineError> {
+    let store = open_store(cli_state)?;
+    let id = pick_session(&store, arg)?;
+    let s = store.load(&id)?;
+    let context = s.context.clone().or_else(|| context.clone());
+    let backend = connect(s.backend, &context, scenarios).await?;
+    Ok((Engine { store, backend }, id))
 }
 
 /// The session to act on: the one named, or the only live one.
@@ -204,15 +246,25 @@ async fn dispatch(cli: Cli) -> CmdResult {
             scenario,
             candidate,
             workspace,
+            backend,
             json,
         } => {
             let pkg = find_package(&scenarios, &scenario)?;
-            let eng = engine(&cli.state_dir, &scenarios).await?;
+            let kind = backend
+                .or_else(|| pkg.scenario.backends.first().copied())
+                .unwrap_or(BackendKind::Docker);
+            if !pkg.scenario.backends.contains(&kind) {
+                return Err(EngineError::WrongBackend {
+                    scenario: pkg.id().into(),
+                    backend: kind,
+                });
+            }
+            let eng = engine(&cli.state_dir, &scenarios, kind, &cli.context).await?;
             start(&eng, &pkg, candidate, workspace, json).await
         }
         Command::Apply { session, json } => {
-            let eng = engine(&cli.state_dir, &scenarios).await?;
-            let id = pick_session(&eng.store, session)?;
+            let (eng, id) =
+                session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
             let progress = Term::new(json);
             let summary = eng.apply(&id, &progress).await?;
             if json {
@@ -232,8 +284,8 @@ async fn dispatch(cli: Cli) -> CmdResult {
             Ok(exit::OK)
         }
         Command::Status { session, json } => {
-            let eng = engine(&cli.state_dir, &scenarios).await?;
-            let id = pick_session(&eng.store, session)?;
+            let (eng, id) =
+                session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
             status(&eng, &id, json).await
         }
         Command::Hint { session, json } => {
@@ -251,8 +303,8 @@ async fn dispatch(cli: Cli) -> CmdResult {
             Ok(exit::OK)
         }
         Command::Check { session, json } => {
-            let eng = engine(&cli.state_dir, &scenarios).await?;
-            let id = pick_session(&eng.store, session)?;
+            let (eng, id) =
+                session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
             let r = eng.grade(&id, Scope::Candidate).await?;
             print!(
                 "{}",
@@ -266,8 +318,8 @@ async fn dispatch(cli: Cli) -> CmdResult {
             json,
             output,
         } => {
-            let eng = engine(&cli.state_dir, &scenarios).await?;
-            let id = pick_session(&eng.store, session)?;
+            let (eng, id) =
+                session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
             let r = eng.grade(&id, Scope::All).await?;
             let text = report::render(&r, if json { Format::Json } else { format });
             match output {
@@ -285,8 +337,8 @@ async fn dispatch(cli: Cli) -> CmdResult {
             Ok(report_code(&r))
         }
         Command::Reset { session } => {
-            let eng = engine(&cli.state_dir, &scenarios).await?;
-            let id = pick_session(&eng.store, session)?;
+            let (eng, id) =
+                session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
             let progress = Term::new(false);
             match interruptible(eng.reset(&id, &progress)).await {
                 Some(r) => {
@@ -301,51 +353,25 @@ async fn dispatch(cli: Cli) -> CmdResult {
             }
         }
         Command::Stop { session, all } => {
-            let eng = engine(&cli.state_dir, &scenarios).await?;
+            let store = open_store(&cli.state_dir)?;
             let ids = if all {
-                eng.store
+                store
                     .ids()
                     .into_iter()
-                    .filter(|id| eng.store.load(id).is_ok_and(|s| s.is_live()))
+                    .filter(|id| store.load(id).is_ok_and(|s| s.is_live()))
                     .collect()
             } else {
-                vec![pick_session(&eng.store, session)?]
+                vec![pick_session(&store, session)?]
             };
             for id in ids {
+                let (eng, id) =
+                    session_engine(&cli.state_dir, &scenarios, &cli.context, Some(id)).await?;
                 let r = eng.stop(&id).await?;
-                println!(
-                    "stopped {id}: removed {} container(s), {} network(s), {} volume(s), {} image(s)",
-                    r.containers, r.networks, r.volumes, r.images
-                );
+                println!("stopped {id}: removed {r}");
             }
             Ok(exit::OK)
         }
-        Command::Gc { json } => {
-            let eng = engine(&cli.state_dir, &scenarios).await?;
-            let g = eng.gc().await?;
-            if json {
-                print_json(&g);
-            } else if g.sessions.is_empty() && g.abandoned_marked_failed.is_empty() {
-                println!("nothing to collect");
-            } else {
-                println!(
-                    "removed {} container(s), {} network(s), {} volume(s), {} image(s) of {} session(s): {}",
-                    g.removed.containers,
-                    g.removed.networks,
-                    g.removed.volumes,
-                    g.removed.images,
-                    g.sessions.len(),
-                    g.sessions.join(", ")
-                );
-                if !g.abandoned_marked_failed.is_empty() {
-                    println!(
-                        "marked failed (start was killed): {}",
-                        g.abandoned_marked_failed.join(", ")
-                    );
-                }
-            }
-            Ok(exit::OK)
-        }
+        Command::Gc { json } => gc(&cli.state_dir, &scenarios, &cli.context, json).await,
         Command::List {
             sessions: false,
             json,
@@ -365,7 +391,8 @@ async fn dispatch(cli: Cli) -> CmdResult {
             };
             show(&store, &id, json)
         }
-        Command::Doctor { json } => doctor(&cli.state_dir, &scenarios, json).await,
+        Command::Doctor { json } => doctor(&cli.state_dir, &scenarios, &cli.context, json).await,
+        Command::Cluster { action } => cluster(action).await,
         Command::Setup => {
             let progress = Term::new(false);
             progress.begin(&format!(
@@ -384,9 +411,9 @@ async fn dispatch(cli: Cli) -> CmdResult {
             println!("gitlabci-local: {}", exe.display());
             Ok(exit::OK)
         }
-        Command::Build { which } => {
+        Command::Build { which, backend } => {
             let pkgs = packages(&scenarios, &which)?;
-            let eng = engine(&cli.state_dir, &scenarios).await?;
+            let eng = engine(&cli.state_dir, &scenarios, backend, &cli.context).await?;
             let progress = Term::new(false);
             for pkg in &pkgs {
                 eng.backend
@@ -399,11 +426,19 @@ async fn dispatch(cli: Cli) -> CmdResult {
         Command::Verify {
             which,
             all: _,
+            backend,
             json,
         } => {
             let pkgs = packages(&scenarios, &which)?;
-            let eng = engine(&cli.state_dir, &scenarios).await?;
-            verify(&eng, &pkgs, json).await
+            verify(
+                &cli.state_dir,
+                &cli.context,
+                &scenarios,
+                &pkgs,
+                backend,
+                json,
+            )
+            .await
         }
     }
 }
@@ -506,10 +541,7 @@ async fn start(
         }
     }
     let t = eng.target(&s);
-    let services: Vec<String> = eng
-        .deployment(pkg, &s.workspace)
-        .map(|d| d.services.iter().map(|x| x.name.clone()).collect())
-        .unwrap_or_default();
+    let services = eng.services(pkg, &s.workspace);
     let containers: serde_json::Map<String, serde_json::Value> = services
         .iter()
         .map(|n| (n.clone(), json!(eng.backend.container_name(&t, n))))
@@ -520,11 +552,17 @@ async fn start(
             "scenario": s.scenario,
             "candidate": s.candidate,
             "workspace": s.workspace,
+            "backend": s.backend,
             "containers": containers,
+            "namespace": s.namespace,
+            "kubeconfig": s.kubeconfig,
             "time-limit-secs": s.time_limit_secs,
             "clock-started-at": s.ready_at.map(|t| t.to_string()),
         }));
         return Ok(exit::OK);
+    }
+    if s.backend == BackendKind::Kube {
+        return Ok(kube_welcome(pkg, &s));
     }
     println!("{}\n", pkg.briefing.trim());
     println!("────────────────────────────────────────────────────────────");
@@ -551,18 +589,7 @@ async fn start(
     println!(
         "    docker logs <container>, docker inspect <container>, docker exec -it <container> sh"
     );
-    println!(
-        "  - fix the files in the workspace, then redeploy:  breakfix apply {}",
-        s.id
-    );
-    println!(
-        "  - see the checks you can see:                   breakfix check {}",
-        s.id
-    );
-    println!(
-        "  - stuck? a hint costs points:                   breakfix hint {}",
-        s.id
-    );
+    next_steps(&s.id, "files");
     Ok(exit::OK)
 }
 
@@ -571,16 +598,10 @@ async fn status(eng: &Engine, id: &str, json: bool) -> CmdResult {
     let pkg = engine::package_of(&s)?;
     let t = eng.target(&s);
     let mut observed = vec![];
-    if s.status == Status::Ready
-        && let Ok(d) = eng.deployment(&pkg, &s.workspace)
-    {
-        for svc in &d.services {
-            let st = eng.backend.state(&t, &svc.name).await?;
-            observed.push((
-                svc.name.clone(),
-                eng.backend.container_name(&t, &svc.name),
-                st,
-            ));
+    if s.status == Status::Ready {
+        for svc in eng.services(&pkg, &s.workspace) {
+            let st = eng.backend.state(&t, &svc).await?;
+            observed.push((svc.clone(), eng.backend.container_name(&t, &svc), st));
         }
     }
     let services: serde_json::Map<String, serde_json::Value> = observed
@@ -594,7 +615,10 @@ async fn status(eng: &Engine, id: &str, json: bool) -> CmdResult {
             "scenario": s.scenario,
             "candidate": s.candidate,
             "status": s.status,
+            "backend": s.backend,
             "workspace": s.workspace,
+            "namespace": s.namespace,
+            "kubeconfig": s.kubeconfig,
             "elapsed-secs": elapsed,
             "time-limit-secs": s.time_limit_secs,
             "hints-taken": s.hints.len(),
@@ -613,6 +637,10 @@ async fn status(eng: &Engine, id: &str, json: bool) -> CmdResult {
         );
     }
     println!("workspace {}", s.workspace.display());
+    if let (Some(ns), Some(kc)) = (&s.namespace, &s.kubeconfig) {
+        println!("namespace {ns}");
+        println!("kubeconfig {}", kc.display());
+    }
     println!(
         "hints     {} taken (-{} points)",
         s.hints.len(),
@@ -761,7 +789,12 @@ fn show(store: &Store, id: &str, json: bool) -> CmdResult {
     Ok(exit::OK)
 }
 
-async fn doctor(state_dir: &Option<PathBuf>, scenarios: &Path, json: bool) -> CmdResult {
+async fn doctor(
+    state_dir: &Option<PathBuf>,
+    scenarios: &Path,
+    context: &Option<String>,
+    json: bool,
+) -> CmdResult {
     let mut rows: Vec<(String, bool, String)> = vec![];
     let dir = state_dir.clone().unwrap_or_else(Store::default_dir);
     match Store::open(&dir) {
@@ -792,6 +825,28 @@ async fn doctor(state_dir: &Option<PathBuf>, scenarios: &Path, json: bool) -> Cm
         }
         Err(e) => rows.push(("docker engine".into(), false, format!("failed to {e}"))),
     }
+    // The kube backend is optional: its absence is reported, not a failure of the machine.
+    match KubeBackend::connect(context.clone(), assets_dir(scenarios)).await {
+        Ok(b) => {
+            let h = b.health(&images).await;
+            rows.push((
+                "kubernetes cluster".into(),
+                h.reachable,
+                format!("version {} (--backend kube)", h.version),
+            ));
+            rows.extend(h.detail);
+        }
+        Err(e) => rows.push((
+            "kubernetes cluster".into(),
+            false,
+            format!("optional, for --backend kube: failed to {e}"),
+        )),
+    }
+    rows.push(tool_row(
+        "kind",
+        "installed (`breakfix cluster up` creates a local cluster)",
+        "not installed (optional: `breakfix cluster up` needs it; any cluster in KUBECONFIG works)",
+    ));
     match crate::tools::ci_executor() {
         Some(p) if p.is_file() => rows.push((
             "gitlabci-local".into(),
@@ -810,25 +865,15 @@ async fn doctor(state_dir: &Option<PathBuf>, scenarios: &Path, json: bool) -> Cm
             ),
         )),
     }
-    let git = which("git");
-    rows.push((
-        "git".into(),
-        git,
-        if git {
-            "installed (workspaces that are repositories)".into()
-        } else {
-            "missing: scenarios whose workspace is a git repository cannot start".into()
-        },
+    rows.push(tool_row(
+        "git",
+        "installed (workspaces that are repositories)",
+        "missing: scenarios whose workspace is a git repository cannot start",
     ));
-    let debootstrap = which("debootstrap");
-    rows.push((
-        "debootstrap".into(),
-        debootstrap,
-        if debootstrap {
-            "installed (bootstraps the base image offline)".into()
-        } else {
-            "not installed: needed only if debian:bookworm-slim cannot be pulled".into()
-        },
+    rows.push(tool_row(
+        "debootstrap",
+        "installed (bootstraps the base image offline)",
+        "not installed: needed only if debian:bookworm-slim cannot be pulled",
     ));
     let compose = which("docker-compose")
         || std::process::Command::new("docker")
@@ -863,63 +908,248 @@ async fn doctor(state_dir: &Option<PathBuf>, scenarios: &Path, json: bool) -> Cm
     })
 }
 
+/// A `doctor` row for a host tool: whether it is on PATH, and what that means.
+fn tool_row(name: &str, found: &str, missing: &str) -> (String, bool, String) {
+    let ok = which(name);
+    (name.into(), ok, if ok { found } else { missing }.into())
+}
+
 fn which(cmd: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
 }
 
-async fn verify(eng: &Engine, pkgs: &[Package], json: bool) -> CmdResult {
+/// Proves every scenario on every backend it declares (or the one asked for). A backend that
+/// cannot be reached is reported as skipped, never as proven.
+async fn verify(
+    state_dir: &Option<PathBuf>,
+    context: &Option<String>,
+    scenarios: &Path,
+    pkgs: &[Package],
+    only: Option<BackendKind>,
+    json: bool,
+) -> CmdResult {
     let mut all = vec![];
     let mut proven = true;
+    let mut verified = 0;
+    let mut engines: std::collections::HashMap<BackendKind, Result<Engine, String>> =
+        std::collections::HashMap::new();
     for pkg in pkgs {
-        note!("verifying {}", pkg.id());
-        let progress = Term::new(json);
-        let mut session = eng.create(pkg, Some("breakfix verify".into()), None)?;
-        let shown: &dyn crate::backend::Progress = if json { &Silent } else { &progress };
-        let v = match interruptible(eng.verify(pkg, &mut session, shown)).await {
-            Some(v) => v?,
-            None => {
-                // The session is live; gc would keep it, so stop it by name.
-                if let Err(e) = eng.stop(&session.id).await {
-                    note!(
-                        "warning: teardown of {} did not finish ({e}); run `breakfix stop {}`",
-                        session.id,
-                        session.id
+        for &kind in pkg.scenario.backends.iter() {
+            if only.is_some_and(|o| o != kind) {
+                continue;
+            }
+            if let std::collections::hash_map::Entry::Vacant(slot) = engines.entry(kind) {
+                slot.insert(match engine(state_dir, scenarios, kind, context).await {
+                    Ok(e) => Ok(e),
+                    Err(e) if e.is_unreachable() => Err(format!("failed to {e}")),
+                    Err(e) => return Err(e),
+                });
+            }
+            let eng = match &engines[&kind] {
+                Ok(eng) => eng,
+                Err(why) => {
+                    note!("skipping {} on {kind}: {why}", pkg.id());
+                    if !json {
+                        println!("SKIP {} on {kind}: backend unreachable\n", pkg.id());
+                    }
+                    all.push(json!({
+                        "scenario": pkg.id(), "backend": kind, "proven": false, "skipped": why,
+                    }));
+                    continue;
+                }
+            };
+            note!("verifying {} on {kind}", pkg.id());
+            let progress = Term::new(json);
+            let mut session = eng.create(pkg, Some("breakfix verify".into()), None)?;
+            let shown: &dyn crate::backend::Progress = if json { &Silent } else { &progress };
+            let v = match interruptible(eng.verify(pkg, &mut session, shown)).await {
+                Some(v) => v?,
+                None => {
+                    // The session is live; gc would keep it, so stop it by name.
+                    if let Err(e) = eng.stop(&session.id).await {
+                        note!(
+                            "warning: teardown of {} did not finish ({e}); run `breakfix stop {}`",
+                            session.id,
+                            session.id
+                        );
+                    }
+                    return Ok(exit::INTERRUPTED);
+                }
+            };
+            if !json {
+                for st in &v.steps {
+                    println!(
+                        "{} {:<24} {:>6.1}s  {}",
+                        if st.ok { "ok  " } else { "FAIL" },
+                        st.step,
+                        st.secs,
+                        st.detail
                     );
                 }
-                return Ok(exit::INTERRUPTED);
-            }
-        };
-        if !json {
-            for st in &v.steps {
                 println!(
-                    "{} {:<24} {:>6.1}s  {}",
-                    if st.ok { "ok  " } else { "FAIL" },
-                    st.step,
-                    st.secs,
-                    st.detail
+                    "{} on {kind}: {}\n",
+                    pkg.id(),
+                    if v.proven { "proven" } else { "NOT proven" }
                 );
-            }
-            println!(
-                "{}: {}\n",
-                pkg.id(),
-                if v.proven { "proven" } else { "NOT proven" }
-            );
-            if !v.proven {
-                for r in [&v.broken, &v.fixed].into_iter().flatten() {
-                    print!("{}", report::render(r, Format::Text));
+                if !v.proven {
+                    for r in [&v.broken, &v.fixed].into_iter().flatten() {
+                        print!("{}", report::render(r, Format::Text));
+                    }
                 }
             }
+            verified += 1;
+            proven &= v.proven;
+            let mut entry = serde_json::to_value(&v).unwrap_or_default();
+            entry["backend"] = json!(kind);
+            all.push(entry);
         }
-        proven &= v.proven;
-        all.push(v);
     }
     if json {
         print_json(&all);
     }
-    Ok(if proven {
-        exit::OK
-    } else {
+    Ok(if !proven {
         exit::CHECKS_FAILED
+    } else if verified == 0 {
+        note!("nothing was verified: no backend the scenarios declare could be reached");
+        exit::BACKEND_UNREACHABLE
+    } else {
+        exit::OK
     })
+}
+
+/// `gc` over every backend that answers; one that does not is said, not fatal.
+async fn gc(
+    state_dir: &Option<PathBuf>,
+    scenarios: &Path,
+    context: &Option<String>,
+    json: bool,
+) -> CmdResult {
+    let mut results = vec![];
+    let mut reached = 0;
+    for kind in [BackendKind::Docker, BackendKind::Kube] {
+        let eng = match engine(state_dir, scenarios, kind, context).await {
+            Ok(e) => e,
+            Err(e) if e.is_unreachable() => {
+                // Most machines have no cluster; only say so when something might be missed.
+                if kind == BackendKind::Docker || context.is_some() {
+                    note!("skipping {kind}: failed to {e}");
+                }
+                results.push(json!({"backend": kind, "skipped": e.to_string()}));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        reached += 1;
+        let g = eng.gc().await?;
+        if !json {
+            if g.sessions.is_empty() && g.abandoned_marked_failed.is_empty() {
+                println!("{kind}: nothing to collect");
+            } else {
+                println!(
+                    "{kind}: removed {} of {} session(s): {}",
+                    g.removed,
+                    g.sessions.len(),
+                    g.sessions.join(", ")
+                );
+                if !g.abandoned_marked_failed.is_empty() {
+                    println!(
+                        "marked failed (start was killed): {}",
+                        g.abandoned_marked_failed.join(", ")
+                    );
+                }
+            }
+        }
+        let mut v = serde_json::to_value(&g).unwrap_or_default();
+        v["backend"] = json!(kind);
+        results.push(v);
+    }
+    if json {
+        print_json(&results);
+    }
+    Ok(if reached == 0 {
+        exit::BACKEND_UNREACHABLE
+    } else {
+        exit::OK
+    })
+}
+
+/// `cluster up|down` with kind.
+async fn cluster(action: ClusterAction) -> CmdResult {
+    if !which("kind") {
+        note!(
+            "error: `kind` is not installed. Install it (one binary: https://kind.sigs.k8s.io/docs/user/quick-start/#installation), then run this again.\n\
+             Any other cluster works too: point KUBECONFIG (or --context) at it and start with `--backend kube`."
+        );
+        return Ok(exit::FAILURE);
+    }
+    let (args, name) = match &action {
+        ClusterAction::Up { name } => (
+            vec!["create", "cluster", "--name", name, "--wait", "180s"],
+            name,
+        ),
+        ClusterAction::Down { name } => (vec!["delete", "cluster", "--name", name], name),
+    };
+    let status = tokio::process::Command::new("kind")
+        .args(&args)
+        .status()
+        .await
+        .map_err(|source| EngineError::Copy {
+            from: PathBuf::from("kind"),
+            to: PathBuf::from(name),
+            source,
+        })?;
+    if !status.success() {
+        note!("error: `kind {}` failed", args.join(" "));
+        return Ok(exit::FAILURE);
+    }
+    if matches!(action, ClusterAction::Up { .. }) {
+        println!(
+            "cluster `{name}` is up (context kind-{name}); scenario images are loaded into it on start:\n  breakfix start crashloop-k8s --backend kube --context kind-{name}"
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// The session commands a candidate uses, after the backend's own tools.
+fn next_steps(id: &str, what: &str) {
+    let fix = format!("fix the {what} in the workspace, then redeploy:");
+    println!("  - {fix:<50} breakfix apply {id}");
+    println!(
+        "  - {:<50} breakfix check {id}",
+        "see the checks you can see:"
+    );
+    println!(
+        "  - {:<50} breakfix hint {id}",
+        "stuck? a hint costs points:"
+    );
+}
+
+/// What a candidate on the kube backend is told after the briefing.
+fn kube_welcome(pkg: &Package, s: &crate::session::Session) -> i32 {
+    println!("{}\n", pkg.briefing.trim());
+    println!("────────────────────────────────────────────────────────────");
+    println!("session     {}", s.id);
+    println!(
+        "time limit  {}",
+        humantime::format_duration(pkg.scenario.time_limit.0)
+    );
+    println!("workspace   {}", s.workspace.display());
+    let ns = s.namespace.clone().unwrap_or_default();
+    println!("namespace   {ns}");
+    if let Some(kc) = &s.kubeconfig {
+        println!("kubeconfig  {}", kc.display());
+        println!();
+        println!("How to work on it:");
+        println!(
+            "  - {:<50} export KUBECONFIG={}",
+            "your access (this namespace only):",
+            kc.display()
+        );
+        println!(
+            "    kubectl get pods, kubectl describe pod <pod>, kubectl logs <pod> --previous, kubectl get events"
+        );
+    }
+    next_steps(&s.id, "manifests");
+    exit::OK
 }

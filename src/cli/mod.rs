@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 
 use crate::exit;
 use crate::report::Format;
+use crate::scenario::BackendKind;
 
 const ABOUT: &str = "Hands-on assessment runner for DevOps and SRE hiring.
 
@@ -24,7 +25,8 @@ breakfix starts a deliberately broken sandbox (a service in a restart loop, a re
 an outage no alert fires for), gives the candidate a briefing and a workspace, and grades
 the outcome with checks mapped to an interview rubric.";
 
-const AFTER: &str = "A session's life:
+const AFTER: &str =
+    "A session's life (Docker; add --backend kube to run it in a Kubernetes namespace):
   breakfix start crashloop-docker --candidate 'Ada'   # build, deploy, break, start the clock
   (the candidate edits the workspace, uses docker logs / docker inspect ...)
   breakfix apply <session>                            # redeploy what changed
@@ -44,6 +46,15 @@ pub struct Cli {
     /// The folder of scenario packages (default: ./scenarios, else the one shipped with breakfix).
     #[arg(long, global = true, env = "BREAKFIX_SCENARIOS", value_name = "DIR")]
     pub scenarios: Option<PathBuf>,
+    /// The kubeconfig context the kube backend uses (default: the current context of
+    /// KUBECONFIG or ~/.kube/config). A session remembers the context it started in.
+    #[arg(
+        long,
+        global = true,
+        env = "BREAKFIX_KUBE_CONTEXT",
+        value_name = "CONTEXT"
+    )]
+    pub context: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -63,6 +74,10 @@ pub enum Command {
         /// Put the candidate's workspace here instead of in the state directory.
         #[arg(long, value_name = "DIR")]
         workspace: Option<PathBuf>,
+        /// Where the sandbox runs: `docker` (the local engine) or `kube` (a namespace on the
+        /// cluster of --context). Default: the first backend the scenario declares.
+        #[arg(long, value_enum)]
+        backend: Option<BackendKind>,
         /// Print the session as JSON (its id, workspace, containers) instead of the briefing.
         #[arg(long)]
         json: bool,
@@ -115,7 +130,8 @@ pub enum Command {
         #[arg(long, conflicts_with = "session")]
         all: bool,
     },
-    /// Remove every breakfix-labelled object whose session is gone, stopped or crashed.
+    /// Remove every breakfix-labelled object whose session is gone, stopped or crashed: Docker
+    /// containers, networks, volumes and images, and Kubernetes namespaces (of --context).
     Gc {
         #[arg(long)]
         json: bool,
@@ -155,6 +171,9 @@ pub enum Command {
         /// Scenario ids or package paths (default: every scenario).
         #[arg(value_name = "SCENARIO")]
         which: Vec<String>,
+        /// `kube`: also load the images into the cluster of --context.
+        #[arg(long, value_enum, default_value_t = BackendKind::Docker)]
+        backend: BackendKind,
     },
     /// Prove scenarios: broken state fails, reference solution scores 100%, nothing left behind.
     Verify {
@@ -164,8 +183,35 @@ pub enum Command {
         /// Verify every scenario in the scenarios folder.
         #[arg(long, conflicts_with = "which")]
         all: bool,
+        /// Only this backend (default: every backend each scenario declares; one that cannot
+        /// be reached is reported as skipped, never as passed).
+        #[arg(long, value_enum)]
+        backend: Option<BackendKind>,
         #[arg(long)]
         json: bool,
+    },
+    /// Create or delete a local Kubernetes cluster for breakfix with kind.
+    #[command(
+        after_help = "Needs the `kind` binary (https://kind.sigs.k8s.io) and Docker. Any other cluster works too:\npoint KUBECONFIG (or --context) at it and start with --backend kube."
+    )]
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterAction {
+    /// Create the kind cluster (and wait until its node is ready).
+    Up {
+        /// The kind cluster's name; its context is `kind-<name>`.
+        #[arg(long, default_value = "breakfix")]
+        name: String,
+    },
+    /// Delete the kind cluster.
+    Down {
+        #[arg(long, default_value = "breakfix")]
+        name: String,
     },
 }
 

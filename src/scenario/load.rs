@@ -236,12 +236,6 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     if s.backends.is_empty() {
         err(s.backends.pos, "backends: list at least one backend".into());
     }
-    if s.backends.contains(&BackendKind::Kube) {
-        err(
-            s.backends.pos,
-            "backends: `kube` is not available in this version of breakfix".into(),
-        );
-    }
     let competencies: BTreeSet<_> = s.competencies.iter().map(|c| c.value).collect();
 
     // Package files.
@@ -295,46 +289,82 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
         }
     }
 
-    // Compose file and the services it defines.
-    let compose_rel = &s.environment.compose;
+    // Compose file and the services it defines (Docker); manifests and the objects they
+    // declare (Kubernetes).
+    let docker = s.backends.contains(&BackendKind::Docker);
+    let kube = s.backends.contains(&BackendKind::Kube);
     let mut services: Option<HashSet<String>> = None;
+    let mut objects: Option<HashSet<String>> = None;
+    let mut object_keys: HashSet<String> = HashSet::new();
     let mut compose_diags = Vec::new();
-    match safe_join(&workspace, compose_rel) {
-        Err(why) => err(
-            compose_rel.pos,
-            format!("environment.compose `{}` {why}", compose_rel.value),
-        ),
-        Ok(path) if !path.is_file() => err(
-            compose_rel.pos,
-            format!(
-                "environment.compose `{}` does not exist in workspace/",
-                compose_rel.value
+    if docker {
+        let compose_rel = &s.environment.compose;
+        match safe_join(&workspace, compose_rel) {
+            Err(why) => err(
+                compose_rel.pos,
+                format!("environment.compose `{}` {why}", compose_rel.value),
             ),
-        ),
-        Ok(path) => match compose::load(&workspace, &path) {
-            Ok(dep) => services = Some(dep.services.iter().map(|s| s.name.clone()).collect()),
-            // Compose problems name the compose file, not scenario.yaml.
-            Err(ds) => compose_diags = ds,
-        },
-    }
-    let service_ref = |svc: &crate::yaml::Located<String>,
-                       what: &str,
-                       err: &mut dyn FnMut(Pos, String)| {
-        if let Some(known) = &services
-            && !known.contains(&svc.value)
-        {
-            let mut names: Vec<_> = known.iter().cloned().collect();
-            names.sort();
-            err(
-                svc.pos,
+            Ok(path) if !path.is_file() => err(
+                compose_rel.pos,
                 format!(
-                    "{what} names service `{}`, which the compose file does not define (it has: {})",
-                    svc.value,
-                    names.join(", ")
+                    "environment.compose `{}` does not exist in workspace/",
+                    compose_rel.value
                 ),
-            );
+            ),
+            Ok(path) => match compose::load(&workspace, &path) {
+                Ok(dep) => services = Some(dep.services.iter().map(|s| s.name.clone()).collect()),
+                // Compose problems name the compose file, not scenario.yaml.
+                Err(ds) => compose_diags = ds,
+            },
         }
-    };
+    }
+    if kube {
+        let rel = &s.environment.manifests;
+        match safe_join(&workspace, rel) {
+            Err(why) => err(
+                rel.pos,
+                format!("environment.manifests `{}` {why}", rel.value),
+            ),
+            Ok(path) if !path.is_dir() => err(
+                rel.pos,
+                format!(
+                    "environment.manifests `{}` is not a folder in workspace/ (the kube backend applies the manifests in it)",
+                    rel.value
+                ),
+            ),
+            Ok(path) => match crate::manifests::load(&workspace, &path) {
+                Ok(ms) => {
+                    object_keys = ms.iter().map(|m| m.key()).collect();
+                    objects = Some(ms.into_iter().map(|m| m.name).collect());
+                }
+                Err(ds) => compose_diags.extend(ds),
+            },
+        }
+    }
+    let service_ref =
+        |svc: &crate::yaml::Located<String>, what: &str, err: &mut dyn FnMut(Pos, String)| {
+            for (known, file) in [(&services, "the compose file"), (&objects, "no manifest")] {
+                if let Some(known) = known
+                    && !known.contains(&svc.value)
+                {
+                    let mut names: Vec<_> = known.iter().cloned().collect();
+                    names.sort();
+                    let verb = if file == "no manifest" {
+                        "which no manifest declares".to_string()
+                    } else {
+                        format!("which {file} does not define")
+                    };
+                    err(
+                        svc.pos,
+                        format!(
+                            "{what} names service `{}`, {verb} (it has: {})",
+                            svc.value,
+                            names.join(", ")
+                        ),
+                    );
+                }
+            }
+        };
 
     // Checks.
     if s.checks.is_empty() {
@@ -386,7 +416,108 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
         if let Some(svc) = c.kind.service() {
             service_ref(svc, &label, &mut err);
         }
+        for b in s.backends.iter() {
+            if !c.kind.backends().contains(b) {
+                let on: Vec<String> = c.kind.backends().iter().map(|b| b.to_string()).collect();
+                err(
+                    c.id.pos,
+                    format!(
+                        "{label}: kind `{}` runs on the {} backend only, and the scenario declares `{b}`",
+                        c.kind.name(),
+                        on.join(" and ")
+                    ),
+                );
+            }
+        }
         match &c.kind {
+            CheckKind::PodsReady(k) => {
+                if k.selector.trim().is_empty() {
+                    err(k.selector.pos, format!("{label}: selector is empty"));
+                }
+                if k.window.0.is_zero() {
+                    err(k.window.pos, format!("{label}: window must be above zero"));
+                }
+                if k.min_ready.value == 0 {
+                    err(
+                        k.min_ready.pos,
+                        format!("{label}: min-ready must be at least 1"),
+                    );
+                }
+            }
+            CheckKind::ObjectFields(k) => {
+                match k.object.value.split_once('/') {
+                    Some((kind, name)) if crate::manifests::kind_by_name(kind).is_some() => {
+                        let info = crate::manifests::kind_by_name(kind)
+                            .map(|i| i.kind)
+                            .unwrap_or(kind);
+                        if kube
+                            && !object_keys.is_empty()
+                            && !object_keys.contains(&format!("{info}/{name}"))
+                        {
+                            err(
+                                k.object.pos,
+                                format!(
+                                    "{label}: object `{}` is not declared by any manifest",
+                                    k.object.value
+                                ),
+                            );
+                        }
+                    }
+                    _ => err(
+                        k.object.pos,
+                        format!(
+                            "{label}: object must read `Kind/name` with a kind breakfix applies (Deployment/api), not `{}`",
+                            k.object.value
+                        ),
+                    ),
+                }
+                if k.fields.is_empty() {
+                    err(
+                        k.object.pos,
+                        format!("{label}: fields: list at least one field"),
+                    );
+                }
+                for f in &k.fields {
+                    if let Err(why) = crate::check::parse_field_path(&f.path.value) {
+                        err(f.path.pos, format!("{label}: path {why}"));
+                    }
+                    for bound in [&f.at_least, &f.at_most].into_iter().flatten() {
+                        if crate::check::quantity(&bound.value).is_none() {
+                            err(
+                                bound.pos,
+                                format!(
+                                    "{label}: `{}` is not a number or quantity (96Mi, 250m)",
+                                    bound.value
+                                ),
+                            );
+                        }
+                    }
+                    if f.exists == Some(false)
+                        && (f.equals.is_some()
+                            || f.one_of.is_some()
+                            || f.at_least.is_some()
+                            || f.at_most.is_some())
+                    {
+                        err(
+                            f.path.pos,
+                            format!(
+                                "{label}: `exists: false` cannot be combined with a value predicate"
+                            ),
+                        );
+                    }
+                }
+            }
+            CheckKind::Events(k) => {
+                if k.forbid.is_empty() {
+                    err(
+                        c.id.pos,
+                        format!("{label}: forbid: list at least one event reason"),
+                    );
+                }
+                if k.window.0.is_zero() {
+                    err(k.window.pos, format!("{label}: window must be above zero"));
+                }
+            }
             CheckKind::StaysRunning(k) if k.window.0.is_zero() => {
                 err(k.window.pos, format!("{label}: window must be above zero"))
             }

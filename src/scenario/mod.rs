@@ -56,7 +56,9 @@ pub enum Difficulty {
     Hard,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendKind {
     Docker,
@@ -111,6 +113,10 @@ pub struct Environment {
     /// The compose file inside `workspace/` that describes the services (Docker backend).
     #[serde(default = "default_compose")]
     pub compose: Located<String>,
+    /// The folder inside `workspace/` holding the Kubernetes manifests (kube backend): every
+    /// `.yaml`/`.yml` file in it, applied to the session's namespace with server-side apply.
+    #[serde(default = "default_manifests")]
+    pub manifests: Located<String>,
     /// Images built from `images/<name>/Dockerfile` before deploy. The workspace's compose file
     /// refers to them as `breakfix/<scenario-id>-<name>`.
     #[serde(default)]
@@ -155,6 +161,10 @@ pub struct HistoryCommit {
     /// A folder of the package whose files are laid over the workspace for this commit; each
     /// must also exist in `workspace/`, so the last commit shows the change.
     pub files: Located<String>,
+}
+
+fn default_manifests() -> Located<String> {
+    Located::new("manifests".into())
 }
 
 fn default_compose() -> Located<String> {
@@ -287,6 +297,79 @@ pub enum CheckKind {
     /// An Ansible playbook run from a control container: check mode must report no change,
     /// and optionally a hand edit is made and the playbook must detect and revert it.
     AnsibleConverged(AnsibleConvergedCheck),
+    /// Pods matching a label selector are Ready and stay so over a window: no restart, no
+    /// pod replaced (Kubernetes).
+    PodsReady(PodsReadyCheck),
+    /// Predicates on fields of one object as the API server has it: resources set, probes
+    /// present, a security context (Kubernetes).
+    ObjectFields(ObjectFieldsCheck),
+    /// No event with a forbidden reason (BackOff, Unhealthy, OOMKilling...) happens in the
+    /// session's namespace during a window (Kubernetes).
+    Events(EventsCheck),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PodsReadyCheck {
+    /// A label selector (`app=api,tier=web`).
+    pub selector: Located<String>,
+    /// How many pods must be Ready.
+    #[serde(default = "default_min_ready")]
+    pub min_ready: Located<u32>,
+    /// How long they must stay Ready with their restart counts unchanged.
+    pub window: Located<HumanDuration>,
+}
+
+fn default_min_ready() -> Located<u32> {
+    Located::new(1)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ObjectFieldsCheck {
+    /// `Kind/name` of an object in the session's namespace (`Deployment/api`).
+    pub object: Located<String>,
+    /// Every predicate must hold.
+    pub fields: Vec<FieldPredicate>,
+}
+
+/// One field of the object and what it must be. The path is dotted, with `[name=x]` to pick
+/// a list element by name, `[0]` by position, and `[*]` for every element
+/// (`spec.template.spec.containers[*].resources.limits.memory`). With none of `equals`,
+/// `at-least` and `at-most`, the field must exist (`exists: false`: must not).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FieldPredicate {
+    pub path: Located<String>,
+    #[serde(default)]
+    pub exists: Option<bool>,
+    /// The value, compared as text (`8080`, `true`, `/ready`).
+    #[serde(default)]
+    pub equals: Option<Located<String>>,
+    /// Any of these values, compared as text (`[8080, http]`).
+    #[serde(default)]
+    pub one_of: Option<Vec<String>>,
+    /// A lower bound, for numbers and Kubernetes quantities (`96Mi`, `250m`).
+    #[serde(default)]
+    pub at_least: Option<Located<String>>,
+    /// An upper bound, for numbers and quantities.
+    #[serde(default)]
+    pub at_most: Option<Located<String>>,
+    /// What the field is for, shown when it does not hold.
+    #[serde(default)]
+    pub why: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EventsCheck {
+    /// Event reasons that must not happen (`BackOff`, `Unhealthy`, `OOMKilling`, `Killing`).
+    pub forbid: Vec<Located<String>>,
+    /// How long to watch.
+    pub window: Located<HumanDuration>,
+    /// Only events of objects whose name starts with this (`api-`).
+    #[serde(default)]
+    pub object_prefix: Option<String>,
 }
 
 impl CheckKind {
@@ -303,6 +386,7 @@ impl CheckKind {
             CheckKind::PrometheusAlert(c) => Some(&c.service),
             CheckKind::MarkdownSections(_) => None,
             CheckKind::AnsibleConverged(c) => Some(&c.service),
+            CheckKind::PodsReady(_) | CheckKind::ObjectFields(_) | CheckKind::Events(_) => None,
         }
     }
     /// Whether running the check changes the sandbox. Such checks run after every check
@@ -315,6 +399,26 @@ impl CheckKind {
             _ => false,
         }
     }
+    /// The backends the kind can observe.
+    pub fn backends(&self) -> &'static [BackendKind] {
+        match self {
+            CheckKind::StaysRunning(_)
+            | CheckKind::Http(_)
+            | CheckKind::Exec(_)
+            | CheckKind::HttpStream(_)
+            | CheckKind::MarkdownSections(_) => &[BackendKind::Docker, BackendKind::Kube],
+            CheckKind::ContainerConfig(_)
+            | CheckKind::Pipeline(_)
+            | CheckKind::PipelineConfig(_)
+            | CheckKind::Image(_)
+            | CheckKind::PrometheusAlert(_)
+            | CheckKind::AnsibleConverged(_) => &[BackendKind::Docker],
+            CheckKind::PodsReady(_) | CheckKind::ObjectFields(_) | CheckKind::Events(_) => {
+                &[BackendKind::Kube]
+            }
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             CheckKind::StaysRunning(_) => "stays-running",
@@ -328,6 +432,9 @@ impl CheckKind {
             CheckKind::PrometheusAlert(_) => "prometheus-alert",
             CheckKind::MarkdownSections(_) => "markdown-sections",
             CheckKind::AnsibleConverged(_) => "ansible-converged",
+            CheckKind::PodsReady(_) => "pods-ready",
+            CheckKind::ObjectFields(_) => "object-fields",
+            CheckKind::Events(_) => "events",
         }
     }
 }

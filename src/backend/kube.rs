@@ -1,0 +1,1813 @@
+//! The Kubernetes backend: one namespace per session on whatever cluster the kubeconfig
+//! points at (kind on a laptop, a shared cluster for a team). The namespace carries a quota,
+//! default limits and an ingress policy that keeps other namespaces out; the candidate gets a
+//! ServiceAccount bound to it alone, with a short-lived token in a kubeconfig of their own.
+//! Manifests go in with server-side apply, breakfix as field manager. HTTP checks run curl in
+//! a probe pod of the namespace, against the endpoints a Service selects (no cluster DNS or
+//! kube-proxy is assumed). Images are built with the local Docker engine and loaded into the
+//! cluster (`kind load`, or the command in `BREAKFIX_IMAGE_LOADER`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod, ServiceAccount};
+use kube::api::{
+    Api, ApiResource, AttachParams, DeleteParams, DynamicObject, ListParams, LogParams, Patch,
+    PatchParams, PostParams,
+};
+use kube::config::{Cluster, KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+
+use super::docker::DockerBackend;
+use super::{
+    ApplySummary, Backend, BackendError, EventInfo, ExecOutput, Grant, Health, HttpRequest,
+    HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo, LabelledObject,
+    PipelineRequest, PipelineRun, PodState, Progress, Removed, Result, ServiceConfig, ServiceState,
+    Target, Workload, labels, stream,
+};
+use crate::manifests::{self, KINDS, KindInfo, Manifest};
+use crate::scenario::BackendKind;
+
+/// breakfix's field manager for server-side apply.
+pub const FIELD_MANAGER: &str = "breakfix";
+/// The ServiceAccount (and Role, RoleBinding) the candidate acts as.
+pub const CANDIDATE: &str = "candidate";
+const PROBE_POD: &str = "breakfix-probe";
+const ADVICE: &str = "is the cluster running and is this the right context? (`breakfix cluster up` starts a local one; set KUBECONFIG or pass --context)";
+const OUTPUT_CAP: usize = 64 * 1024;
+/// How long a namespace may take to go away.
+const DELETE_WAIT: Duration = Duration::from_secs(180);
+
+/// The session's namespace.
+pub fn namespace(session: &str) -> String {
+    format!("bf-{session}")
+}
+
+/// How scenario images reach the cluster's nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Loader {
+    /// `kind load docker-image --name <cluster>`: the context is a kind cluster's.
+    Kind(String),
+    /// A command given in `BREAKFIX_IMAGE_LOADER`; image references are appended.
+    Command(Vec<String>),
+    /// Nothing loads them: the nodes must be able to pull `breakfix/...` images themselves.
+    None,
+}
+
+impl Loader {
+    pub fn for_context(context: &str, env: Option<String>) -> Loader {
+        if let Some(cmd) = env.filter(|c| !c.trim().is_empty()) {
+            return Loader::Command(shlex::split(&cmd).unwrap_or_default());
+        }
+        match context.strip_prefix("kind-") {
+            Some(cluster) => Loader::Kind(cluster.to_string()),
+            None => Loader::None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Loader::Kind(c) => format!("kind load docker-image --name {c}"),
+            Loader::Command(c) => c.join(" "),
+            Loader::None => "none: the nodes must pull breakfix/... images themselves (kind clusters are loaded automatically; otherwise set BREAKFIX_IMAGE_LOADER)".into(),
+        }
+    }
+}
+
+pub struct KubeBackend {
+    client: Client,
+    context: String,
+    /// The cluster entry of the kubeconfig (server and CA), for the candidate's kubeconfig.
+    cluster: Cluster,
+    assets: PathBuf,
+    loader: Loader,
+    /// The local Docker engine that builds scenario images, connected on first use and
+    /// kept for the rest of the command.
+    docker: tokio::sync::OnceCell<DockerBackend>,
+}
+
+fn unreachable(
+    endpoint: &str,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> BackendError {
+    BackendError::Unreachable {
+        what: "the Kubernetes API server",
+        endpoint: endpoint.to_string(),
+        advice: ADVICE,
+        source: source.into(),
+    }
+}
+
+/// A refusal from the API (its status), or the server being out of reach.
+fn classify(
+    endpoint: &str,
+    op: &'static str,
+    object: impl Into<String>,
+    e: kube::Error,
+) -> BackendError {
+    match e {
+        kube::Error::HyperError(_) | kube::Error::Service(_) => unreachable(endpoint, e),
+        e => BackendError::Engine {
+            op,
+            object: object.into(),
+            source: Box::new(e),
+        },
+    }
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+impl KubeBackend {
+    /// Reads the kubeconfig (KUBECONFIG or ~/.kube/config), picks `context` (or the current
+    /// one), and checks the API server answers.
+    pub async fn connect(context: Option<String>, assets: PathBuf) -> Result<Self> {
+        let kc = Kubeconfig::read().map_err(|e| unreachable("(no kubeconfig)", e))?;
+        let name = context
+            .clone()
+            .or_else(|| kc.current_context.clone())
+            .unwrap_or_default();
+        let named = kc.contexts.iter().find(|c| c.name == name);
+        let Some(ctx) = named.and_then(|c| c.context.clone()) else {
+            let known: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+            return Err(unreachable(
+                "(kubeconfig)",
+                format!(
+                    "context `{name}` is not in the kubeconfig (it has: {})",
+                    known.join(", ")
+                ),
+            ));
+        };
+        let mut cluster = kc
+            .clusters
+            .iter()
+            .find(|c| c.name == ctx.cluster)
+            .and_then(|c| c.cluster.clone())
+            .unwrap_or_default();
+        // A CA given as a file travels into the candidate's kubeconfig as data.
+        if cluster.certificate_authority_data.is_none()
+            && let Some(path) = cluster.certificate_authority.take()
+            && let Ok(pem) = std::fs::read(&path)
+        {
+            use base64::Engine as _;
+            cluster.certificate_authority_data =
+                Some(base64::engine::general_purpose::STANDARD.encode(pem));
+        }
+        let server = cluster.server.clone().unwrap_or_default();
+        let options = KubeConfigOptions {
+            context: Some(name.clone()),
+            ..Default::default()
+        };
+        let mut config = Config::from_custom_kubeconfig(kc, &options)
+            .await
+            .map_err(|e| unreachable(&server, e))?;
+        config.connect_timeout = Some(Duration::from_secs(5));
+        config.read_timeout = Some(Duration::from_secs(60));
+        let client = Client::try_from(config).map_err(|e| unreachable(&server, e))?;
+        tokio::time::timeout(Duration::from_secs(10), client.apiserver_version())
+            .await
+            .map_err(|_| unreachable(&server, "no answer within 10 s"))?
+            .map_err(|e| unreachable(&server, e))?;
+        let loader = Loader::for_context(&name, std::env::var("BREAKFIX_IMAGE_LOADER").ok());
+        Ok(KubeBackend {
+            client,
+            context: name,
+            cluster,
+            assets,
+            loader,
+            docker: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// A backend over any client (a mock API server in tests).
+    pub fn with_client(client: Client, context: &str, cluster: Cluster, assets: PathBuf) -> Self {
+        KubeBackend {
+            client,
+            context: context.into(),
+            cluster,
+            assets,
+            loader: Loader::None,
+            docker: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn docker(&self) -> Result<&DockerBackend> {
+        self.docker
+            .get_or_try_init(|| DockerBackend::connect(self.assets.clone()))
+            .await
+    }
+
+    fn server(&self) -> String {
+        self.cluster.server.clone().unwrap_or_default()
+    }
+
+    fn err(
+        &self,
+        op: &'static str,
+        object: impl Into<String>,
+    ) -> impl FnOnce(kube::Error) -> BackendError {
+        let server = self.server();
+        let object = object.into();
+        move |e| classify(&server, op, object, e)
+    }
+
+    fn dynamic(&self, ns: &str, info: &KindInfo) -> Api<DynamicObject> {
+        let (group, version) = match info.api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), info.api_version.to_string()),
+        };
+        let ar = ApiResource {
+            group,
+            version,
+            api_version: info.api_version.into(),
+            kind: info.kind.into(),
+            plural: info.plural.into(),
+        };
+        Api::namespaced_with(self.client.clone(), ns, &ar)
+    }
+
+    fn labels(t: &Target, role: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::SESSION.to_string(), t.session.clone()),
+            (labels::SCENARIO.to_string(), t.scenario.clone()),
+            (labels::STORE.to_string(), t.store.clone()),
+            (labels::ROLE.to_string(), role.to_string()),
+        ])
+    }
+
+    /// Server-side apply of one object; returns whether it was created, changed or left as is.
+    async fn apply_object(
+        &self,
+        ns: &str,
+        info: &KindInfo,
+        name: &str,
+        object: &Value,
+    ) -> Result<Applied> {
+        let api = self.dynamic(ns, info);
+        let key = format!("{}/{name}", info.kind);
+        let before = match api.get(name).await {
+            Ok(o) => o.metadata.resource_version,
+            Err(e) if is_not_found(&e) => None,
+            Err(e) => return Err(self.err("read", key)(e)),
+        };
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        let applied = api.patch(name, &pp, &Patch::Apply(object)).await;
+        let after = match applied {
+            Ok(o) => o,
+            // Servers before 1.22 can leave a half-removed struct behind when an apply drops
+            // a field whose members the server defaulted (a deleted liveness probe keeps
+            // `httpGet.scheme` without its port) and then refuse the result as invalid.
+            // Replacing the object says the same thing without the merge.
+            Err(kube::Error::Api(s)) if s.code == 422 && before.is_some() => {
+                let mut replacement: DynamicObject = serde_json::from_value(object.clone())
+                    .map_err(|e| BackendError::Refused {
+                        op: "apply",
+                        object: key.clone(),
+                        message: e.to_string(),
+                    })?;
+                replacement.metadata.resource_version = before.clone();
+                let pp = PostParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..Default::default()
+                };
+                api.replace(name, &pp, &replacement)
+                    .await
+                    .map_err(|e| match e {
+                        kube::Error::Api(r) => BackendError::Refused {
+                            op: "apply",
+                            object: key.clone(),
+                            message: format!("{} (and as a replace: {})", s.message, r.message),
+                        },
+                        e => self.err("apply", key.clone())(e),
+                    })?
+            }
+            // The API's refusal (a field the server does not know, an invalid value) is the
+            // candidate's to read, in the server's words.
+            Err(kube::Error::Api(s)) => {
+                return Err(BackendError::Refused {
+                    op: "apply",
+                    object: key,
+                    message: s.message.clone(),
+                });
+            }
+            Err(e) => return Err(self.err("apply", key)(e)),
+        };
+        Ok(match before {
+            None => Applied::Created,
+            Some(rv) if after.metadata.resource_version.as_ref() == Some(&rv) => Applied::Unchanged,
+            Some(_) => Applied::Changed,
+        })
+    }
+
+    /// The namespace and what makes it a sandbox: quota, default limits, isolation, the
+    /// candidate's account and role. Idempotent.
+    async fn ensure_namespace(&self, t: &Target) -> Result<()> {
+        let ns = namespace(&t.session);
+        let base = Self::labels(t, "sandbox");
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        namespaces
+            .patch(
+                &ns,
+                &pp,
+                &Patch::Apply(json!({
+                    "apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": ns, "labels": base},
+                })),
+            )
+            .await
+            .map_err(self.err("create namespace", &ns))?;
+        for (info, object) in sandbox_objects(&ns, &base) {
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            self.apply_object(&ns, info, &name, &object).await?;
+        }
+        // Pods are refused until the namespace's default ServiceAccount exists.
+        let sas: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &ns);
+        let started = Instant::now();
+        loop {
+            match sas.get_opt("default").await {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) => {}
+                Err(e) => return Err(self.err("read service account default in", &ns)(e)),
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err(BackendError::Timeout {
+                    op: "wait for the default service account of",
+                    object: ns,
+                    after: Duration::from_secs(60),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// `breakfix/<scenario>-<name>` (untagged or `:latest`) → its content-hash tag.
+    async fn pins(&self, images: &[String]) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        if images.is_empty() {
+            return Ok(out);
+        }
+        let docker = self.docker().await?;
+        for img in images {
+            let repo = img.strip_suffix(":latest").unwrap_or(img);
+            if repo.contains(':') {
+                continue;
+            }
+            if let Some(tag) = docker.content_tag(repo).await? {
+                out.insert(img.clone(), tag);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Copies images into the cluster with the configured loader.
+    async fn load_images(&self, refs: &[String], progress: &dyn Progress) -> Result<()> {
+        let cmd: Vec<String> = match &self.loader {
+            Loader::None => return Ok(()),
+            Loader::Kind(cluster) => ["kind", "load", "docker-image", "--name", cluster]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            Loader::Command(c) => c.clone(),
+        };
+        if refs.is_empty() || cmd.is_empty() {
+            return Ok(());
+        }
+        progress.begin(&format!("loading {} image(s) into the cluster", refs.len()));
+        let out = tokio::time::timeout(
+            Duration::from_secs(600),
+            tokio::process::Command::new(&cmd[0])
+                .args(&cmd[1..])
+                .args(refs)
+                .stdin(std::process::Stdio::null())
+                .output(),
+        )
+        .await
+        .map_err(|_| BackendError::Timeout {
+            op: "load images with",
+            object: cmd.join(" "),
+            after: Duration::from_secs(600),
+        })?
+        .map_err(|e| BackendError::Refused {
+            op: "load images with",
+            object: cmd.join(" "),
+            message: e.to_string(),
+        })?;
+        if !out.status.success() {
+            return Err(BackendError::Refused {
+                op: "load images with",
+                object: cmd.join(" "),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        progress.finish("images loaded");
+        Ok(())
+    }
+
+    async fn probe_image(&self) -> Result<String> {
+        let docker = self.docker().await?;
+        docker
+            .content_tag(super::docker::PROBE_REPO)
+            .await?
+            .ok_or_else(|| BackendError::Build {
+                repo: super::docker::PROBE_REPO.into(),
+                message: "the probe image is not built (run `breakfix build`)".into(),
+            })
+    }
+
+    /// Waits until the object's controller has observed its latest generation and the new
+    /// revision has pods of its own, so a check right after an apply sees the rollout rather
+    /// than the old pods. Best effort: a rollout that cannot start (a quota, a paused
+    /// Deployment) is the candidate's to find, so the deadline ends the wait, not the apply.
+    async fn wait_rollout_started(&self, ns: &str, info: &KindInfo, name: &str) -> Result<()> {
+        const WAIT: Duration = Duration::from_secs(20);
+        let api = self.dynamic(ns, info);
+        let started = Instant::now();
+        while started.elapsed() < WAIT {
+            let o = api
+                .get_opt(name)
+                .await
+                .map_err(self.err("read", format!("{}/{name}", info.kind)))?;
+            let Some(o) = o else { return Ok(()) };
+            let num = |p: &str| o.data.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+            let observed = num("/status/observedGeneration") >= o.metadata.generation.unwrap_or(0);
+            let wanted = o
+                .data
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            if observed && num("/status/updatedReplicas") >= wanted.min(1) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// The probe pod, created (again) when missing, and Running.
+    async fn ensure_probe(&self, t: &Target) -> Result<String> {
+        let ns = namespace(&t.session);
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let running = |p: &Pod| {
+            p.metadata.deletion_timestamp.is_none()
+                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        };
+        const WAIT: Duration = Duration::from_secs(90);
+        let started = Instant::now();
+        while started.elapsed() < WAIT {
+            match pods.get_opt(PROBE_POD).await {
+                Ok(Some(p)) if running(&p) => return Ok(PROBE_POD.into()),
+                // Starting, or being deleted (a candidate removed it): wait, then recreate.
+                Ok(Some(p))
+                    if p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Failed") => {}
+                Ok(Some(_)) => {
+                    let _ = pods.delete(PROBE_POD, &DeleteParams::default()).await;
+                }
+                Ok(None) => {
+                    let image = self.probe_image().await?;
+                    let pod = probe_pod(&image, &Self::labels(t, "probe"));
+                    match pods
+                        .create(
+                            &PostParams::default(),
+                            &serde_json::from_value(pod).unwrap_or_default(),
+                        )
+                        .await
+                    {
+                        Ok(_) => {}
+                        // Created meanwhile by a concurrent check.
+                        Err(kube::Error::Api(s)) if s.code == 409 => {}
+                        Err(e) => return Err(self.err("create the probe pod in", &ns)(e)),
+                    }
+                }
+                Err(e) => return Err(self.err("read the probe pod in", &ns)(e)),
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        Err(BackendError::Timeout {
+            op: "wait for the probe pod in",
+            object: ns,
+            after: WAIT,
+        })
+    }
+
+    /// Runs a command in a pod's container; `None` exit code when the deadline passed.
+    async fn exec_pod(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: Option<&str>,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let mut ap = AttachParams::default()
+            .stdin(false)
+            .stdout(true)
+            .stderr(true);
+        if let Some(c) = container {
+            ap = ap.container(c);
+        }
+        let object = format!("pod {pod} in {ns}");
+        let run = async {
+            let mut p = pods
+                .exec(pod, cmd.to_vec(), &ap)
+                .await
+                .map_err(self.err("exec in", object.clone()))?;
+            let mut out = p.stdout();
+            let mut err = p.stderr();
+            let status = p.take_status();
+            let (mut o, mut e) = (Vec::new(), Vec::new());
+            let read_out = async {
+                if let Some(s) = out.as_mut() {
+                    let _ = s.read_to_end(&mut o).await;
+                }
+            };
+            let read_err = async {
+                if let Some(s) = err.as_mut() {
+                    let _ = s.read_to_end(&mut e).await;
+                }
+            };
+            tokio::join!(read_out, read_err);
+            let status = match status {
+                Some(s) => s.await,
+                None => None,
+            };
+            let code = exit_code(status.as_ref());
+            o.extend_from_slice(&e);
+            let mut text = String::from_utf8_lossy(&o).into_owned();
+            if text.len() > OUTPUT_CAP {
+                let mut cut = OUTPUT_CAP;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+            }
+            Ok::<_, BackendError>(ExecOutput {
+                exit_code: Some(code),
+                output: text,
+            })
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok(r) => r,
+            Err(_) => Ok(ExecOutput {
+                exit_code: None,
+                output: String::new(),
+            }),
+        }
+    }
+
+    /// The pods a service name stands for: a Deployment's (or StatefulSet's) pods by its
+    /// selector, or the Pod of that name.
+    async fn service_pods(&self, t: &Target, service: &str) -> Result<Vec<Pod>> {
+        let ns = namespace(&t.session);
+        for kind in ["Deployment", "StatefulSet", "ReplicaSet", "Job"] {
+            let Some(info) = manifests::kind_by_name(kind) else {
+                continue;
+            };
+            match self.dynamic(&ns, info).get_opt(service).await {
+                Ok(Some(o)) => {
+                    let selector = o
+                        .data
+                        .pointer("/spec/selector/matchLabels")
+                        .and_then(Value::as_object)
+                        .map(|m| {
+                            m.iter()
+                                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        })
+                        .unwrap_or_default();
+                    if selector.is_empty() {
+                        return Ok(vec![]);
+                    }
+                    return self.list_pods(&ns, &selector).await;
+                }
+                Ok(None) => {}
+                Err(e) => return Err(self.err("read", format!("{kind}/{service}"))(e)),
+            }
+        }
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        Ok(pods
+            .get_opt(service)
+            .await
+            .map_err(self.err("read pod", service))?
+            .into_iter()
+            .collect())
+    }
+
+    async fn list_pods(&self, ns: &str, selector: &str) -> Result<Vec<Pod>> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let mut list = pods
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map_err(self.err("list pods in", ns))?
+            .items;
+        list.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        Ok(list)
+    }
+
+    /// The pod a command or a log read goes to: a running one first, the newest otherwise.
+    async fn pick_pod(&self, t: &Target, service: &str) -> Result<Pod> {
+        let mut pods = self.service_pods(t, service).await?;
+        pods.retain(|p| p.metadata.deletion_timestamp.is_none());
+        pods.sort_by_key(|p| {
+            let s = pod_state(p);
+            (!(s.phase == "Running" && s.ready), s.phase != "Running")
+        });
+        pods.into_iter()
+            .next()
+            .ok_or_else(|| BackendError::Refused {
+                op: "find a pod of",
+                object: format!("`{service}` in {}", namespace(&t.session)),
+                message: "no pod exists (is the Deployment scaled to zero, or its selector wrong?)"
+                    .into(),
+            })
+    }
+
+    /// Where a Service sends traffic: `ip:port` of its ready endpoints for `port`.
+    async fn endpoints(
+        &self,
+        ns: &str,
+        service: &str,
+        port: u16,
+    ) -> Result<std::result::Result<Vec<String>, String>> {
+        let info = manifests::kind_by_name("Service").expect("Service is a known kind");
+        let svc = match self.dynamic(ns, info).get_opt(service).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(Err(format!("there is no Service `{service}`"))),
+            Err(e) => return Err(self.err("read service", service)(e)),
+        };
+        let ports = svc
+            .data
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let Some(sp) = ports
+            .iter()
+            .find(|p| p["port"].as_u64() == Some(u64::from(port)))
+        else {
+            return Ok(Err(format!(
+                "Service `{service}` does not expose port {port}"
+            )));
+        };
+        let port_name = sp["name"].as_str().unwrap_or("");
+        let eps_info = KindInfo {
+            api_version: "v1",
+            kind: "Endpoints",
+            plural: "endpoints",
+            pods: manifests::PodSpecAt::None,
+        };
+        let eps = self
+            .dynamic(ns, &eps_info)
+            .get_opt(service)
+            .await
+            .map_err(self.err("read endpoints of", service))?;
+        let mut out = vec![];
+        for subset in eps
+            .as_ref()
+            .and_then(|e| e.data.get("subsets"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let target = subset["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"].as_str().unwrap_or("") == port_name)
+                .and_then(|p| p["port"].as_u64());
+            let Some(target) = target else { continue };
+            for a in subset["addresses"].as_array().into_iter().flatten() {
+                if let Some(ip) = a["ip"].as_str() {
+                    out.push(format!("{ip}:{target}"));
+                }
+            }
+        }
+        if out.is_empty() {
+            return Ok(Err(format!(
+                "Service `{service}` has no ready endpoints (no pod matches its selector, or none is ready)"
+            )));
+        }
+        Ok(Ok(out))
+    }
+}
+
+enum Applied {
+    Created,
+    Changed,
+    Unchanged,
+}
+
+/// The exit code in an exec's final status: 0 on success, the `ExitCode` cause otherwise.
+fn exit_code(status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>) -> i64 {
+    let Some(s) = status else { return 0 };
+    if s.status.as_deref() == Some("Success") {
+        return 0;
+    }
+    s.details
+        .as_ref()
+        .and_then(|d| d.causes.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|c| c.reason.as_deref() == Some("ExitCode"))
+        .and_then(|c| c.message.as_deref())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(126)
+}
+
+/// What a pod's status says, for the checks.
+pub fn pod_state(p: &Pod) -> PodState {
+    let status = p.status.clone().unwrap_or_default();
+    let statuses = status.container_statuses.unwrap_or_default();
+    let ready = status
+        .conditions
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    PodState {
+        name: p.metadata.name.clone().unwrap_or_default(),
+        phase: status.phase.unwrap_or_else(|| "Unknown".into()),
+        ready,
+        restarts: statuses.iter().map(|c| i64::from(c.restart_count)).sum(),
+        waiting: statuses
+            .iter()
+            .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone()),
+        last_terminated: statuses.iter().find_map(|c| {
+            let t = c.last_state.as_ref()?.terminated.as_ref()?;
+            Some((t.reason.clone().unwrap_or_default(), t.exit_code))
+        }),
+        terminating: p.metadata.deletion_timestamp.is_some(),
+        revision: p.metadata.labels.as_ref().and_then(|l| {
+            l.get("pod-template-hash")
+                .or_else(|| l.get("controller-revision-hash"))
+                .cloned()
+        }),
+    }
+}
+
+/// Quota, default limits, ingress isolation and the candidate's RBAC, in apply order.
+fn sandbox_objects(ns: &str, labels: &BTreeMap<String, String>) -> Vec<(&'static KindInfo, Value)> {
+    let kind = |k: &str| manifests::kind_by_name(k).expect("sandbox kinds are known");
+    const QUOTA: KindInfo = KindInfo {
+        api_version: "v1",
+        kind: "ResourceQuota",
+        plural: "resourcequotas",
+        pods: manifests::PodSpecAt::None,
+    };
+    const LIMITS: KindInfo = KindInfo {
+        api_version: "v1",
+        kind: "LimitRange",
+        plural: "limitranges",
+        pods: manifests::PodSpecAt::None,
+    };
+    let meta = |name: &str| json!({"name": name, "namespace": ns, "labels": labels});
+    vec![
+        (
+            &QUOTA,
+            json!({
+                "apiVersion": "v1", "kind": "ResourceQuota", "metadata": meta("breakfix-quota"),
+                "spec": {"hard": {
+                    "pods": "20", "requests.cpu": "2", "requests.memory": "2Gi",
+                    "limits.cpu": "4", "limits.memory": "4Gi",
+                    "persistentvolumeclaims": "4", "requests.storage": "4Gi",
+                    "services.nodeports": "0", "services.loadbalancers": "0",
+                }},
+            }),
+        ),
+        // Containers that say nothing get these; the quota then always has numbers to count.
+        (
+            &LIMITS,
+            json!({
+                "apiVersion": "v1", "kind": "LimitRange", "metadata": meta("breakfix-defaults"),
+                "spec": {"limits": [{
+                    "type": "Container",
+                    "default": {"cpu": "500m", "memory": "256Mi"},
+                    "defaultRequest": {"cpu": "50m", "memory": "64Mi"},
+                    "max": {"cpu": "1", "memory": "1Gi"},
+                }]},
+            }),
+        ),
+        // Only pods of this namespace may connect to its pods: other sessions stay out.
+        (
+            kind("NetworkPolicy"),
+            json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": meta("breakfix-isolation"),
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                         "ingress": [{"from": [{"podSelector": {}}]}]},
+            }),
+        ),
+        (
+            kind("ServiceAccount"),
+            json!({
+                "apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(CANDIDATE),
+                "automountServiceAccountToken": false,
+            }),
+        ),
+        (
+            kind("Role"),
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta(CANDIDATE),
+                "rules": [
+                    {"apiGroups": [""], "resources": ["pods", "services", "endpoints", "configmaps", "secrets",
+                        "serviceaccounts", "persistentvolumeclaims"],
+                     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+                    {"apiGroups": [""], "resources": ["pods/log", "pods/exec", "pods/portforward", "pods/attach"],
+                     "verbs": ["get", "list", "create"]},
+                    {"apiGroups": [""], "resources": ["events", "resourcequotas", "limitranges"],
+                     "verbs": ["get", "list", "watch"]},
+                    {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "replicasets",
+                        "deployments/scale", "statefulsets/scale"],
+                     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+                    {"apiGroups": ["batch"], "resources": ["jobs"],
+                     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+                    {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies", "ingresses"],
+                     "verbs": ["get", "list", "watch"]},
+                ],
+            }),
+        ),
+        (
+            kind("RoleBinding"),
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta(CANDIDATE),
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": CANDIDATE},
+                "subjects": [{"kind": "ServiceAccount", "name": CANDIDATE, "namespace": ns}],
+            }),
+        ),
+    ]
+}
+
+/// The probe: curl on a read-only root as nobody, so what it reports cannot be rewritten
+/// from another exec into it.
+fn probe_pod(image: &str, labels: &BTreeMap<String, String>) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": PROBE_POD, "labels": labels},
+        "spec": {
+            "automountServiceAccountToken": false,
+            "terminationGracePeriodSeconds": 0,
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 65534, "runAsGroup": 65534},
+            "containers": [{
+                "name": "probe", "image": image, "imagePullPolicy": "IfNotPresent",
+                "command": ["sleep", "infinity"],
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                              "limits": {"cpu": "200m", "memory": "64Mi"}},
+                "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+                                    "capabilities": {"drop": ["ALL"]}},
+            }],
+        },
+    })
+}
+
+/// Spells out `protocol: TCP` on ports that leave it out. It is the API's default, but
+/// servers before 1.21 refuse a server-side apply of a port list without it ("associative
+/// list with keys has an element that omits key field protocol").
+fn default_port_protocols(m: &mut Manifest) {
+    fn fill(ports: Option<&mut Value>) {
+        for p in ports.and_then(Value::as_array_mut).into_iter().flatten() {
+            if let Some(p) = p.as_object_mut() {
+                p.entry("protocol").or_insert_with(|| json!("TCP"));
+            }
+        }
+    }
+    if m.info.kind == "Service" {
+        fill(m.object.pointer_mut("/spec/ports"));
+    }
+    if let Some(spec) = m.pod_spec_mut() {
+        for list in ["containers", "initContainers"] {
+            if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
+                for c in cs {
+                    fill(c.get_mut("ports"));
+                }
+            }
+        }
+    }
+}
+
+/// The object as breakfix applies it: in the session's namespace, with breakfix's labels.
+fn labelled_object(m: &Manifest, ns: &str, labels: &BTreeMap<String, String>) -> Value {
+    let mut m = m.clone();
+    default_port_protocols(&mut m);
+    let mut o = m.object;
+    let meta = o
+        .as_object_mut()
+        .map(|o| o.entry("metadata").or_insert_with(|| json!({})));
+    if let Some(Value::Object(meta)) = meta {
+        meta.insert("namespace".into(), json!(ns));
+        let l = meta.entry("labels").or_insert_with(|| json!({}));
+        if let Value::Object(l) = l {
+            for (k, v) in labels {
+                l.insert(k.clone(), json!(v));
+            }
+        }
+    }
+    o
+}
+
+#[async_trait]
+impl Backend for KubeBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Kube
+    }
+
+    fn context(&self) -> Option<String> {
+        Some(self.context.clone())
+    }
+
+    async fn health(&self, images: &[ImageBuild]) -> Health {
+        let mut h = Health::default();
+        match self.client.apiserver_version().await {
+            Ok(v) => {
+                h.reachable = true;
+                h.version = v.git_version;
+            }
+            Err(e) => {
+                h.detail.push(("API server".into(), false, e.to_string()));
+                return h;
+            }
+        }
+        h.detail.push((
+            "context".into(),
+            true,
+            format!("{} ({})", self.context, self.server()),
+        ));
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let listed = namespaces.list(&ListParams::default().limit(1)).await;
+        h.detail.push((
+            "may list namespaces".into(),
+            listed.is_ok(),
+            listed
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "yes".into()),
+        ));
+        let loader_ok = match &self.loader {
+            Loader::Kind(_) => crate::tools::on_path("kind").is_some(),
+            Loader::Command(c) => c
+                .first()
+                .is_some_and(|p| Path::new(p).exists() || crate::tools::on_path(p).is_some()),
+            Loader::None => false,
+        };
+        h.detail
+            .push(("image loader".into(), loader_ok, self.loader.describe()));
+        match self.docker().await {
+            Ok(d) => {
+                let dh = d.health(images).await;
+                h.detail.push((
+                    "Docker engine (builds images)".into(),
+                    dh.reachable,
+                    dh.version,
+                ));
+            }
+            Err(e) => h
+                .detail
+                .push(("Docker engine (builds images)".into(), false, e.to_string())),
+        }
+        h
+    }
+
+    async fn prepare(&self, images: &[ImageBuild], progress: &dyn Progress) -> Result<()> {
+        let docker = self.docker().await?;
+        docker.prepare(images, progress).await?;
+        let mut refs = vec![];
+        for repo in images
+            .iter()
+            .map(|i| i.repo.as_str())
+            .chain([super::docker::PROBE_REPO])
+        {
+            if let Some(tag) = docker.content_tag(repo).await? {
+                refs.push(tag);
+            }
+        }
+        self.load_images(&refs, progress).await
+    }
+
+    async fn deploy(
+        &self,
+        t: &Target,
+        workload: &Workload,
+        progress: &dyn Progress,
+    ) -> Result<ApplySummary> {
+        let Workload::Manifests(ms) = workload else {
+            return Err(BackendError::Unsupported {
+                op: "run a compose file",
+                backend: BackendKind::Kube,
+            });
+        };
+        let ns = namespace(&t.session);
+        let mut ms = ms.clone();
+        let pins = self.pins(&manifests::breakfix_images(&ms)).await?;
+        manifests::pin_images(&mut ms, &|img| pins.get(img).cloned());
+        self.ensure_namespace(t).await?;
+        self.ensure_probe(t).await?;
+        let labels = Self::labels(t, "workload");
+        let mut summary = ApplySummary::default();
+        let mut declared = HashSet::new();
+        for m in &ms {
+            progress.detail(&format!("applying {}", m.key()));
+            let object = labelled_object(m, &ns, &labels);
+            match self.apply_object(&ns, m.info, &m.name, &object).await? {
+                Applied::Created => summary.created.push(m.key()),
+                Applied::Changed => summary.recreated.push(m.key()),
+                Applied::Unchanged => summary.unchanged.push(m.key()),
+            }
+            declared.insert(m.key());
+        }
+        // A check right after an apply must see the rollout it started, not the old pods
+        // looking fine for a moment: wait until the controllers have observed each change.
+        for m in ms
+            .iter()
+            .filter(|m| matches!(m.info.kind, "Deployment" | "StatefulSet"))
+        {
+            self.wait_rollout_started(&ns, m.info, &m.name).await?;
+        }
+        // Objects breakfix applied before that the manifests no longer declare.
+        let selector = format!("{}=workload", labels::ROLE);
+        for info in KINDS {
+            let api = self.dynamic(&ns, info);
+            let list = api
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(self.err("list", format!("{} in {ns}", info.plural)))?;
+            for o in list.items {
+                let name = o.metadata.name.clone().unwrap_or_default();
+                let key = format!("{}/{name}", info.kind);
+                if !declared.contains(&key) {
+                    api.delete(&name, &DeleteParams::background())
+                        .await
+                        .map_err(self.err("delete", key.clone()))?;
+                    summary.removed.push(key);
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    async fn grant(&self, t: &Target, dir: &Path, ttl: Duration) -> Result<Grant> {
+        let ns = namespace(&t.session);
+        let sas: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &ns);
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: vec![],
+                // The API's minimum is ten minutes.
+                expiration_seconds: Some(ttl.as_secs().max(600) as i64),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let token = sas
+            .create_token_request(CANDIDATE, &PostParams::default(), &request)
+            .await
+            .map_err(self.err(
+                "request a token for",
+                format!("serviceaccount {CANDIDATE} in {ns}"),
+            ))?
+            .status
+            .map(|s| s.token)
+            .unwrap_or_default();
+        let kubeconfig = candidate_kubeconfig(&self.cluster, &ns, &token);
+        let path = dir.join("kubeconfig");
+        // Written through a temporary file created 0600: the token is the candidate's alone.
+        crate::session::write_atomic(&path, kubeconfig.as_bytes()).map_err(|e| {
+            BackendError::Refused {
+                op: "write",
+                object: path.display().to_string(),
+                message: e.to_string(),
+            }
+        })?;
+        Ok(Grant {
+            kubeconfig: Some(path),
+            namespace: Some(ns),
+        })
+    }
+
+    async fn pods(&self, t: &Target, selector: &str) -> Result<Vec<PodState>> {
+        Ok(self
+            .list_pods(&namespace(&t.session), selector)
+            .await?
+            .iter()
+            .map(pod_state)
+            .collect())
+    }
+
+    async fn object(&self, t: &Target, kind: &str, name: &str) -> Result<Option<Value>> {
+        let Some(info) = manifests::kind_by_name(kind) else {
+            return Err(BackendError::Refused {
+                op: "read",
+                object: format!("{kind}/{name}"),
+                message: "not a kind breakfix knows".into(),
+            });
+        };
+        let o = self
+            .dynamic(&namespace(&t.session), info)
+            .get_opt(name)
+            .await
+            .map_err(self.err("read", format!("{kind}/{name}")))?;
+        Ok(o.and_then(|o| serde_json::to_value(o).ok()))
+    }
+
+    async fn events(&self, t: &Target) -> Result<Vec<EventInfo>> {
+        let ns = namespace(&t.session);
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(self.err("list events in", &ns))?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|e| EventInfo {
+                object: format!(
+                    "{}/{}",
+                    e.involved_object.kind.unwrap_or_default(),
+                    e.involved_object.name.unwrap_or_default()
+                ),
+                reason: e.reason.unwrap_or_default(),
+                message: e.message.unwrap_or_default(),
+                count: i64::from(e.count.unwrap_or(1)),
+                kind: e.type_.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn state(&self, t: &Target, service: &str) -> Result<ServiceState> {
+        let pods = self.service_pods(t, service).await?;
+        let states: Vec<PodState> = pods
+            .iter()
+            .map(pod_state)
+            .filter(|p| !p.terminating)
+            .collect();
+        if states.is_empty() {
+            return Ok(ServiceState::default());
+        }
+        let running = states.iter().all(|p| p.phase == "Running" && p.ready);
+        let waiting = states.iter().find_map(|p| p.waiting.clone());
+        Ok(ServiceState {
+            exists: true,
+            status: waiting.clone().unwrap_or_else(|| {
+                if running {
+                    "running".into()
+                } else {
+                    states[0].phase.to_lowercase()
+                }
+            }),
+            running,
+            restarting: waiting.as_deref() == Some("CrashLoopBackOff"),
+            restart_count: states.iter().map(|p| p.restarts).sum(),
+            exit_code: states
+                .iter()
+                .find_map(|p| p.last_terminated.as_ref().map(|l| i64::from(l.1))),
+            oom_killed: states.iter().any(|p| {
+                p.last_terminated
+                    .as_ref()
+                    .is_some_and(|l| l.0 == "OOMKilled")
+            }),
+            health: None,
+            started_at: None,
+        })
+    }
+
+    async fn config(&self, _: &Target, _: &str) -> Result<ServiceConfig> {
+        Err(BackendError::Unsupported {
+            op: "read a container's configuration",
+            backend: BackendKind::Kube,
+        })
+    }
+
+    async fn image(&self, _: &Target, _: &str) -> Result<Option<ImageInfo>> {
+        Err(BackendError::Unsupported {
+            op: "inspect a container's image",
+            backend: BackendKind::Kube,
+        })
+    }
+
+    async fn exec(
+        &self,
+        t: &Target,
+        service: &str,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
+        let pod = self.pick_pod(t, service).await?;
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        self.exec_pod(&namespace(&t.session), &name, None, cmd, timeout)
+            .await
+    }
+
+    async fn restart(&self, t: &Target, service: &str) -> Result<()> {
+        let ns = namespace(&t.session);
+        let info = manifests::kind_by_name("Deployment").expect("Deployment is a known kind");
+        let stamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+        let patch = json!({"spec": {"template": {"metadata": {"annotations": {"dev.breakfix/restarted-at": stamp}}}}});
+        self.dynamic(&ns, info)
+            .patch(service, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(self.err("restart deployment", service))?;
+        Ok(())
+    }
+
+    async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse> {
+        self.http_send(t, req, "GET", None).await
+    }
+
+    async fn http_send(
+        &self,
+        t: &Target,
+        req: &HttpRequest,
+        method: &str,
+        body: Option<&str>,
+    ) -> Result<HttpResponse> {
+        let ns = namespace(&t.session);
+        let targets = match self.endpoints(&ns, &req.service, req.port).await? {
+            Ok(t) => t,
+            Err(why) => {
+                return Ok(HttpResponse {
+                    status: 0,
+                    body: String::new(),
+                    error: Some(why),
+                    elapsed_ms: 0,
+                });
+            }
+        };
+        let probe = self.ensure_probe(t).await?;
+        let url = format!("http://{}{}", targets[0], req.path);
+        let cmd = stream::http_command(&url, method, body, req.timeout);
+        let started = Instant::now();
+        let out = self
+            .exec_pod(
+                &ns,
+                &probe,
+                None,
+                &cmd,
+                req.timeout + Duration::from_secs(5),
+            )
+            .await?;
+        Ok(stream::parse_http(
+            &out.output,
+            started.elapsed().as_millis() as u64,
+        ))
+    }
+
+    async fn http_stream(&self, t: &Target, req: &HttpStreamRequest) -> Result<Vec<HttpSample>> {
+        let ns = namespace(&t.session);
+        let targets = self
+            .endpoints(&ns, &req.service, req.port)
+            .await?
+            .map_err(|why| BackendError::Refused {
+                op: "stream requests to",
+                object: req.service.clone(),
+                message: why,
+            })?;
+        let probe = self.ensure_probe(t).await?;
+        let url = format!("http://{}{}", targets[0], req.path);
+        let deadline = stream::deadline(req);
+        let out = self
+            .exec_pod(
+                &ns,
+                &probe,
+                None,
+                &stream::command(req, Some(url)),
+                deadline,
+            )
+            .await?;
+        let (samples, complete) = stream::parse(&out.output);
+        if out.exit_code.is_none() || !complete {
+            return Err(BackendError::Timeout {
+                op: "stream requests from",
+                object: format!("{probe} in {ns}"),
+                after: deadline,
+            });
+        }
+        Ok(samples)
+    }
+
+    async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String> {
+        let pod = self.pick_pod(t, service).await?;
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &namespace(&t.session));
+        let mut lp = LogParams {
+            tail_lines: Some(tail as i64),
+            ..Default::default()
+        };
+        let current = pods.logs(&name, &lp).await.unwrap_or_default();
+        if !current.trim().is_empty() {
+            return Ok(current);
+        }
+        // A container in a restart loop has nothing yet; its previous run says why it died.
+        lp.previous = true;
+        Ok(pods.logs(&name, &lp).await.unwrap_or_default())
+    }
+
+    async fn teardown(&self, session: &str) -> Result<Removed> {
+        let ns = namespace(session);
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        if namespaces
+            .get_opt(&ns)
+            .await
+            .map_err(self.err("read namespace", &ns))?
+            .is_none()
+        {
+            return Ok(Removed::default());
+        }
+        // Pods go first without their grace period: nothing in a sandbox needs a clean exit.
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let now = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
+        pods.delete_collection(&now, &ListParams::default())
+            .await
+            .map_err(self.err("delete the pods of", &ns))?;
+        match namespaces.delete(&ns, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => return Ok(Removed::default()),
+            Err(e) => return Err(self.err("delete namespace", &ns)(e)),
+        }
+        let started = Instant::now();
+        loop {
+            match namespaces.get_opt(&ns).await {
+                Ok(None) => break,
+                Ok(Some(_)) => {}
+                Err(e) => return Err(self.err("read namespace", &ns)(e)),
+            }
+            if started.elapsed() > DELETE_WAIT {
+                return Err(BackendError::Timeout {
+                    op: "wait for the deletion of namespace",
+                    object: ns,
+                    after: DELETE_WAIT,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok(Removed {
+            namespaces: 1,
+            ..Default::default()
+        })
+    }
+
+    async fn labelled(&self) -> Result<Vec<LabelledObject>> {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let list = namespaces
+            .list(&ListParams::default().labels(&format!("{}=true", labels::MANAGED)))
+            .await
+            .map_err(self.err("list", "namespaces"))?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|n| {
+                let l = n.metadata.labels.unwrap_or_default();
+                LabelledObject {
+                    kind: "namespace",
+                    name: n.metadata.name.unwrap_or_default(),
+                    session: l.get(labels::SESSION).cloned().unwrap_or_default(),
+                    store: l.get(labels::STORE).cloned().unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    async fn run_pipeline(&self, _: &PipelineRequest) -> Result<PipelineRun> {
+        Err(BackendError::Unsupported {
+            op: "run a pipeline",
+            backend: BackendKind::Kube,
+        })
+    }
+
+    fn container_name(&self, t: &Target, service: &str) -> String {
+        format!("deployment/{service} -n {}", namespace(&t.session))
+    }
+}
+
+/// A kubeconfig that holds the cluster's address and CA and the candidate's token, nothing
+/// of the interviewer's credentials.
+pub fn candidate_kubeconfig(cluster: &Cluster, ns: &str, token: &str) -> String {
+    let name = "breakfix";
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {
+            "server": cluster.server,
+            "certificate-authority-data": cluster.certificate_authority_data,
+            "insecure-skip-tls-verify": cluster.insecure_skip_tls_verify,
+            "tls-server-name": cluster.tls_server_name,
+        }}],
+        "users": [{"name": CANDIDATE, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": CANDIDATE, "namespace": ns}}],
+        "current-context": name,
+    });
+    let mut text = serde_json::to_string_pretty(&strip_nulls(config)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
+        v => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every API interaction against a `tower_test` mock API server: each request's method,
+    //! path and body are asserted, and the mock answers the JSON a server would.
+    use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+    use std::pin::pin;
+    use tower_test::mock;
+
+    /// One expected request and the answer to it.
+    struct Step {
+        method: &'static str,
+        /// The path and query must start with this.
+        path: String,
+        /// Strings the request body must contain.
+        body_has: Vec<&'static str>,
+        status: u16,
+        reply: Value,
+    }
+
+    fn step(method: &'static str, path: &str, status: u16, reply: Value) -> Step {
+        Step {
+            method,
+            path: path.into(),
+            body_has: vec![],
+            status,
+            reply,
+        }
+    }
+
+    fn not_found() -> Value {
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "not found", "reason": "NotFound", "code": 404})
+    }
+
+    fn target() -> Target {
+        Target {
+            session: "s1".into(),
+            scenario: "crashloop-k8s".into(),
+            store: "abc".into(),
+        }
+    }
+
+    fn cluster() -> Cluster {
+        Cluster {
+            server: Some("https://127.0.0.1:6443".into()),
+            certificate_authority_data: Some("Q0EK".into()),
+            ..Default::default()
+        }
+    }
+
+    /// A backend over a mock server that expects `script` in order, and the server's task;
+    /// the task returns the bodies it received.
+    fn mocked(script: Vec<Step>) -> (KubeBackend, tokio::task::JoinHandle<Vec<String>>) {
+        let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let server = tokio::spawn(async move {
+            let mut handle = pin!(handle);
+            let mut bodies = vec![];
+            for s in script {
+                let (req, send) = handle
+                    .next_request()
+                    .await
+                    .unwrap_or_else(|| panic!("expected {} {}", s.method, s.path));
+                let uri = req.uri().to_string();
+                assert_eq!(req.method().as_str(), s.method, "{uri}");
+                assert!(
+                    uri.starts_with(&s.path),
+                    "expected {} {}, got {uri}",
+                    s.method,
+                    s.path
+                );
+                let body = req.into_body().collect_bytes().await.expect("request body");
+                let body = String::from_utf8_lossy(&body).into_owned();
+                for want in &s.body_has {
+                    assert!(
+                        body.contains(want),
+                        "{} {uri}: body lacks {want}: {body}",
+                        s.method
+                    );
+                }
+                bodies.push(body);
+                let resp = Response::builder()
+                    .status(s.status)
+                    .body(Body::from(serde_json::to_vec(&s.reply).expect("json")))
+                    .expect("response");
+                send.send_response(resp);
+            }
+            bodies
+        });
+        let client = Client::new(svc, "default");
+        (
+            KubeBackend::with_client(client, "test", cluster(), PathBuf::from("/nonexistent")),
+            server,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_session_namespace_gets_labels_quota_limits_isolation_and_candidate_rbac() {
+        let ns = "/api/v1/namespaces/bf-s1";
+        let rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/bf-s1";
+        let mut script = vec![Step {
+            body_has: vec![
+                "\"dev.breakfix.session\":\"s1\"",
+                "\"dev.breakfix.store\":\"abc\"",
+            ],
+            ..step(
+                "PATCH",
+                "/api/v1/namespaces/bf-s1?&force=true&fieldManager=breakfix",
+                200,
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bf-s1"}}),
+            )
+        }];
+        for (path, has) in [
+            (
+                format!("{ns}/resourcequotas/breakfix-quota"),
+                "\"limits.memory\":\"4Gi\"",
+            ),
+            (
+                format!("{ns}/limitranges/breakfix-defaults"),
+                "\"defaultRequest\"",
+            ),
+            (
+                "/apis/networking.k8s.io/v1/namespaces/bf-s1/networkpolicies/breakfix-isolation"
+                    .into(),
+                "\"podSelector\":{}",
+            ),
+            (
+                format!("{ns}/serviceaccounts/candidate"),
+                "\"automountServiceAccountToken\":false",
+            ),
+            (format!("{rbac}/roles/candidate"), "\"pods/log\""),
+            (
+                format!("{rbac}/rolebindings/candidate"),
+                "\"kind\":\"ServiceAccount\"",
+            ),
+        ] {
+            script.push(step("GET", &path, 404, not_found()));
+            script.push(Step {
+                body_has: vec![has],
+                ..step(
+                    "PATCH",
+                    &path,
+                    200,
+                    json!({"metadata": {"name": "x", "resourceVersion": "1"}}),
+                )
+            });
+        }
+        script.push(step(
+            "GET",
+            &format!("{ns}/serviceaccounts/default"),
+            200,
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+        ));
+        let (b, server) = mocked(script);
+        b.ensure_namespace(&target())
+            .await
+            .expect("namespace set up");
+        let bodies = server.await.expect("server");
+        let role = &bodies[10];
+        assert!(
+            !role.contains("nodes") && !role.contains("namespaces"),
+            "{role}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_candidate_kubeconfig_holds_a_requested_token_and_no_admin_credentials() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (b, server) = mocked(vec![Step {
+            body_has: vec!["\"expirationSeconds\":3600"],
+            ..step(
+                "POST",
+                "/api/v1/namespaces/bf-s1/serviceaccounts/candidate/token",
+                201,
+                json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                          "spec": {"audiences": []},
+                          "status": {"token": "tok-123", "expirationTimestamp": "2026-11-22T10:00:00Z"}}),
+            )
+        }]);
+        let g = b
+            .grant(&target(), dir.path(), Duration::from_secs(3600))
+            .await
+            .expect("grant");
+        server.await.expect("server");
+        assert_eq!(g.namespace.as_deref(), Some("bf-s1"));
+        let path = g.kubeconfig.expect("a kubeconfig");
+        let text = std::fs::read_to_string(&path).expect("written");
+        let kc: Value = serde_json::from_str(&text).expect("json kubeconfig");
+        assert_eq!(kc["users"][0]["user"]["token"], "tok-123");
+        assert_eq!(kc["contexts"][0]["context"]["namespace"], "bf-s1");
+        assert_eq!(
+            kc["clusters"][0]["cluster"]["server"],
+            "https://127.0.0.1:6443"
+        );
+        assert!(
+            !text.contains("client-key") && !text.contains("client-certificate"),
+            "{text}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    fn manifest(yaml: &str) -> Manifest {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = dir.path().join("manifests");
+        std::fs::create_dir(&m).expect("mkdir");
+        std::fs::write(m.join("a.yaml"), yaml).expect("write");
+        manifests::load(dir.path(), &m).expect("valid").remove(0)
+    }
+
+    #[tokio::test]
+    async fn manifests_are_server_side_applied_with_labels_namespace_and_port_protocols() {
+        let m = manifest(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: api}\nspec:\n  selector: {app: api}\n  ports: [{port: 80, targetPort: 8080}]\n",
+        );
+        let path = "/api/v1/namespaces/bf-s1/services/api";
+        let (b, server) = mocked(vec![
+            step(
+                "GET",
+                path,
+                200,
+                json!({"metadata": {"name": "api", "resourceVersion": "7"}}),
+            ),
+            Step {
+                body_has: vec![
+                    "\"protocol\":\"TCP\"",
+                    "\"namespace\":\"bf-s1\"",
+                    "\"dev.breakfix.role\":\"workload\"",
+                ],
+                ..step(
+                    "PATCH",
+                    &format!("{path}?&force=true&fieldManager=breakfix"),
+                    200,
+                    json!({"metadata": {"name": "api", "resourceVersion": "8"}}),
+                )
+            },
+        ]);
+        let object = labelled_object(&m, "bf-s1", &KubeBackend::labels(&target(), "workload"));
+        let applied = b
+            .apply_object("bf-s1", m.info, &m.name, &object)
+            .await
+            .expect("applied");
+        assert!(matches!(applied, Applied::Changed));
+        server.await.expect("server");
+    }
+
+    #[tokio::test]
+    async fn an_apply_the_old_server_refuses_as_invalid_is_retried_as_a_replace() {
+        let m = manifest(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec: {containers: [{name: api, image: x}]}\n",
+        );
+        let path = "/apis/apps/v1/namespaces/bf-s1/deployments/api";
+        let invalid = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "livenessProbe.httpGet.port: Invalid value: 0", "reason": "Invalid", "code": 422});
+        let (b, server) = mocked(vec![
+            step(
+                "GET",
+                path,
+                200,
+                json!({"metadata": {"name": "api", "resourceVersion": "3"}}),
+            ),
+            step("PATCH", path, 422, invalid),
+            Step {
+                body_has: vec!["\"resourceVersion\":\"3\""],
+                ..step(
+                    "PUT",
+                    &format!("{path}?&fieldManager=breakfix"),
+                    200,
+                    json!({"metadata": {"name": "api", "resourceVersion": "4"}}),
+                )
+            },
+        ]);
+        let applied = b
+            .apply_object("bf-s1", m.info, &m.name, &m.object)
+            .await
+            .expect("replaced");
+        assert!(matches!(applied, Applied::Changed));
+        server.await.expect("server");
+    }
+
+    #[tokio::test]
+    async fn pod_status_is_read_into_readiness_restarts_and_the_last_termination() {
+        let (b, server) = mocked(vec![step(
+            "GET",
+            "/api/v1/namespaces/bf-s1/pods?&labelSelector=app%3Dapi",
+            200,
+            json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [{
+                "metadata": {"name": "api-1", "labels": {"app": "api", "pod-template-hash": "5d9c"}},
+                "status": {"phase": "Running",
+                    "conditions": [{"type": "Ready", "status": "False"}],
+                    "containerStatuses": [{"name": "api", "image": "x", "imageID": "", "ready": false,
+                        "restartCount": 4,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                        "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}
+            }]}),
+        )]);
+        let pods = b.pods(&target(), "app=api").await.expect("pods");
+        server.await.expect("server");
+        assert_eq!(
+            pods,
+            vec![PodState {
+                name: "api-1".into(),
+                phase: "Running".into(),
+                ready: false,
+                restarts: 4,
+                waiting: Some("CrashLoopBackOff".into()),
+                last_terminated: Some(("OOMKilled".into(), 137)),
+                terminating: false,
+                revision: Some("5d9c".into()),
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn events_are_read_with_their_object_reason_and_count() {
+        let (b, server) = mocked(vec![step(
+            "GET",
+            "/api/v1/namespaces/bf-s1/events",
+            200,
+            json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": [{
+                "metadata": {"name": "e1"}, "involvedObject": {"kind": "Pod", "name": "api-1"},
+                "reason": "BackOff", "message": "Back-off restarting failed container",
+                "count": 5, "type": "Warning"}]}),
+        )]);
+        let events = b.events(&target()).await.expect("events");
+        server.await.expect("server");
+        assert_eq!(events[0].object, "Pod/api-1");
+        assert_eq!(events[0].reason, "BackOff");
+        assert_eq!(events[0].count, 5);
+    }
+
+    #[tokio::test]
+    async fn teardown_deletes_pods_at_once_then_the_namespace_and_waits_until_it_is_gone() {
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bf-s1"}});
+        let (b, server) = mocked(vec![
+            step("GET", "/api/v1/namespaces/bf-s1", 200, ns.clone()),
+            Step {
+                body_has: vec!["\"gracePeriodSeconds\":0"],
+                ..step(
+                    "DELETE",
+                    "/api/v1/namespaces/bf-s1/pods",
+                    200,
+                    json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []}),
+                )
+            },
+            Step {
+                body_has: vec!["\"propagationPolicy\":\"Background\""],
+                ..step("DELETE", "/api/v1/namespaces/bf-s1", 200, ns.clone())
+            },
+            step("GET", "/api/v1/namespaces/bf-s1", 200, ns),
+            step("GET", "/api/v1/namespaces/bf-s1", 404, not_found()),
+        ]);
+        let removed = b.teardown("s1").await.expect("teardown");
+        server.await.expect("server");
+        assert_eq!(removed.namespaces, 1);
+    }
+
+    #[tokio::test]
+    async fn orphans_are_found_by_the_namespace_label() {
+        let (b, server) = mocked(vec![step(
+            "GET",
+            "/api/v1/namespaces?&labelSelector=dev.breakfix.managed%3Dtrue",
+            200,
+            json!({"apiVersion": "v1", "kind": "NamespaceList", "metadata": {}, "items": [{
+                "metadata": {"name": "bf-s9", "labels": {"dev.breakfix.session": "s9", "dev.breakfix.store": "abc"}}}]}),
+        )]);
+        let found = b.labelled().await.expect("labelled");
+        server.await.expect("server");
+        assert_eq!(found[0].session, "s9");
+        assert_eq!(found[0].kind, "namespace");
+    }
+
+    #[test]
+    fn kind_contexts_load_with_kind_and_a_configured_command_wins() {
+        assert_eq!(
+            Loader::for_context("kind-breakfix", None),
+            Loader::Kind("breakfix".into())
+        );
+        assert_eq!(Loader::for_context("prod", None), Loader::None);
+        assert_eq!(
+            Loader::for_context("kind-x", Some("tests/k8s/cluster.sh load".into())),
+            Loader::Command(vec!["tests/k8s/cluster.sh".into(), "load".into()])
+        );
+    }
+}

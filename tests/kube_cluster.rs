@@ -1,0 +1,248 @@
+//! The Kubernetes backend against a real cluster: whatever KUBECONFIG points at.
+//! `tests/k8s/cluster.sh up` starts a single-node cluster built from Debian's packages and
+//! prints the environment these tests need; `tests/k8s/cluster.sh test` does both and runs
+//! them. Tests that need no cluster run with the ordinary `cargo test`.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn kubectl(kubeconfig: Option<&str>, args: &[&str]) -> Output {
+    let mut c = Command::new("kubectl");
+    if let Some(kc) = kubeconfig {
+        c.env("KUBECONFIG", kc);
+    }
+    c.args(args).output().expect("run kubectl")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn namespace_exists(ns: &str) -> bool {
+    kubectl(None, &["get", "namespace", ns, "-o", "name"])
+        .status
+        .success()
+}
+
+fn assert_forbidden(kc: &str, args: &[&str]) {
+    let o = kubectl(Some(kc), args);
+    assert!(
+        !o.status.success() && text(&o).contains("Forbidden"),
+        "kubectl {} with the candidate's kubeconfig was not forbidden: {}",
+        args.join(" "),
+        text(&o)
+    );
+}
+
+#[test]
+#[ignore = "needs cluster"]
+fn a_kube_session_runs_in_its_own_namespace_and_the_candidate_reaches_only_that() {
+    let env = Env::new();
+    let v = env.json(
+        &["start", "crashloop-k8s", "--backend", "kube", "--json"],
+        EXIT_OK,
+    );
+    let id = v["session"].as_str().unwrap().to_string();
+    let ns = v["namespace"].as_str().expect("namespace").to_string();
+    let kc = v["kubeconfig"].as_str().expect("kubeconfig").to_string();
+    let status = env.json(&["status", &id, "--json"], EXIT_OK);
+    assert_eq!(status["namespace"], ns.as_str());
+    assert_eq!(status["kubeconfig"], kc.as_str());
+    assert_eq!(status["backend"], "kube");
+
+    // The namespace carries breakfix's labels.
+    let labels = kubectl(
+        None,
+        &["get", "namespace", &ns, "-o", "jsonpath={.metadata.labels}"],
+    );
+    assert!(
+        text(&labels).contains(&format!("\"dev.breakfix.session\":\"{id}\"")),
+        "{}",
+        text(&labels)
+    );
+
+    // The candidate works in their namespace...
+    let pods = kubectl(Some(&kc), &["get", "pods", "-o", "name"]);
+    assert!(pods.status.success(), "{}", text(&pods));
+    assert!(text(&pods).contains("pod/inventory-"), "{}", text(&pods));
+    // ...and nowhere else, and cannot lift the sandbox's limits.
+    assert_forbidden(&kc, &["get", "pods", "-n", "default"]);
+    assert_forbidden(&kc, &["get", "nodes"]);
+    assert_forbidden(&kc, &["get", "namespaces"]);
+    assert_forbidden(&kc, &["delete", "resourcequota", "breakfix-quota"]);
+    assert_forbidden(&kc, &["delete", "networkpolicy", "breakfix-isolation"]);
+    let kc_text = std::fs::read_to_string(&kc).unwrap();
+    assert!(!kc_text.contains("client-key-data"), "{kc_text}");
+
+    // The failure is real: the kubelet puts the pods in CrashLoopBackOff.
+    let started = Instant::now();
+    loop {
+        let o = kubectl(
+            Some(&kc),
+            &[
+                "get",
+                "pods",
+                "-l",
+                "app=inventory",
+                "-o",
+                "jsonpath={.items[*].status.containerStatuses[*].state.waiting.reason}",
+            ],
+        );
+        if text(&o).contains("CrashLoopBackOff") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no CrashLoopBackOff: {}",
+            text(&o)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // The broken state grades as failing, with the pods' state as evidence.
+    let r = env.json(&["grade", &id, "--json"], EXIT_CHECKS_FAILED);
+    let ready = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "inventory-ready")
+        .unwrap();
+    assert_eq!(ready["status"], "fail", "{ready:#}");
+
+    // The candidate may delete breakfix's probe pod; HTTP checks bring it back. The fixed
+    // manifests, applied, pass the checks the candidate can see.
+    let deleted = kubectl(
+        Some(&kc),
+        &["delete", "pod", "breakfix-probe", "--wait=false"],
+    );
+    assert!(deleted.status.success(), "{}", text(&deleted));
+    let workspace = v["workspace"].as_str().unwrap();
+    copy_solution("crashloop-k8s", std::path::Path::new(workspace));
+    env.expect(&["apply", &id], EXIT_OK);
+    let c = env.json(&["check", &id, "--json"], EXIT_OK);
+    assert_eq!(c["score"], c["max-score"], "{c:#}");
+
+    env.expect(&["stop", &id], EXIT_OK);
+    assert!(!namespace_exists(&ns), "stop left namespace {ns}");
+    // The account went with the namespace: its token no longer authenticates.
+    let after = kubectl(Some(&kc), &["get", "pods"]);
+    assert!(
+        !after.status.success() && text(&after).contains("Unauthorized"),
+        "{}",
+        text(&after)
+    );
+}
+
+#[test]
+#[ignore = "needs cluster"]
+fn gc_removes_the_namespace_of_a_session_whose_record_is_gone() {
+    let env = Env::new();
+    let v = env.json(
+        &["start", "crashloop-k8s", "--backend", "kube", "--json"],
+        EXIT_OK,
+    );
+    let id = v["session"].as_str().unwrap();
+    let ns = v["namespace"].as_str().unwrap();
+    std::fs::remove_dir_all(env.state.path().join("sessions").join(id)).unwrap();
+    assert!(namespace_exists(ns));
+    let g = env.json(&["gc", "--json"], EXIT_OK);
+    let kube = g
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["backend"] == "kube")
+        .unwrap();
+    assert_eq!(kube["sessions"][0], id, "{g:#}");
+    assert!(!namespace_exists(ns), "gc left namespace {ns}");
+}
+
+#[test]
+#[ignore = "needs cluster"]
+fn verify_proves_the_kubernetes_scenarios() {
+    let env = Env::new();
+    let v = env.json(&["verify", "--all", "--backend", "kube", "--json"], EXIT_OK);
+    let all = v.as_array().unwrap();
+    assert!(all.len() >= 2, "{v:#}");
+    for s in all {
+        assert_eq!(s["backend"], "kube", "{s:#}");
+        assert_eq!(s["proven"], true, "{s:#}");
+    }
+}
+
+#[test]
+fn a_cluster_that_cannot_be_reached_is_one_sentence_and_the_backend_exit_code() {
+    let env = Env::new();
+    let out = env
+        .cmd(&["start", "crashloop-k8s", "--backend", "kube"])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("BREAKFIX_KUBE_CONTEXT")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(EXIT_BACKEND_UNREACHABLE));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("Kubernetes API server"), "{err}");
+}
+
+#[test]
+fn verify_reports_an_unreachable_backend_as_skipped_never_as_proven() {
+    let env = Env::new();
+    let out = env
+        .cmd(&["verify", "crashloop-k8s", "--json"])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("BREAKFIX_KUBE_CONTEXT")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(EXIT_BACKEND_UNREACHABLE));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["backend"], "kube");
+    assert_eq!(v[0]["proven"], false);
+    assert!(
+        v[0]["skipped"].as_str().unwrap().contains("Kubernetes"),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn a_docker_only_scenario_refuses_the_kube_backend() {
+    let env = Env::new();
+    let out = env.expect(&["start", "crashloop-docker", "--backend", "kube"], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not declare it"), "{err}");
+}
+
+#[test]
+#[ignore = "needs cluster"]
+fn a_kustomization_in_the_manifests_folder_is_rendered_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("crashloop-k8s");
+    copy_dir(&repo().join("scenarios/crashloop-k8s"), &pkg);
+    let manifests = pkg.join("workspace/manifests");
+    std::fs::write(
+        manifests.join("kustomization.yaml"),
+        "resources: [configmap.yaml, deployment.yaml, service.yaml]\ncommonLabels: {team: warehouse}\n",
+    )
+    .unwrap();
+    let env = Env::new();
+    let path = pkg.to_str().unwrap();
+    env.expect(&["validate", path], EXIT_OK);
+    std::fs::write(
+        manifests.join("kustomization.yaml"),
+        "resources: [configmap.yaml, missing.yaml]\n",
+    )
+    .unwrap();
+    let out = env.expect(&["validate", path], EXIT_SCENARIO_INVALID);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("kustomization.yaml") && err.contains("kubectl kustomize"),
+        "{err}"
+    );
+}
