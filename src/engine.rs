@@ -19,11 +19,46 @@ use crate::diagnostic::{self, Diagnostic};
 use crate::grade::{self, Report, Scope};
 use crate::manifests;
 use crate::scenario::BackendKind;
-use crate::scenario::{self, Action, FixExpectation, LoadError, Package};
+use crate::scenario::{self, Action, Check, FixExpectation, LoadError, Package};
 use crate::session::{self, HintTaken, Session, SessionError, Status as SessionStatus, Store};
+use crate::timeline::Note;
 
 /// How long a command waits for another one holding the same session.
 pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// Adds the interviewer's note to a session, live or stopped. Needs no backend.
+pub fn add_note(store: &Store, id: &str, note: Note) -> Result<Note> {
+    let id = store.resolve(id)?;
+    let _lock = store.lock(&id, LOCK_WAIT)?;
+    let mut s = store.load(&id)?;
+    s.notes.push(note.clone());
+    store.save(&s)?;
+    Ok(note)
+}
+
+/// The last saved grade of a session, with what was recorded since (notes added after the
+/// interview, a recorded shell's commands). Needs no backend, so it works after `stop`.
+pub fn last_report(store: &Store, id: &str) -> Result<Report> {
+    let id = store.resolve(id)?;
+    let s = store.load(&id)?;
+    let path = store.dir(&id).join("report.json");
+    let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => EngineError::NeverGraded {
+            id: id.clone(),
+            status: s.status,
+        },
+        _ => SessionError::Read {
+            path: path.clone(),
+            source,
+        }
+        .into(),
+    })?;
+    let mut report: Report = serde_json::from_slice(&bytes)
+        .map_err(|source| EngineError::CorruptReport { path, source })?;
+    let pkg = package_of(&s)?;
+    grade::refresh(&mut report, &pkg, &s);
+    Ok(report)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -35,6 +70,8 @@ pub enum EngineError {
     Scenario(#[from] LoadError),
     #[error(transparent)]
     Tool(#[from] crate::tools::ToolError),
+    #[error(transparent)]
+    Serve(crate::serve::ServeError),
     #[error("initialise the workspace's git repository")]
     Repository(#[from] crate::repository::RepositoryError),
     #[error("deploy the workspace: {} problem(s) in its files\n{}", diagnostics.len(), diagnostic::render(diagnostics))]
@@ -52,6 +89,16 @@ pub enum EngineError {
     NoMoreHints { count: usize },
     #[error("work on session `{id}`: it is {status} (start a new one with `breakfix start`)")]
     NotLive { id: String, status: SessionStatus },
+    #[error(
+        "show the report of session `{id}`: it is {status} and was never graded (`breakfix grade` grades a live session)"
+    )]
+    NeverGraded { id: String, status: SessionStatus },
+    #[error("read the saved report {}: it is not one breakfix wrote", path.display())]
+    CorruptReport {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error(
         "start scenario `{scenario}` on the {backend} backend: the scenario does not declare it"
     )]
@@ -78,6 +125,17 @@ pub type Result<T> = std::result::Result<T, EngineError>;
 pub struct Engine {
     pub store: Store,
     pub backend: Arc<dyn Backend>,
+}
+
+/// What a round of a live view saw.
+#[derive(Clone, Debug)]
+pub struct Round {
+    /// The session as recorded after the round.
+    pub session: Session,
+    /// The checks of the round, scored as a grade would be at this moment.
+    pub report: Report,
+    /// Checks left to `grade` because they change the sandbox.
+    pub skipped: Vec<String>,
 }
 
 /// What `hint` gives.
@@ -293,6 +351,10 @@ impl Engine {
             pid: std::process::id(),
             hints: vec![],
             events: vec![],
+            observations: vec![],
+            notes: vec![],
+            commands: vec![],
+            workspace_files: Default::default(),
         };
         s.record("created", format!("scenario {}", pkg.id()));
         self.store.save(&s)?;
@@ -313,6 +375,7 @@ impl Engine {
         self.grant(pkg, s).await?;
         s.status = SessionStatus::Ready;
         s.ready_at = Some(OffsetDateTime::now_utc());
+        s.workspace_files = crate::timeline::snapshot(&s.workspace);
         s.record("ready", "broken state reached; clock started");
         self.store.save(s)?;
         Ok(())
@@ -419,6 +482,7 @@ impl Engine {
     pub async fn apply(&self, id: &str, progress: &dyn Progress) -> Result<ApplySummary> {
         let (_lock, mut s) = lock_live(&self.store, id)?;
         let pkg = package_of(&s)?;
+        s.note_workspace();
         let workload = match self.workload(&pkg, &s.workspace) {
             Ok(d) => d,
             Err(e) => {
@@ -455,36 +519,101 @@ impl Engine {
 
     /// Runs the checks of `scope` and computes the report; `grade` also saves it.
     pub async fn grade(&self, id: &str, scope: Scope) -> Result<Report> {
-        let resolved = self.store.resolve(id)?;
-        let s = self.store.load(&resolved)?;
-        if s.status != SessionStatus::Ready {
-            return Err(EngineError::NotLive {
-                id: s.id,
-                status: s.status,
-            });
-        }
+        let s = self.live_session(id)?;
         let pkg = package_of(&s)?;
         let checks = grade::checks_in_scope(&pkg, scope);
-        let t = self.target(&s);
-        let cx = check::Ctx {
-            backend: self.backend.as_ref(),
-            target: &t,
-            workspace: &s.workspace,
-            patience: Patience::Settle,
-            round: 0,
+        let outcomes = self.run_checks(&s, &checks, Patience::Settle).await;
+        let by = if scope == Scope::All {
+            "grade"
+        } else {
+            "check"
         };
-        let outcomes = check::run_all(&checks, &cx).await;
+        let (_lock, mut s) = self.record_round(&s.id, &outcomes, by)?;
         let report = grade::compute(&pkg, &s, &outcomes, scope, OffsetDateTime::now_utc());
         if scope == Scope::All {
-            let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
-            // Reload: a hint may have been taken while the checks ran.
-            let mut s = self.store.load(&s.id)?;
             let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
             session::write_atomic(&self.store.dir(&s.id).join("report.json"), &json)?;
             s.record("graded", format!("{} / {}", report.score, report.max_score));
             self.store.save(&s)?;
         }
         Ok(report)
+    }
+
+    /// One round of a live view (`watch`, `serve`): every check that only observes, each
+    /// tried once, so a round takes seconds and never disturbs the candidate's sandbox.
+    /// Checks that change the sandbox (alert drills) run only in `grade`. Status changes and
+    /// workspace edits go into the session's timeline.
+    pub async fn observe(&self, id: &str, by: &str) -> Result<Round> {
+        let s = self.live_session(id)?;
+        let pkg = package_of(&s)?;
+        let checks: Vec<&Check> = grade::checks_in_scope(&pkg, Scope::All)
+            .into_iter()
+            .filter(|c| !c.kind.changes_sandbox())
+            .collect();
+        let outcomes = self.run_checks(&s, &checks, Patience::Once).await;
+        let (_lock, s) = self.record_round(&s.id, &outcomes, by)?;
+        let report = grade::compute(&pkg, &s, &outcomes, Scope::All, OffsetDateTime::now_utc());
+        let skipped = grade::checks_in_scope(&pkg, Scope::All)
+            .into_iter()
+            .filter(|c| c.kind.changes_sandbox())
+            .map(|c| c.id.value.clone())
+            .collect();
+        Ok(Round {
+            session: s,
+            report,
+            skipped,
+        })
+    }
+
+    fn live_session(&self, id: &str) -> Result<Session> {
+        let s = self.store.load(&self.store.resolve(id)?)?;
+        if s.status != SessionStatus::Ready {
+            return Err(EngineError::NotLive {
+                id: s.id,
+                status: s.status,
+            });
+        }
+        Ok(s)
+    }
+
+    async fn run_checks<'a>(
+        &self,
+        s: &Session,
+        checks: &[&'a Check],
+        patience: Patience,
+    ) -> Vec<(&'a Check, check::Outcome)> {
+        let t = self.target(s);
+        let cx = check::Ctx {
+            backend: self.backend.as_ref(),
+            target: &t,
+            workspace: &s.workspace,
+            patience,
+            round: 0,
+        };
+        check::run_all(checks, &cx).await
+    }
+
+    /// Records what a round saw (status changes, workspace edits) under the session's lock,
+    /// which it returns held with the session as saved.
+    fn record_round(
+        &self,
+        id: &str,
+        outcomes: &[(&Check, check::Outcome)],
+        by: &str,
+    ) -> Result<(session::Lock, Session)> {
+        let lock = self.store.lock(id, LOCK_WAIT)?;
+        // Reload: a hint or a note may have been recorded while the checks ran.
+        let mut s = self.store.load(id)?;
+        s.note_workspace();
+        let round: Vec<(String, check::Outcome)> = outcomes
+            .iter()
+            .map(|(c, o)| (c.id.value.clone(), o.clone()))
+            .collect();
+        let seen =
+            crate::timeline::transitions(&s.observations, &round, OffsetDateTime::now_utc(), by);
+        s.observations.extend(seen);
+        self.store.save(&s)?;
+        Ok((lock, s))
     }
 
     /// Back to the broken state. The candidate's workspace is kept in `workspace-backups/`.
@@ -497,6 +626,7 @@ impl Engine {
         let backup = backups.join(format!("{stamp}-{}", taken + 1));
         copy_tree(&s.workspace, &backup)?;
         self.restore_broken(&pkg, &mut s, progress).await?;
+        s.workspace_files = crate::timeline::snapshot(&s.workspace);
         // A new namespace means a new account: the old token no longer works.
         self.grant(&pkg, &mut s).await?;
         s.record(

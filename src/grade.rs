@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use crate::check::{Outcome, Status};
 use crate::scenario::{Check, Competency, Package, Visibility};
 use crate::session::Session;
+use crate::timeline::{self, Mark};
 
 /// Bumped when a field changes meaning or disappears; adding fields keeps it.
 pub const FORMAT_VERSION: u32 = 1;
@@ -41,6 +42,65 @@ pub struct Report {
     pub strong_signals: Vec<String>,
     pub red_flags: Vec<String>,
     pub follow_ups: Vec<String>,
+    /// Everything that happened, in order (empty in the candidate's scope).
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+    #[serde(default)]
+    pub milestones: Milestones,
+    /// The interviewer's notes and marks (empty in the candidate's scope).
+    #[serde(default)]
+    pub notes: Vec<NoteLine>,
+    /// Commands the candidate ran in recorded shells (`breakfix shell`).
+    #[serde(default)]
+    pub commands: Vec<CommandLine>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TimelineEntry {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Seconds on the session clock (0 before it started).
+    pub after_secs: u64,
+    /// `created`, `ready`, `hint`, `workspace-changed`, `applied`, `apply-rejected`,
+    /// `apply-failed`, `check-passed`, `check-failed`, `command`, `note`, `graded`, `reset`,
+    /// `stopped`, `failed`.
+    pub kind: String,
+    pub detail: String,
+}
+
+/// Seconds on the session clock when each thing first happened; absent when it did not.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Milestones {
+    pub first_command_secs: Option<u64>,
+    pub first_change_secs: Option<u64>,
+    pub first_apply_secs: Option<u64>,
+    /// The first time a check that awards points was seen passing.
+    pub first_pass_secs: Option<u64>,
+    /// The first time every check was seen passing at once: the time to fix.
+    pub all_passed_secs: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct NoteLine {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub after_secs: u64,
+    pub competency: Option<Competency>,
+    pub mark: Option<Mark>,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CommandLine {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub after_secs: u64,
+    pub target: String,
+    pub command: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -83,6 +143,12 @@ pub struct CheckResult {
     pub summary: String,
     pub evidence: Vec<String>,
     pub duration_ms: u64,
+    /// Seconds on the clock when a round first saw it pass (watch, serve, check or grade).
+    #[serde(default)]
+    pub first_passed_secs: Option<u64>,
+    /// It passed at some point and failed again later.
+    #[serde(default)]
+    pub broke_again: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -91,6 +157,9 @@ pub struct CompetencyScore {
     pub competency: Competency,
     pub awarded: i64,
     pub max: u32,
+    /// The interviewer's marks for this competency, in the order given.
+    #[serde(default)]
+    pub marks: Vec<Mark>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -134,6 +203,9 @@ pub fn compute(
     now: OffsetDateTime,
 ) -> Report {
     let s = &pkg.scenario;
+    let start = session.ready_at;
+    let clock = |at: OffsetDateTime| start.map_or(0, |st| (at - st).whole_seconds().max(0) as u64);
+    let interviewer = scope == Scope::All;
     let checks: Vec<CheckResult> = outcomes
         .iter()
         .map(|(c, o)| CheckResult {
@@ -153,6 +225,8 @@ pub fn compute(
             summary: o.summary.clone(),
             evidence: o.evidence.clone(),
             duration_ms: o.duration_ms,
+            first_passed_secs: None,
+            broke_again: false,
         })
         .collect();
     let max_score: u32 = outcomes.iter().map(|(c, _)| c.points()).sum();
@@ -162,14 +236,13 @@ pub fn compute(
         .map(|c| c.points)
         .sum();
     let earned: i64 = checks.iter().filter(|c| !c.guard).map(|c| c.awarded).sum();
-    let start = session.ready_at;
     let hints: Vec<HintLine> = session
         .hints
         .iter()
         .map(|h| HintLine {
             number: h.number,
             taken_at: h.taken_at,
-            after_secs: start.map_or(0, |st| (h.taken_at - st).whole_seconds().max(0) as u64),
+            after_secs: clock(h.taken_at),
             cost: h.cost,
             text: s
                 .hints
@@ -195,12 +268,12 @@ pub fn compute(
                 .filter(|c| c.competency == comp && !c.guard)
                 .map(|c| c.points)
                 .sum(),
+            marks: vec![],
         })
         .filter(|c| c.max > 0 || c.awarded != 0)
         .collect();
     let elapsed_secs = session.elapsed().map_or(0, |d| d.as_secs());
-    let interviewer = scope == Scope::All;
-    Report {
+    let mut report = Report {
         format_version: FORMAT_VERSION,
         scope,
         scenario: ScenarioInfo {
@@ -241,6 +314,177 @@ pub fn compute(
         } else {
             vec![]
         },
+        timeline: vec![],
+        milestones: Milestones::default(),
+        notes: vec![],
+        commands: vec![],
+    };
+    refresh(&mut report, pkg, session);
+    report
+}
+
+/// Brings what the session recorded into a report: when each check first passed, the
+/// timeline, milestones, commands, and the interviewer's notes and marks. `grade` calls it;
+/// so does rendering a saved report, for notes added after the grade.
+pub fn refresh(report: &mut Report, pkg: &Package, session: &Session) {
+    let start = session.ready_at;
+    let clock = |at: OffsetDateTime| start.map_or(0, |st| (at - st).whole_seconds().max(0) as u64);
+    for c in &mut report.checks {
+        let (first, broke_again) = timeline::first_pass(&session.observations, &c.id);
+        c.first_passed_secs = first.map(clock);
+        c.broke_again = broke_again;
+    }
+    if report.scope != Scope::All {
+        return;
+    }
+    report.notes = session
+        .notes
+        .iter()
+        .map(|n| NoteLine {
+            at: n.at,
+            after_secs: clock(n.at),
+            competency: n.competency,
+            mark: n.mark,
+            text: n.text.clone(),
+        })
+        .collect();
+    for score in &mut report.competencies {
+        score.marks.clear();
+    }
+    for n in &report.notes {
+        let (Some(comp), Some(mark)) = (n.competency, n.mark) else {
+            continue;
+        };
+        match report
+            .competencies
+            .iter_mut()
+            .find(|c| c.competency == comp)
+        {
+            Some(score) => score.marks.push(mark),
+            None => report.competencies.push(CompetencyScore {
+                competency: comp,
+                awarded: 0,
+                max: 0,
+                marks: vec![mark],
+            }),
+        }
+    }
+    report.commands = session
+        .commands
+        .iter()
+        .map(|c| CommandLine {
+            at: c.at,
+            after_secs: clock(c.at),
+            target: c.target.clone(),
+            command: c.command.clone(),
+        })
+        .collect();
+    report.timeline = timeline_of(pkg, session, &clock);
+    report.milestones = milestones_of(pkg, session, &report.commands, &clock);
+}
+
+/// The session's events, check status changes, commands and notes, in order.
+fn timeline_of(
+    pkg: &Package,
+    session: &Session,
+    clock: &dyn Fn(OffsetDateTime) -> u64,
+) -> Vec<TimelineEntry> {
+    let title = |id: &str| {
+        pkg.scenario
+            .checks
+            .iter()
+            .find(|c| c.id.value == id)
+            .map_or(String::new(), |c| format!(" ({})", c.title))
+    };
+    let entry = |at: OffsetDateTime, kind: &str, detail: String| TimelineEntry {
+        at,
+        after_secs: clock(at),
+        kind: kind.into(),
+        detail,
+    };
+    let mut out: Vec<TimelineEntry> = session
+        .events
+        .iter()
+        .map(|e| entry(e.at, &e.kind, e.detail.clone()))
+        .collect();
+    out.extend(session.observations.iter().map(|o| {
+        let (kind, verb) = match o.status {
+            Status::Pass => ("check-passed", "passes"),
+            _ => ("check-failed", "fails"),
+        };
+        entry(
+            o.at,
+            kind,
+            format!(
+                "`{}`{} {verb}: {} (seen by {})",
+                o.check,
+                title(&o.check),
+                o.summary,
+                o.by
+            ),
+        )
+    }));
+    out.extend(
+        session
+            .commands
+            .iter()
+            .map(|c| entry(c.at, "command", format!("{}$ {}", c.target, c.command))),
+    );
+    out.extend(session.notes.iter().map(|n| {
+        let tag = match timeline::note_tag(n.competency, n.mark) {
+            t if t.is_empty() => t,
+            t => format!("[{t}] "),
+        };
+        entry(n.at, "note", format!("{tag}{}", n.text))
+    }));
+    // Stable: what was recorded first at the same instant stays first.
+    out.sort_by_key(|e| e.at);
+    out
+}
+
+fn milestones_of(
+    pkg: &Package,
+    session: &Session,
+    commands: &[CommandLine],
+    clock: &dyn Fn(OffsetDateTime) -> u64,
+) -> Milestones {
+    let after_ready = |at: &OffsetDateTime| session.ready_at.is_none_or(|r| *at >= r);
+    let first_event = |kind: &str| {
+        session
+            .events
+            .iter()
+            .find(|e| e.kind == kind && after_ready(&e.at))
+            .map(|e| clock(e.at))
+    };
+    let scored = |id: &str| {
+        pkg.scenario
+            .checks
+            .iter()
+            .any(|c| c.id.value == id && !c.is_guard())
+    };
+    let mut latest: std::collections::BTreeMap<&str, Status> = Default::default();
+    let mut all_passed = None;
+    for o in &session.observations {
+        latest.insert(&o.check, o.status);
+        let every = pkg
+            .scenario
+            .checks
+            .iter()
+            .all(|c| latest.get(c.id.value.as_str()) == Some(&Status::Pass));
+        if every && all_passed.is_none() {
+            all_passed = Some(clock(o.at));
+        }
+    }
+    Milestones {
+        first_command_secs: commands.first().map(|c| c.after_secs),
+        first_change_secs: first_event("workspace-changed"),
+        first_apply_secs: first_event("applied"),
+        first_pass_secs: session
+            .observations
+            .iter()
+            .find(|o| o.status == Status::Pass && scored(&o.check))
+            .map(|o| clock(o.at)),
+        all_passed_secs: all_passed,
     }
 }
 
@@ -261,7 +505,8 @@ pub(crate) mod sample {
 
     use super::*;
     use crate::scenario::BackendKind;
-    use crate::session::{HintTaken, Status as SessionStatus};
+    use crate::session::{Event, HintTaken, Status as SessionStatus};
+    use crate::timeline::{CommandRun, Note, Observation};
 
     pub fn package() -> Package {
         let dir =
@@ -292,7 +537,52 @@ pub(crate) mod sample {
                 taken_at: datetime!(2026-11-20 09:05:00 UTC),
                 cost: 5,
             }],
-            events: vec![],
+            events: vec![
+                Event {
+                    at: datetime!(2026-11-20 09:01:00 UTC),
+                    kind: "ready".into(),
+                    detail: "broken state reached; clock started".into(),
+                },
+                Event {
+                    at: datetime!(2026-11-20 09:07:10 UTC),
+                    kind: "workspace-changed".into(),
+                    detail: "edited nginx/conf.d/default.conf".into(),
+                },
+                Event {
+                    at: datetime!(2026-11-20 09:07:30 UTC),
+                    kind: "applied".into(),
+                    detail: "recreated [web]".into(),
+                },
+            ],
+            observations: vec![
+                Observation {
+                    at: datetime!(2026-11-20 09:01:05 UTC),
+                    check: "web-stays-up".into(),
+                    status: Status::Fail,
+                    summary: "restarted 3 times".into(),
+                    by: "watch".into(),
+                },
+                Observation {
+                    at: datetime!(2026-11-20 09:08:00 UTC),
+                    check: "web-stays-up".into(),
+                    status: Status::Pass,
+                    summary: "up for 20s".into(),
+                    by: "watch".into(),
+                },
+            ],
+            notes: vec![Note {
+                at: datetime!(2026-11-20 09:10:00 UTC),
+                competency: Some(Competency::IncidentResponse),
+                mark: Some(Mark::Strong),
+                text: "Read the logs <before> touching anything & said why.".into(),
+            }],
+            commands: vec![CommandRun {
+                at: datetime!(2026-11-20 09:02:30 UTC),
+                target: "web".into(),
+                command: "tail -n 50 /var/log/nginx/error.log".into(),
+                recording: "recordings/1-web.cast".into(),
+            }],
+            workspace_files: Default::default(),
         }
     }
 
@@ -400,5 +690,78 @@ mod tests {
             OffsetDateTime::now_utc(),
         );
         assert!(r.strong_signals.is_empty() && r.red_flags.is_empty() && r.follow_ups.is_empty());
+    }
+
+    #[test]
+    fn the_timeline_merges_events_check_changes_commands_and_notes_in_order() {
+        let r = report(|_| Status::Pass);
+        let kinds: Vec<&str> = r.timeline.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "ready",
+                "check-failed",
+                "command",
+                "workspace-changed",
+                "applied",
+                "check-passed",
+                "note"
+            ]
+        );
+        let passed = &r.timeline[5];
+        assert_eq!(passed.after_secs, 7 * 60);
+        assert!(passed.detail.contains("web-stays-up"), "{}", passed.detail);
+        assert_eq!(
+            r.timeline[2].detail,
+            "web$ tail -n 50 /var/log/nginx/error.log"
+        );
+    }
+
+    #[test]
+    fn milestones_show_when_the_candidate_first_acted_and_when_checks_passed() {
+        let r = report(|_| Status::Pass);
+        let m = &r.milestones;
+        assert_eq!(m.first_command_secs, Some(90));
+        assert_eq!(m.first_change_secs, Some(370));
+        assert_eq!(m.first_apply_secs, Some(390));
+        assert_eq!(m.first_pass_secs, Some(420));
+        // Only one check was ever seen: not every check has passed yet.
+        assert_eq!(m.all_passed_secs, None);
+        let c = r.checks.iter().find(|c| c.id == "web-stays-up").unwrap();
+        assert_eq!((c.first_passed_secs, c.broke_again), (Some(420), false));
+    }
+
+    #[test]
+    fn an_interviewer_mark_joins_its_competency_even_without_checks_there() {
+        let r = report(|_| Status::Pass);
+        let ir = r
+            .competencies
+            .iter()
+            .find(|c| c.competency == Competency::IncidentResponse)
+            .unwrap();
+        assert_eq!(ir.marks, vec![Mark::Strong]);
+        assert_eq!(r.notes.len(), 1);
+    }
+
+    #[test]
+    fn a_note_added_after_the_grade_shows_when_the_saved_report_is_refreshed() {
+        let pkg = super::sample::package();
+        let mut r = report(|_| Status::Pass);
+        let mut s = super::sample::session();
+        s.notes.push(crate::timeline::Note {
+            at: time::macros::datetime!(2026-11-20 09:30:00 UTC),
+            competency: Some(Competency::Containers),
+            mark: Some(Mark::Weak),
+            text: "did not explain the restart policy".into(),
+        });
+        refresh(&mut r, &pkg, &s);
+        assert_eq!(r.notes.len(), 2);
+        let c = r
+            .competencies
+            .iter()
+            .find(|c| c.competency == Competency::Containers)
+            .unwrap();
+        assert_eq!(c.marks, vec![Mark::Weak]);
+        assert_eq!(r.timeline.last().unwrap().kind, "note");
     }
 }

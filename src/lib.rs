@@ -19,6 +19,8 @@ pub mod manifests;
 pub mod report;
 pub mod repository;
 pub mod scenario;
+pub mod serve;
 pub mod session;
+pub mod timeline;
 pub mod tools;
 pub mod yaml;

@@ -2,6 +2,7 @@
 //! are separate invocations and a crash loses nothing. Every write is atomic (a temporary
 //! file renamed over the old one); commands that change a session hold its lock.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::scenario::BackendKind;
+use crate::timeline::{CommandRun, Note, Observation};
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -126,6 +128,18 @@ pub struct Session {
     pub hints: Vec<HintTaken>,
     #[serde(default)]
     pub events: Vec<Event>,
+    /// Each check's status whenever a round saw it change (the timeline's source).
+    #[serde(default)]
+    pub observations: Vec<Observation>,
+    /// The interviewer's notes and marks.
+    #[serde(default)]
+    pub notes: Vec<Note>,
+    /// Commands the candidate ran in recorded shells.
+    #[serde(default)]
+    pub commands: Vec<CommandRun>,
+    /// The workspace's files as last seen (path → digest), to tell when the candidate changed it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub workspace_files: BTreeMap<String, String>,
 }
 
 impl Session {
@@ -135,6 +149,23 @@ impl Session {
             kind: kind.into(),
             detail: detail.into(),
         });
+    }
+
+    /// Records a workspace change since the last look; true when there was one.
+    pub fn note_workspace(&mut self) -> bool {
+        let now = crate::timeline::snapshot(&self.workspace);
+        // A session recorded before files were tracked has no baseline to compare with.
+        let change = (!self.workspace_files.is_empty())
+            .then(|| crate::timeline::describe_change(&self.workspace_files, &now))
+            .flatten();
+        self.workspace_files = now;
+        match change {
+            Some(what) => {
+                self.record("workspace-changed", what);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Time since the clock started, up to the stop (or now).
@@ -356,6 +387,10 @@ mod tests {
             pid: std::process::id(),
             hints: vec![],
             events: vec![],
+            observations: vec![],
+            notes: vec![],
+            commands: vec![],
+            workspace_files: Default::default(),
         }
     }
 

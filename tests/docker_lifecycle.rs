@@ -85,8 +85,27 @@ fn a_session_goes_from_broken_to_fixed_and_stop_leaves_nothing_behind() {
     }
     assert_eq!(report["hints"][0]["cost"].as_u64(), Some(cost));
 
-    let md = env.run(&["grade", &id, "--format", "markdown"]);
-    assert!(String::from_utf8_lossy(&md.stdout).contains("## Follow-up questions"));
+    // The timeline: the broken round, the edit apply saw, the passing grade.
+    let kinds: Vec<&str> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "ready",
+        "check-failed",
+        "hint",
+        "workspace-changed",
+        "applied",
+        "check-passed",
+    ] {
+        assert!(kinds.contains(&kind), "timeline lacks {kind}: {kinds:?}");
+    }
+    assert!(
+        report["milestones"]["all-passed-secs"].is_u64(),
+        "{report:#}"
+    );
 
     env.expect(&["stop", &id], EXIT_OK);
     assert_eq!(
@@ -94,6 +113,48 @@ fn a_session_goes_from_broken_to_fixed_and_stop_leaves_nothing_behind() {
         0,
         "stop left labelled objects behind"
     );
+    // After the interview: the interviewer's note joins the saved report, in every format,
+    // with no sandbox left to grade.
+    env.expect(
+        &[
+            "note",
+            &id,
+            "--competency",
+            "incident-response",
+            "--mark",
+            "strong",
+            "Read the logs before changing anything",
+        ],
+        EXIT_OK,
+    );
+    let html_file = env.state.path().join("report.html");
+    env.expect(
+        &[
+            "grade",
+            &id,
+            "--format",
+            "html",
+            "-o",
+            html_file.to_str().unwrap(),
+        ],
+        EXIT_OK,
+    );
+    let html = std::fs::read_to_string(&html_file).unwrap();
+    assert!(html.contains("Read the logs before changing anything"));
+    assert!(html.contains("<h2>Timeline</h2>"));
+    let md = env.expect(&["grade", &id, "--format", "markdown"], EXIT_OK);
+    assert!(String::from_utf8_lossy(&md.stdout).contains("## Follow-up questions"));
+    let junit = env.expect(&["grade", &id, "--format", "junit"], EXIT_OK);
+    assert!(String::from_utf8_lossy(&junit.stdout).contains("<testsuites name=\"breakfix\""));
+    let saved = env.json(&["grade", &id, "--json"], EXIT_OK);
+    let ir = saved["competencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["competency"] == "incident-response")
+        .unwrap();
+    assert_eq!(ir["marks"], serde_json::json!(["strong"]), "{saved:#}");
+
     // The record and the report stay.
     let list = env.json(&["list", "--sessions", "--json"], EXIT_OK);
     assert_eq!(list[0]["status"], "stopped");

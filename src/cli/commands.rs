@@ -204,7 +204,7 @@ fn pick_session(store: &Store, arg: Option<String>) -> Result<String, EngineErro
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM (a service manager or `kill` stopping us).
-async fn stop_signal() {
+pub(super) async fn stop_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -288,6 +288,46 @@ async fn dispatch(cli: Cli) -> CmdResult {
                 session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
             status(&eng, &id, json).await
         }
+        Command::Watch {
+            session,
+            interval,
+            until_passing,
+        } => {
+            let (eng, id) =
+                session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
+            super::watch::run(&eng, &id, interval, until_passing).await
+        }
+        Command::Serve {
+            bind,
+            token,
+            interval,
+        } => {
+            let store = open_store(&cli.state_dir)?;
+            let assets = scenarios.clone();
+            let connect: crate::serve::Connector = Arc::new(move |kind, context| {
+                let assets = assets.clone();
+                Box::pin(async move { connect(kind, &context, &assets).await })
+            });
+            let opts = crate::serve::Options {
+                addr: bind,
+                token,
+                interval,
+            };
+            let announce = |addr: std::net::SocketAddr, token: Option<&str>| {
+                let query = token.map(|t| format!("?token={t}")).unwrap_or_default();
+                println!("dashboard on http://{addr}/{query}");
+                note!(
+                    "watching the sessions of {} (Ctrl-C to stop)",
+                    store.root().display()
+                );
+                use std::io::Write as _;
+                let _ = std::io::stdout().flush();
+            };
+            crate::serve::run(store.clone(), connect, opts, announce, stop_signal())
+                .await
+                .map_err(EngineError::Serve)?;
+            Ok(exit::OK)
+        }
         Command::Hint { session, json } => {
             let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
             let id = pick_session(&store, session)?;
@@ -299,6 +339,31 @@ async fn dispatch(cli: Cli) -> CmdResult {
                     "Hint {} of {} (costs {} points):\n\n{}",
                     h.number, h.of, h.cost, h.text
                 );
+            }
+            Ok(exit::OK)
+        }
+        Command::Note {
+            session,
+            text,
+            competency,
+            mark,
+            json,
+        } => {
+            let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
+            let n = engine::add_note(
+                &store,
+                &session,
+                crate::timeline::Note {
+                    at: time::OffsetDateTime::now_utc(),
+                    competency,
+                    mark,
+                    text,
+                },
+            )?;
+            if json {
+                print_json(&n);
+            } else {
+                note!("note added to {}", store.resolve(&session)?);
             }
             Ok(exit::OK)
         }
@@ -318,9 +383,23 @@ async fn dispatch(cli: Cli) -> CmdResult {
             json,
             output,
         } => {
-            let (eng, id) =
-                session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
-            let r = eng.grade(&id, Scope::All).await?;
+            let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
+            let id = pick_session(&store, session.clone())?;
+            let r = if store.load(&id)?.status == Status::Ready {
+                let (eng, id) =
+                    session_engine(&cli.state_dir, &scenarios, &cli.context, Some(id)).await?;
+                eng.grade(&id, Scope::All).await?
+            } else {
+                let r = engine::last_report(&store, &id)?;
+                note!(
+                    "session {id} is not live: its last grade ({}), with what was recorded since",
+                    r.session
+                        .graded_at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default()
+                );
+                r
+            };
             let text = report::render(&r, if json { Format::Json } else { format });
             match output {
                 Some(path) => {

@@ -10,6 +10,7 @@ macro_rules! note {
 
 mod commands;
 mod progress;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -94,6 +95,36 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Watch a live session: the checks turning green as the candidate works, with the clock.
+    /// Every change is recorded in the session's timeline (time to first pass, what broke again).
+    #[command(
+        after_help = "Each round tries every check once (no settling time, unlike grade); checks that change the sandbox\n(alert drills) run only in grade. When standard output is not a terminal, prints one line per change."
+    )]
+    Watch {
+        session: Option<String>,
+        /// Pause between rounds.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// Exit (code 0) once every watched check passes.
+        #[arg(long)]
+        until_passing: bool,
+    },
+    /// Run the interviewers' web dashboard: live sessions, their clocks, checks turning green
+    /// as they pass (pushed to the page), hints taken, notes and marks, a link to each report.
+    #[command(
+        after_help = "Listens on 127.0.0.1 only, unless told otherwise. Bound to any other address it requires a token:\nthe one given (--token or BREAKFIX_SERVE_TOKEN), or one it makes up and prints in the address to open.\n  breakfix serve                          # http://127.0.0.1:7878/\n  breakfix serve --bind 0.0.0.0:7878      # prints http://<host>:7878/?token=..."
+    )]
+    Serve {
+        /// Address and port to listen on (port 0: any free port, printed).
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        bind: std::net::SocketAddr,
+        /// The token pages and API calls must present (required off loopback; made up if absent).
+        #[arg(long, env = "BREAKFIX_SERVE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Pause between rounds of checks on each live session.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+    },
     /// Give the next hint; it is recorded with its time and cost.
     Hint {
         session: Option<String>,
@@ -108,7 +139,7 @@ pub enum Command {
     },
     /// Run every check and write the full report (saved beside the session too).
     #[command(
-        after_help = "Exit code 0 when every check passes, 3 when some fail, 6 when some could not run."
+        after_help = "On a stopped session, shows its last grade with the notes added since (no backend needed):\n  breakfix grade <session> --format html -o report.html\n\nExit code 0 when every check passes, 3 when some fail, 6 when some could not run."
     )]
     Grade {
         session: Option<String>,
@@ -120,6 +151,25 @@ pub enum Command {
         /// Write the report to a file instead of standard output.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+    /// Add the interviewer's own evidence to a session (live or stopped); the report shows
+    /// it beside the automated checks, labelled as the interviewer's.
+    #[command(
+        after_help = "Examples:\n  breakfix note crashloop-docker-k3 'Read the logs before changing anything'\n  breakfix note crashloop-docker-k3 --competency incident-response --mark strong 'Posted a clear status update'"
+    )]
+    Note {
+        /// The session (any unique prefix of its id).
+        session: String,
+        /// What you observed.
+        text: String,
+        /// The rubric competency it is evidence for.
+        #[arg(long, value_parser = parse_competency)]
+        competency: Option<crate::scenario::Competency>,
+        /// Your judgement of that competency; it shows in the scorecard.
+        #[arg(long, value_enum, requires = "competency")]
+        mark: Option<crate::timeline::Mark>,
+        #[arg(long)]
+        json: bool,
     },
     /// Put the sandbox back in its broken state; the candidate's workspace is kept as a backup.
     Reset { session: Option<String> },
@@ -213,6 +263,14 @@ pub enum ClusterAction {
         #[arg(long, default_value = "breakfix")]
         name: String,
     },
+}
+
+fn parse_competency(s: &str) -> Result<crate::scenario::Competency, String> {
+    serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| {
+        "expected one of ci-cd, containers, observability, incident-response, \
+         infrastructure-as-code, security"
+            .to_string()
+    })
 }
 
 /// Parses the command line, runs the command, returns the process exit code.

@@ -79,10 +79,31 @@ pub fn render(r: &Report) -> String {
     if r.scope == Scope::Candidate {
         return o;
     }
-    let _ = writeln!(o, "## By competency\n\n| Competency | Points |\n|---|---|");
+    let _ = writeln!(
+        o,
+        "## By competency\n\n| Competency | Points | Interviewer's marks |\n|---|---|---|"
+    );
     for c in &r.competencies {
-        let _ = writeln!(o, "| {} | {} / {} |", c.competency, c.awarded, c.max);
+        let _ = writeln!(
+            o,
+            "| {} | {} / {} | {} |",
+            c.competency,
+            c.awarded,
+            c.max,
+            super::marks_text(c, ", ")
+        );
     }
+    let m = &r.milestones;
+    let at = |s: Option<u64>| s.map_or("—".to_string(), clock);
+    let _ = writeln!(
+        o,
+        "\n## Milestones\n\n| First command | First change | First apply | First check passing | Every check passing |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |",
+        at(m.first_command_secs),
+        at(m.first_change_secs),
+        at(m.first_apply_secs),
+        at(m.first_pass_secs),
+        at(m.all_passed_secs)
+    );
     let _ = writeln!(o, "\n## Hints\n");
     if r.hints.is_empty() {
         let _ = writeln!(o, "No hints taken.");
@@ -115,6 +136,31 @@ pub fn render(r: &Report) -> String {
     };
     list(&mut o, "Strong signals to look for", &r.strong_signals);
     list(&mut o, "Red flags", &r.red_flags);
+    let notes: Vec<String> = r
+        .notes
+        .iter()
+        .map(|n| {
+            let tag = match crate::timeline::note_tag(n.competency, n.mark) {
+                t if t.is_empty() => t,
+                t => format!("**{t}** "),
+            };
+            format!("{} {tag}{}", clock(n.after_secs), n.text)
+        })
+        .collect();
+    list(&mut o, "Interviewer's notes", &notes);
+    let _ = writeln!(
+        o,
+        "\n## Timeline\n\n| Clock | What | Detail |\n|---|---|---|"
+    );
+    for e in &r.timeline {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} |",
+            clock(e.after_secs),
+            e.kind,
+            cell(&e.detail)
+        );
+    }
     list(&mut o, "Follow-up questions", &r.follow_ups);
     o
 }

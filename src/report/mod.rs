@@ -1,6 +1,9 @@
 //! Reporters: each renders a [`Report`] it is given and computes nothing of its own.
 
+pub mod html;
 mod json;
+mod junit;
+pub mod live;
 mod markdown;
 mod text;
 
@@ -14,6 +17,10 @@ pub enum Format {
     Json,
     /// For a hiring ticket or a wiki page.
     Markdown,
+    /// One self-contained page (no network needed to open it) that prints well.
+    Html,
+    /// JUnit XML: one test case per check, for CI systems that show test results.
+    Junit,
 }
 
 pub fn render(report: &Report, format: Format) -> String {
@@ -21,7 +28,29 @@ pub fn render(report: &Report, format: Format) -> String {
         Format::Text => text::render(report),
         Format::Json => json::render(report),
         Format::Markdown => markdown::render(report),
+        Format::Html => html::render(report),
+        Format::Junit => junit::render(report),
     }
+}
+
+/// The candidate's name as reports show it.
+pub fn candidate(r: &Report) -> &str {
+    r.session
+        .candidate
+        .as_deref()
+        .unwrap_or("(no candidate name)")
+}
+
+/// The interviewer's marks of a competency, or a dash.
+pub fn marks_text(c: &crate::grade::CompetencyScore, sep: &str) -> String {
+    if c.marks.is_empty() {
+        return "—".into();
+    }
+    c.marks
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 pub fn clock_text(secs: u64) -> String {
@@ -57,6 +86,71 @@ mod tests {
     #[test]
     fn the_json_report_keeps_its_documented_shape() {
         insta::assert_snapshot!(render(&mixed(), Format::Json));
+    }
+
+    #[test]
+    fn the_html_report_reads_well() {
+        insta::assert_snapshot!(render(&mixed(), Format::Html));
+    }
+
+    #[test]
+    fn the_html_report_is_self_contained_and_escapes_what_it_shows() {
+        let mut r = mixed();
+        r.checks[0].evidence = vec!["<script>alert('x')</script> & more".into()];
+        let html = render(&r, Format::Html);
+        assert!(!html.contains("<script>alert"), "evidence must be escaped");
+        assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more"));
+        // Nothing to fetch: no script, stylesheet, image or font from anywhere.
+        for needle in ["<script", "<link", "<img", "src=", "@import", "url("] {
+            assert!(!html.contains(needle), "found {needle}");
+        }
+        assert!(html.contains("@media print"));
+        assert!(html.contains("Read the logs &lt;before&gt; touching anything"));
+    }
+
+    #[test]
+    fn the_junit_report_is_well_formed_xml_with_one_testcase_per_check() {
+        let r = mixed();
+        let xml = render(&r, Format::Junit);
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+        let suite = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testsuite"))
+            .unwrap();
+        let cases: Vec<_> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(cases.len(), r.checks.len());
+        let failed = r.checks.iter().filter(|c| c.status == Status::Fail).count();
+        assert_eq!(
+            suite.attribute("failures"),
+            Some(failed.to_string().as_str())
+        );
+        assert_eq!(suite.attribute("errors"), Some("1"));
+        let errored = cases
+            .iter()
+            .find(|c| {
+                c.attribute("name")
+                    .unwrap()
+                    .starts_with("nginx-config-valid")
+            })
+            .unwrap();
+        assert!(errored.children().any(|n| n.has_tag_name("error")));
+        let score = suite
+            .descendants()
+            .find(|n| n.attribute("name") == Some("score"))
+            .unwrap();
+        assert_eq!(score.attribute("value"), Some(r.score.to_string().as_str()));
+    }
+
+    #[test]
+    fn the_junit_report_drops_characters_xml_cannot_carry() {
+        let mut r = mixed();
+        r.checks[0].evidence = vec!["bell \u{7} and escape \u{1b}[31m red".into()];
+        let xml = render(&r, Format::Junit);
+        roxmltree::Document::parse(&xml).expect("well-formed XML");
+        assert!(xml.contains("bell  and escape [31m red"));
     }
 
     #[test]

@@ -14,11 +14,7 @@ fn mark(status: Status) -> &'static str {
 
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
-    let who = r
-        .session
-        .candidate
-        .as_deref()
-        .unwrap_or("(no candidate name)");
+    let who = super::candidate(r);
     let _ = writeln!(o, "{} — {}", r.scenario.id, r.scenario.title);
     let _ = writeln!(
         o,
@@ -65,7 +61,22 @@ pub fn render(r: &Report) -> String {
         return o;
     }
     for c in &r.competencies {
-        let _ = writeln!(o, "  {:<24} {:>4} / {}", c.competency, c.awarded, c.max);
+        let marks = if c.marks.is_empty() {
+            String::new()
+        } else {
+            format!("   interviewer: {}", super::marks_text(c, ", "))
+        };
+        let _ = writeln!(
+            o,
+            "  {:<24} {:>4} / {}{marks}",
+            c.competency, c.awarded, c.max
+        );
+    }
+    if let Some(s) = r.milestones.all_passed_secs {
+        let _ = writeln!(o, "  every check passing at {}", clock(s));
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(o, "  interviewer's notes: {}", r.notes.len());
     }
     if r.hint_cost > 0 {
         let _ = writeln!(

@@ -1,0 +1,703 @@
+//! `breakfix serve`: a local web dashboard for interviewers. It watches every live session
+//! of the state directory (the same rounds as `breakfix watch`, recorded in each session's
+//! timeline) and pushes each round to open pages with server-sent events; the page never
+//! polls. Interviewers add notes and marks from it.
+//!
+//! It binds to 127.0.0.1 by default. Bound anywhere else it requires a token (given, or made
+//! up and printed), carried by the `Authorization: Bearer` header, the `token` query
+//! parameter (which also sets a same-site cookie) or that cookie. Forms carry a key made at
+//! start-up, so another site open in the browser cannot post notes.
+
+mod page;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::extract::{Form, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::backend::Backend;
+use crate::check::Status;
+use crate::engine::{self, Engine, EngineError, Round};
+use crate::scenario::{BackendKind, Competency};
+use crate::session::{Session, Status as SessionStatus, Store};
+use crate::timeline::{Mark, Note};
+
+/// Connects to the backend a session runs on (the CLI knows where the assets are).
+pub type Connector = Arc<
+    dyn Fn(
+            BackendKind,
+            Option<String>,
+        )
+            -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Backend>, EngineError>>
+        + Send
+        + Sync,
+>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serve the dashboard")]
+    Serve(#[source] std::io::Error),
+}
+
+pub struct Options {
+    pub addr: SocketAddr,
+    /// Required when `addr` is not a loopback address; made up when not given.
+    pub token: Option<String>,
+    pub interval: Duration,
+}
+
+/// One check as the page shows it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CheckView {
+    pub id: String,
+    pub title: String,
+    pub status: Status,
+    pub summary: String,
+    pub guard: bool,
+    pub points: u32,
+    pub first_passed_secs: Option<u64>,
+    pub broke_again: bool,
+}
+
+/// A session as the page shows it; also what each server-sent event carries.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SessionView {
+    pub session: String,
+    pub scenario: String,
+    pub title: String,
+    pub candidate: Option<String>,
+    pub status: SessionStatus,
+    /// Unix seconds when the clock started, so the page can tick it.
+    pub ready_at: Option<i64>,
+    pub stopped_at: Option<i64>,
+    pub time_limit_secs: u64,
+    pub hints: usize,
+    pub hint_cost: u32,
+    pub score: Option<u32>,
+    pub max_score: Option<u32>,
+    pub checks: Vec<CheckView>,
+    /// Checks left to `grade` because they change the sandbox.
+    pub skipped: Vec<String>,
+    /// Unix seconds of the round shown.
+    pub seen_at: Option<i64>,
+    /// Why the last round could not run (the backend went away), when it could not.
+    pub error: Option<String>,
+    pub notes: Vec<Note>,
+}
+
+impl SessionView {
+    fn of(s: &Session) -> Self {
+        SessionView {
+            session: s.id.clone(),
+            scenario: s.scenario.clone(),
+            title: String::new(),
+            candidate: s.candidate.clone(),
+            status: s.status,
+            ready_at: s.ready_at.map(|t| t.unix_timestamp()),
+            stopped_at: s.stopped_at.map(|t| t.unix_timestamp()),
+            time_limit_secs: s.time_limit_secs,
+            hints: s.hints.len(),
+            hint_cost: s.hints.iter().map(|h| h.cost).sum(),
+            score: None,
+            max_score: None,
+            checks: vec![],
+            skipped: vec![],
+            seen_at: None,
+            error: None,
+            notes: s.notes.clone(),
+        }
+    }
+
+    fn from_round(r: &Round) -> Self {
+        let mut v = SessionView::of(&r.session);
+        v.title = r.report.scenario.title.clone();
+        v.score = Some(r.report.score);
+        v.max_score = Some(r.report.max_score);
+        v.checks = r
+            .report
+            .checks
+            .iter()
+            .map(|c| CheckView {
+                id: c.id.clone(),
+                title: c.title.clone(),
+                status: c.status,
+                summary: c.summary.clone(),
+                guard: c.guard,
+                points: c.points,
+                first_passed_secs: c.first_passed_secs,
+                broke_again: c.broke_again,
+            })
+            .collect();
+        v.skipped = r.skipped.clone();
+        v.seen_at = Some(OffsetDateTime::now_utc().unix_timestamp());
+        v
+    }
+}
+
+struct App {
+    store: Store,
+    connect: Connector,
+    token: Option<String>,
+    form_key: String,
+    interval: Duration,
+    views: RwLock<BTreeMap<String, SessionView>>,
+    /// Sessions with a watcher task running.
+    watched: Mutex<HashSet<String>>,
+    backends: tokio::sync::Mutex<HashMap<BackendKey, Arc<dyn Backend>>>,
+    tx: tokio::sync::broadcast::Sender<String>,
+}
+
+type Shared = Arc<App>;
+
+/// A backend and the kubeconfig context it talks to.
+type BackendKey = (BackendKind, Option<String>);
+
+fn random_key() -> String {
+    use rand::Rng;
+    let bytes: [u8; 18] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+/// Runs the dashboard until `shutdown` resolves. `ready` gets the address it listens on
+/// (the port the system chose for `:0`) and the token, if one is required.
+pub async fn run(
+    store: Store,
+    connect: Connector,
+    opts: Options,
+    ready: impl FnOnce(SocketAddr, Option<&str>),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let token = match opts.token {
+        Some(t) => Some(t),
+        None if !opts.addr.ip().is_loopback() => Some(random_key()),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: opts.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: opts.addr,
+        source,
+    })?;
+    let app = new_app(store, connect, token, opts.interval);
+    refresh_sessions(&app);
+    tokio::spawn(supervise(app.clone()));
+    ready(addr, app.token.as_deref());
+    let router = router(app);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServeError::Serve)
+}
+
+fn new_app(store: Store, connect: Connector, token: Option<String>, interval: Duration) -> Shared {
+    let (tx, _) = tokio::sync::broadcast::channel(256);
+    Arc::new(App {
+        store,
+        connect,
+        token,
+        form_key: random_key(),
+        interval,
+        views: RwLock::new(BTreeMap::new()),
+        watched: Mutex::new(HashSet::new()),
+        backends: tokio::sync::Mutex::new(HashMap::new()),
+        tx,
+    })
+}
+
+fn router(app: Shared) -> axum::Router {
+    axum::Router::new()
+        .route("/", get(index))
+        .route("/app.js", get(script))
+        .route("/events", get(events))
+        .route("/api/sessions", get(api_sessions))
+        .route("/s/{id}", get(session_page))
+        .route("/s/{id}/report", get(report_page))
+        .route("/s/{id}/notes", post(add_note))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app)
+}
+
+/// Reads every session of the store into the views (keeping the last round of live ones).
+fn refresh_sessions(app: &Shared) {
+    let mut views = app.views.write().unwrap_or_else(|e| e.into_inner());
+    for id in app.store.ids() {
+        let Ok(s) = app.store.load(&id) else { continue };
+        match views.get_mut(&id) {
+            Some(v) => {
+                v.status = s.status;
+                v.stopped_at = s.stopped_at.map(|t| t.unix_timestamp());
+                v.hints = s.hints.len();
+                v.hint_cost = s.hints.iter().map(|h| h.cost).sum();
+                v.notes = s.notes.clone();
+            }
+            None => {
+                let mut v = SessionView::of(&s);
+                if let Ok(pkg) = engine::package_of(&s) {
+                    v.title = pkg.scenario.title.clone();
+                }
+                views.insert(id, v);
+            }
+        }
+    }
+}
+
+/// Starts a watcher for every live session that has none, every interval.
+async fn supervise(app: Shared) {
+    loop {
+        refresh_sessions(&app);
+        let live: Vec<String> = {
+            let views = app.views.read().unwrap_or_else(|e| e.into_inner());
+            views
+                .values()
+                .filter(|v| v.status == SessionStatus::Ready)
+                .map(|v| v.session.clone())
+                .collect()
+        };
+        for id in live {
+            let fresh = app
+                .watched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.clone());
+            if fresh {
+                tokio::spawn(watch(app.clone(), id));
+            }
+        }
+        tokio::time::sleep(app.interval).await;
+    }
+}
+
+async fn backend_for(app: &Shared, s: &Session) -> Result<Arc<dyn Backend>, EngineError> {
+    let key = (s.backend, s.context.clone());
+    let mut cache = app.backends.lock().await;
+    if let Some(b) = cache.get(&key) {
+        return Ok(b.clone());
+    }
+    let b = (app.connect)(s.backend, s.context.clone()).await?;
+    cache.insert(key, b.clone());
+    Ok(b)
+}
+
+/// Rounds on one session until it is no longer live; each is published as it lands.
+async fn watch(app: Shared, id: String) {
+    loop {
+        let outcome = match app.store.load(&id) {
+            Ok(s) => match backend_for(&app, &s).await {
+                Ok(backend) => {
+                    let eng = Engine {
+                        store: app.store.clone(),
+                        backend,
+                    };
+                    eng.observe(&id, "serve").await
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e.into()),
+        };
+        let view = match outcome {
+            Ok(round) => SessionView::from_round(&round),
+            Err(EngineError::NotLive { .. }) => {
+                refresh_sessions(&app);
+                publish_current(&app, &id);
+                break;
+            }
+            Err(e) => {
+                let mut views = app.views.write().unwrap_or_else(|e| e.into_inner());
+                let Some(v) = views.get_mut(&id) else { break };
+                v.error = Some(format!("could not observe: failed to {e}"));
+                v.clone()
+            }
+        };
+        publish(&app, view);
+        tokio::time::sleep(app.interval).await;
+    }
+    app.watched
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+}
+
+fn publish(app: &Shared, view: SessionView) {
+    let json = serde_json::to_string(&view).unwrap_or_default();
+    app.views
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(view.session.clone(), view);
+    // No page open is not an error.
+    let _ = app.tx.send(json);
+}
+
+fn publish_current(app: &Shared, id: &str) {
+    let view = app
+        .views
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(id)
+        .cloned();
+    if let Some(v) = view {
+        publish(app, v);
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Refuses requests without the token, when one is required.
+async fn guard(
+    State(app): State<Shared>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(want) = app.token.clone() else {
+        return next.run(req).await;
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().strip_prefix("breakfix_token="))
+        .map(str::to_string)
+        .next();
+    let by_query = q.token.as_deref() == Some(want.as_str());
+    if by_query || bearer.as_deref() == Some(&want) || cookie.as_deref() == Some(&want) {
+        let mut resp = next.run(req).await;
+        if by_query {
+            let c = format!("breakfix_token={want}; HttpOnly; SameSite=Strict; Path=/");
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        return resp;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        "breakfix serve needs its token: open the address it printed (with ?token=...), or send `Authorization: Bearer <token>`\n",
+    )
+        .into_response()
+}
+
+fn views(app: &Shared) -> Vec<SessionView> {
+    app.views
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .cloned()
+        .collect()
+}
+
+async fn index(State(app): State<Shared>) -> Html<String> {
+    refresh_sessions(&app);
+    Html(page::index(&views(&app)))
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        page::SCRIPT,
+    )
+}
+
+async fn api_sessions(State(app): State<Shared>) -> impl IntoResponse {
+    refresh_sessions(&app);
+    axum::Json(views(&app))
+}
+
+fn not_found(id: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(page::message(&format!(
+            "No session `{id}` in this state directory."
+        ))),
+    )
+        .into_response()
+}
+
+async fn session_page(State(app): State<Shared>, Path(id): Path<String>) -> Response {
+    refresh_sessions(&app);
+    let view = app
+        .views
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        .cloned();
+    match view {
+        Some(v) => Html(page::session(&v, &app.form_key)).into_response(),
+        None => not_found(&id),
+    }
+}
+
+/// The last saved grade, with the notes added since; before any grade, what the last round saw.
+async fn report_page(State(app): State<Shared>, Path(id): Path<String>) -> Response {
+    if app.store.load(&id).is_err() {
+        return not_found(&id);
+    }
+    match engine::last_report(&app.store, &id) {
+        Ok(r) => Html(crate::report::html::render(&r)).into_response(),
+        Err(EngineError::NeverGraded { .. }) => Html(page::message(
+            "Not graded yet. `breakfix grade` grades the session (with settling time for each check); the dashboard shows the live rounds meanwhile.",
+        ))
+        .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Html(page::message(&format!("failed to {e}"))),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct NoteForm {
+    key: String,
+    text: String,
+    #[serde(default)]
+    competency: String,
+    #[serde(default)]
+    mark: String,
+}
+
+async fn add_note(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Form(f): Form<NoteForm>,
+) -> Response {
+    if f.key != app.form_key {
+        return (
+            StatusCode::FORBIDDEN,
+            Html(page::message(
+                "This form is from another dashboard (or an old page): reload the page and add the note again.",
+            )),
+        )
+            .into_response();
+    }
+    let pick = |s: &str| -> Option<serde_json::Value> {
+        (!s.is_empty()).then(|| serde_json::Value::String(s.into()))
+    };
+    let competency: Option<Competency> =
+        pick(&f.competency).and_then(|v| serde_json::from_value(v).ok());
+    let mark: Option<Mark> = pick(&f.mark).and_then(|v| serde_json::from_value(v).ok());
+    let text = f.text.trim();
+    if text.is_empty() || (mark.is_some() && competency.is_none()) {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Html(page::message(
+                "A note needs text, and a mark needs the competency it judges.",
+            )),
+        )
+            .into_response();
+    }
+    let note = Note {
+        at: OffsetDateTime::now_utc(),
+        competency,
+        mark,
+        text: text.into(),
+    };
+    match engine::add_note(&app.store, &id, note) {
+        Ok(_) => {
+            refresh_sessions(&app);
+            publish_current(&app, &id);
+            Redirect::to(&format!("/s/{id}")).into_response()
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Html(page::message(&format!("failed to {e}"))),
+        )
+            .into_response(),
+    }
+}
+
+/// Every session as it stands, then each round as it lands.
+async fn events(State(app): State<Shared>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = app.tx.subscribe();
+    let initial: Vec<String> = views(&app)
+        .iter()
+        .map(|v| serde_json::to_string(v).unwrap_or_default())
+        .collect();
+    let first = futures_util::stream::iter(
+        initial
+            .into_iter()
+            .map(|j| Ok(Event::default().event("session").data(j))),
+    );
+    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(j) => return Some((Ok(Event::default().event("session").data(j)), rx)),
+                // A slow page missed rounds: the next one carries the whole state anyway.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(futures_util::StreamExt::chain(first, rest)).keep_alive(KeepAlive::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn never_connects() -> Connector {
+        Arc::new(|_, _| {
+            Box::pin(async {
+                Err(EngineError::Action {
+                    what: "connect".into(),
+                    service: "-".into(),
+                    detail: "not in this test".into(),
+                })
+            })
+        })
+    }
+
+    fn app(token: Option<&str>) -> (tempfile::TempDir, Shared) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let app = new_app(
+            store,
+            never_connects(),
+            token.map(str::to_string),
+            Duration::from_secs(1),
+        );
+        (dir, app)
+    }
+
+    async fn get_status(app: &Shared, req: Request<Body>) -> (StatusCode, HeaderMap, String) {
+        let resp = router(app.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn session(dir: &std::path::Path, id: &str, candidate: &str) {
+        let store = Store::open(dir).unwrap();
+        let mut s: Session = serde_json::from_value(serde_json::json!({
+            "format-version": 1, "id": id, "scenario": "crashloop-docker",
+            "package": "/nonexistent", "candidate": candidate, "backend": "docker",
+            "status": "stopped", "created-at": "2026-11-20T09:00:00Z",
+            "time-limit-secs": 1800, "workspace": "/w", "pid": 1
+        }))
+        .unwrap();
+        s.ready_at = Some(time::macros::datetime!(2026-11-20 09:01:00 UTC));
+        store.save(&s).unwrap();
+    }
+
+    #[tokio::test]
+    async fn on_loopback_without_a_token_the_pages_are_open() {
+        let (dir, app) = app(None);
+        session(dir.path(), "s-1", "Ada <b>Lovelace</b>");
+        let (st, _, body) = get_status(&app, Request::get("/").body(Body::empty()).unwrap()).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(body.contains("Ada &lt;b&gt;Lovelace&lt;/b&gt;"), "{body}");
+        assert!(body.contains("<script src=\"/app.js\">"));
+    }
+
+    #[tokio::test]
+    async fn with_a_token_a_request_without_it_is_refused_and_one_with_it_is_served() {
+        let (_dir, app) = app(Some("s3cret"));
+        let (st, _, body) = get_status(&app, Request::get("/").body(Body::empty()).unwrap()).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        assert!(body.contains("needs its token"));
+        let wrong = Request::get("/api/sessions")
+            .header("authorization", "Bearer nope")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(get_status(&app, wrong).await.0, StatusCode::UNAUTHORIZED);
+        let bearer = Request::get("/api/sessions")
+            .header("authorization", "Bearer s3cret")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(get_status(&app, bearer).await.0, StatusCode::OK);
+        // The token in the address sets a same-site cookie the page's later requests carry.
+        let (st, headers, _) = get_status(
+            &app,
+            Request::get("/?token=s3cret").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        let cookie = headers.get("set-cookie").unwrap().to_str().unwrap();
+        assert!(cookie.contains("breakfix_token=s3cret") && cookie.contains("SameSite=Strict"));
+        let with_cookie = Request::get("/app.js")
+            .header("cookie", "other=1; breakfix_token=s3cret")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(get_status(&app, with_cookie).await.0, StatusCode::OK);
+    }
+
+    fn note_form(key: &str) -> Request<Body> {
+        Request::post("/s/s-1/notes")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "key={key}&text=Read+the+logs+first&competency=incident-response&mark=strong"
+            )))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_note_needs_the_dashboards_form_key_and_then_lands_in_the_session() {
+        let (dir, app) = app(None);
+        session(dir.path(), "s-1", "Ada");
+        let (st, _, _) = get_status(&app, note_form("forged")).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        assert!(app.store.load("s-1").unwrap().notes.is_empty());
+        let key = app.form_key.clone();
+        let (st, headers, _) = get_status(&app, note_form(&key)).await;
+        assert_eq!(st, StatusCode::SEE_OTHER);
+        assert_eq!(headers.get("location").unwrap(), "/s/s-1");
+        let notes = app.store.load("s-1").unwrap().notes;
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].text, "Read the logs first");
+        assert_eq!(notes[0].mark, Some(Mark::Strong));
+        assert_eq!(notes[0].competency, Some(Competency::IncidentResponse));
+    }
+
+    #[tokio::test]
+    async fn a_mark_without_a_competency_is_refused() {
+        let (dir, app) = app(None);
+        session(dir.path(), "s-1", "Ada");
+        let req = Request::post("/s/s-1/notes")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!("key={}&text=x&mark=weak", app.form_key)))
+            .unwrap();
+        assert_eq!(
+            get_status(&app, req).await.0,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+}

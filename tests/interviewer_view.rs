@@ -1,0 +1,308 @@
+//! What the interviewer sees while a session is live: `watch`, and the timeline it records.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn start(env: &Env) -> (String, PathBuf) {
+    images_built();
+    let v = env.json(&["start", "crashloop-docker", "--json"], EXIT_OK);
+    let id = v["session"].as_str().expect("session id").to_string();
+    (
+        id,
+        PathBuf::from(v["workspace"].as_str().expect("workspace")),
+    )
+}
+
+#[test]
+fn watch_shows_the_checks_turn_green_after_the_fix_and_records_when() {
+    let env = Env::new();
+    let (id, ws) = start(&env);
+    let mut watch = env
+        .cmd(&["watch", &id, "--interval", "1s", "--until-passing"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn watch");
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+
+    // The first round shows every scored check failing.
+    let first = lines.next().expect("a line").expect("utf-8");
+    assert!(first.contains(" fail "), "{first}");
+
+    copy_solution("crashloop-docker", &ws);
+    env.expect(&["apply", &id], EXIT_OK);
+
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut seen = vec![first];
+    while Instant::now() < deadline {
+        match watch.try_wait().unwrap() {
+            Some(status) => {
+                assert_eq!(status.code(), Some(0), "{seen:#?}");
+                break;
+            }
+            None => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+    if watch.try_wait().unwrap().is_none() {
+        let _ = watch.kill();
+        panic!("watch did not see every check pass within 3 minutes");
+    }
+    seen.extend(lines.map_while(Result::ok));
+    assert!(
+        seen.iter().any(|l| l.contains(" pass web-stays-up")),
+        "{seen:#?}"
+    );
+
+    // What watch saw is in the session's timeline, with the time each check first passed.
+    let r = env.json(&["grade", &id, "--json"], EXIT_OK);
+    let timeline = r["timeline"].as_array().unwrap();
+    assert!(
+        timeline.iter().any(|e| e["kind"] == "check-passed"
+            && e["detail"].as_str().unwrap().contains("seen by watch")),
+        "{timeline:#?}"
+    );
+    for c in r["checks"].as_array().unwrap() {
+        assert!(c["first-passed-secs"].is_u64(), "{c:#}");
+    }
+    env.expect(&["stop", &id], EXIT_OK);
+}
+
+/// Headless chromium driven over the DevTools protocol: enough to open a page and read it.
+mod browser {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite::Message;
+
+    type Ws = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    pub struct Browser {
+        child: Child,
+        ws: Ws,
+        next: u64,
+        _profile: tempfile::TempDir,
+    }
+
+    impl Drop for Browser {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    impl Browser {
+        pub async fn launch() -> Browser {
+            let profile = tempfile::tempdir().unwrap();
+            let mut child = Command::new("chromium")
+                .args([
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--remote-debugging-port=0",
+                    "about:blank",
+                ])
+                .arg(format!("--user-data-dir={}", profile.path().display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("chromium is installed (Debian package `chromium`)");
+            let (tx, rx) = std::sync::mpsc::channel();
+            let stderr = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(i) = line.find("ws://") {
+                        let _ = tx.send(line[i..].trim().to_string());
+                    }
+                }
+            });
+            let url = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("chromium printed its DevTools address");
+            let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+                .await
+                .expect("connect to DevTools");
+            Browser {
+                child,
+                ws,
+                next: 0,
+                _profile: profile,
+            }
+        }
+
+        pub async fn call(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
+            self.next += 1;
+            let id = self.next;
+            let mut msg = json!({"id": id, "method": method, "params": params});
+            if let Some(s) = session {
+                msg["sessionId"] = json!(s);
+            }
+            self.ws
+                .send(Message::Text(msg.to_string().into()))
+                .await
+                .unwrap();
+            loop {
+                let m = tokio::time::timeout(Duration::from_secs(30), self.ws.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("DevTools did not answer {method}"))
+                    .expect("DevTools connection open")
+                    .unwrap();
+                let Message::Text(t) = m else { continue };
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["id"] == json!(id) {
+                    assert!(v.get("error").is_none(), "{method}: {v}");
+                    return v["result"].clone();
+                }
+            }
+        }
+
+        /// Opens a tab on `url`; returns the session to talk to it.
+        pub async fn open(&mut self, url: &str) -> String {
+            let t = self
+                .call("Target.createTarget", json!({"url": url}), None)
+                .await;
+            let s = self
+                .call(
+                    "Target.attachToTarget",
+                    json!({"targetId": t["targetId"], "flatten": true}),
+                    None,
+                )
+                .await;
+            s["sessionId"].as_str().unwrap().to_string()
+        }
+
+        pub async fn eval(&mut self, session: &str, expression: &str) -> Value {
+            let r = self
+                .call(
+                    "Runtime.evaluate",
+                    json!({"expression": expression, "returnByValue": true}),
+                    Some(session),
+                )
+                .await;
+            r["result"]["value"].clone()
+        }
+
+        /// Evaluates until it yields `want`, or panics after `deadline` with the last value.
+        pub async fn wait_for(
+            &mut self,
+            session: &str,
+            expression: &str,
+            want: Value,
+            deadline: Duration,
+        ) {
+            let start = std::time::Instant::now();
+            let mut last = Value::Null;
+            while start.elapsed() < deadline {
+                last = self.eval(session, expression).await;
+                if last == want {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            panic!("`{expression}` was {last} after {deadline:?}, wanted {want}");
+        }
+    }
+}
+
+/// Spawns `breakfix serve` on a free port; returns it and its address.
+fn serve(env: &Env) -> (std::process::Child, String) {
+    let mut child = env
+        .cmd(&["serve", "--bind", "127.0.0.1:0", "--interval", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("dashboard on ")
+        .unwrap_or_else(|| panic!("serve printed {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_turns_a_check_green_without_reloading_the_page() {
+    let env = Env::new();
+    let (id, ws) = tokio::task::block_in_place(|| start(&env));
+    let (mut server, url) = serve(&env);
+    let mut b = browser::Browser::launch().await;
+    let page = b.open(&url).await;
+    let status = r#"(document.querySelector('[data-check="web-stays-up"]') || {dataset: {}}).dataset.status || null"#;
+
+    // The page connects to the event stream and shows the broken state.
+    b.wait_for(
+        &page,
+        "document.getElementById('conn').dataset.state",
+        "live".into(),
+        Duration::from_secs(30),
+    )
+    .await;
+    b.wait_for(&page, status, "fail".into(), Duration::from_secs(90))
+        .await;
+    // A reload would lose this.
+    b.eval(&page, "window.loadedOnce = 'yes'").await;
+
+    tokio::task::block_in_place(|| {
+        copy_solution("crashloop-docker", &ws);
+        env.expect(&["apply", &id], EXIT_OK);
+    });
+    b.wait_for(&page, status, "pass".into(), Duration::from_secs(180))
+        .await;
+    assert_eq!(b.eval(&page, "window.loadedOnce").await, "yes");
+    let first = b
+        .eval(
+            &page,
+            r#"document.querySelector('[data-check="web-stays-up"] .sum').textContent"#,
+        )
+        .await;
+    assert!(first.as_str().unwrap().contains("first passed"), "{first}");
+
+    // A note added from the page lands in the session, labelled as the interviewer's.
+    let note_page = b.open(&format!("{url}s/{id}")).await;
+    b.wait_for(
+        &note_page,
+        "document.readyState",
+        "complete".into(),
+        Duration::from_secs(30),
+    )
+    .await;
+    b.eval(
+        &note_page,
+        "document.querySelector('textarea[name=text]').value = 'Checked the logs first'; \
+         document.querySelector('select[name=competency]').value = 'incident-response'; \
+         document.querySelector('select[name=mark]').value = 'strong'; \
+         document.querySelector('form.note').submit(); 'sent'",
+    )
+    .await;
+    b.wait_for(
+        &note_page,
+        "document.body.innerText.includes('Checked the logs first')",
+        true.into(),
+        Duration::from_secs(30),
+    )
+    .await;
+    let _ = server.kill();
+    let _ = server.wait();
+    tokio::task::block_in_place(|| {
+        let shown = env.json(&["show", &id, "--json"], EXIT_OK);
+        let notes = &shown["session"]["notes"];
+        assert_eq!(notes[0]["text"], "Checked the logs first", "{notes:#}");
+        assert_eq!(notes[0]["mark"], "strong");
+        env.expect(&["stop", &id], EXIT_OK);
+    });
+}
