@@ -72,6 +72,14 @@ pub enum EngineError {
     Tool(#[from] crate::tools::ToolError),
     #[error(transparent)]
     Serve(crate::serve::ServeError),
+    #[error("record the shell in {}", path.display())]
+    Recording {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("open a shell in `{service}`: the session has no such service (it has: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    NoSuchService { service: String, known: Vec<String> },
     #[error("initialise the workspace's git repository")]
     Repository(#[from] crate::repository::RepositoryError),
     #[error("deploy the workspace: {} problem(s) in its files\n{}", diagnostics.len(), diagnostic::render(diagnostics))]
@@ -136,6 +144,14 @@ pub struct Round {
     pub report: Report,
     /// Checks left to `grade` because they change the sandbox.
     pub skipped: Vec<String>,
+}
+
+/// What a recorded shell left behind.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShellSummary {
+    pub place: String,
+    pub recording: PathBuf,
+    pub commands: usize,
 }
 
 /// What `hint` gives.
@@ -562,6 +578,112 @@ impl Engine {
             session: s,
             report,
             skipped,
+        })
+    }
+
+    /// Opens a recorded shell in a service of a live session (default: a service named
+    /// `workstation`, else the first). Everything shown and typed goes to an asciicast file in
+    /// the session's `recordings/`; the commands typed join the session's timeline.
+    pub async fn shell(
+        &self,
+        id: &str,
+        service: Option<&str>,
+        size: (u16, u16),
+        keys: crate::recording::Keys,
+        screen: impl tokio::io::AsyncWrite + Unpin,
+    ) -> Result<ShellSummary> {
+        let s = self.live_session(id)?;
+        let pkg = package_of(&s)?;
+        let services = self.services(&pkg, &s.workspace);
+        let service = match service {
+            Some(name) if services.iter().any(|x| x == name) => name.to_string(),
+            Some(name) => {
+                return Err(EngineError::NoSuchService {
+                    service: name.into(),
+                    known: services,
+                });
+            }
+            None => services
+                .iter()
+                .find(|x| *x == "workstation")
+                .or(services.first())
+                .cloned()
+                .ok_or_else(|| EngineError::NoSuchService {
+                    service: "(any)".into(),
+                    known: vec![],
+                })?,
+        };
+        let dir = self.store.dir(&s.id).join("recordings");
+        let taken = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        let mut attempt = taken + 1;
+        let (mut cast, name) = loop {
+            let name = format!("{attempt}-{service}.cast");
+            let title = format!(
+                "{} · {} · {service}",
+                s.id,
+                s.candidate.as_deref().unwrap_or("-")
+            );
+            match crate::recording::Cast::create(&dir.join(&name), size, &title) {
+                Ok(c) => break (c, name),
+                // Another shell took this number a moment ago.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < taken + 100 =>
+                {
+                    attempt += 1
+                }
+                Err(source) => {
+                    return Err(EngineError::Recording {
+                        path: dir.join(name),
+                        source,
+                    });
+                }
+            }
+        };
+        let path = dir.join(&name);
+        let rel = format!("recordings/{name}");
+        let opened_at = OffsetDateTime::now_utc();
+        let term = self
+            .backend
+            .terminal(&self.target(&s), &service, &backend::shell_command(), size)
+            .await?;
+        let place = term.place.clone();
+        {
+            let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
+            let mut s = self.store.load(&s.id)?;
+            s.record("shell", format!("recorded shell opened in {place} ({rel})"));
+            self.store.save(&s)?;
+        }
+        let pumped = crate::recording::pump(term, keys, screen, &mut cast).await;
+        // Whatever ended the shell, what was recorded is kept and read back.
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let commands: Vec<crate::timeline::CommandRun> = crate::timeline::commands_in_cast(&text)
+            .into_iter()
+            .map(|(t, command)| crate::timeline::CommandRun {
+                at: opened_at + Duration::from_secs_f64(t),
+                target: service.clone(),
+                command,
+                recording: rel.clone(),
+            })
+            .collect();
+        let count = commands.len();
+        {
+            let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
+            let mut s = self.store.load(&s.id)?;
+            s.commands.extend(commands);
+            s.record(
+                "shell",
+                format!("recorded shell in {place} closed: {count} command(s) ({rel})"),
+            );
+            self.store.save(&s)?;
+        }
+        pumped.map_err(|source| EngineError::Recording {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(ShellSummary {
+            place,
+            recording: path,
+            commands: count,
         })
     }
 

@@ -306,3 +306,84 @@ async fn the_dashboard_turns_a_check_green_without_reloading_the_page() {
         env.expect(&["stop", &id], EXIT_OK);
     });
 }
+
+#[test]
+fn a_recorded_shell_saves_an_asciicast_and_its_commands_join_the_timeline() {
+    use std::io::Write;
+    let env = Env::new();
+    let (id, _) = start(&env);
+    let mut shell = env
+        .cmd(&["shell", &id, "orders", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn shell");
+    shell
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo marker-$((6*7))\ncat /etc/hostname\n")
+        .unwrap();
+    // End of input is Ctrl-D: the shell exits as it would on a terminal.
+    let out = shell.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("marker-42"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&stdout[stdout.rfind("{\n").expect("JSON summary")..]).unwrap();
+    assert_eq!(summary["commands"], 2, "{summary:#}");
+
+    // The recording is asciicast v2: a header, then timed events with what was shown.
+    let cast = std::fs::read_to_string(summary["recording"].as_str().unwrap()).unwrap();
+    let mut lines = cast.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2);
+    assert!(header["width"].as_u64().unwrap() > 0);
+    let events: Vec<serde_json::Value> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        events
+            .iter()
+            .all(|e| e[0].is_f64() && e[1].is_string() && e[2].is_string())
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e[1] == "o" && e[2].as_str().unwrap().contains("marker-42"))
+    );
+
+    // The report lists the commands, with the service and the time, in the timeline too.
+    let r = env.json(&["grade", &id, "--json"], EXIT_CHECKS_FAILED);
+    let commands: Vec<&str> = r["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["echo marker-$((6*7))", "cat /etc/hostname"]);
+    assert_eq!(r["commands"][0]["target"], "orders");
+    assert!(r["milestones"]["first-command-secs"].is_u64());
+    assert!(
+        r["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "command" && e["detail"] == "orders$ cat /etc/hostname"),
+        "{:#}",
+        r["timeline"]
+    );
+
+    // A service the scenario does not have is named, with the ones it has.
+    let bad = env.expect(&["shell", &id, "nope"], 1);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("no such service") && err.contains("orders"),
+        "{err}"
+    );
+    env.expect(&["stop", &id], EXIT_OK);
+}

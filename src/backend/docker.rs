@@ -28,7 +28,7 @@ use super::{
     ApplySummary, Backend, BackendError, EventInfo, ExecOutput, Grant, Health, HttpRequest,
     HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo, LabelledObject,
     PipelineRequest, PipelineRun, PodState, Progress, Removed, Result, ServiceConfig, ServiceState,
-    Target, Workload, labels,
+    Target, Terminal, Workload, labels,
 };
 use crate::compose::{Deployment, ServiceSpec};
 use crate::scenario::BackendKind;
@@ -886,6 +886,72 @@ impl Backend for DockerBackend {
     ) -> Result<ExecOutput> {
         self.run_exec(&self.container_name(t, service), cmd, timeout)
             .await
+    }
+
+    async fn terminal(
+        &self,
+        t: &Target,
+        service: &str,
+        cmd: &[String],
+        size: (u16, u16),
+    ) -> Result<Terminal> {
+        let container = self.container_name(t, service);
+        let exec = self
+            .docker
+            .create_exec(
+                &container,
+                ExecConfig {
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(true),
+                    env: Some(vec!["TERM=xterm-256color".into()]),
+                    cmd: Some(cmd.to_vec()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(self.err("open a terminal in", &container))?;
+        let started = self
+            .docker
+            .start_exec(
+                &exec.id,
+                Some(bollard::exec::StartExecOptions {
+                    detach: false,
+                    tty: true,
+                    output_capacity: None,
+                }),
+            )
+            .await
+            .map_err(self.err("open a terminal in", &container))?;
+        let StartExecResults::Attached { output, input } = started else {
+            return Err(BackendError::Refused {
+                op: "open a terminal in",
+                object: container,
+                message: "the engine detached the terminal".into(),
+            });
+        };
+        let (resize, mut sizes) = tokio::sync::mpsc::unbounded_channel::<(u16, u16)>();
+        let docker = self.docker.clone();
+        let id = exec.id.clone();
+        tokio::spawn(async move {
+            while let Some((width, height)) = sizes.recv().await {
+                // A resize racing the shell's exit fails harmlessly.
+                let _ = docker
+                    .resize_exec(&id, bollard::exec::ResizeExecOptions { height, width })
+                    .await;
+            }
+        });
+        let _ = resize.send(size);
+        let output = output
+            .take_while(|r| std::future::ready(r.is_ok()))
+            .filter_map(|r| std::future::ready(r.ok().map(|o| o.into_bytes().to_vec())));
+        Ok(Terminal {
+            place: container,
+            output: Box::pin(output),
+            input,
+            resize,
+        })
     }
 
     async fn restart(&self, t: &Target, service: &str) -> Result<()> {

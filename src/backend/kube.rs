@@ -28,7 +28,7 @@ use super::{
     ApplySummary, Backend, BackendError, EventInfo, ExecOutput, Grant, Health, HttpRequest,
     HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo, LabelledObject,
     PipelineRequest, PipelineRun, PodState, Progress, Removed, Result, ServiceConfig, ServiceState,
-    Target, Workload, labels, stream,
+    Target, Terminal, Workload, labels, stream,
 };
 use crate::manifests::{self, KINDS, KindInfo, Manifest};
 use crate::scenario::BackendKind;
@@ -1203,6 +1203,66 @@ impl Backend for KubeBackend {
         let name = pod.metadata.name.clone().unwrap_or_default();
         self.exec_pod(&namespace(&t.session), &name, None, cmd, timeout)
             .await
+    }
+
+    async fn terminal(
+        &self,
+        t: &Target,
+        service: &str,
+        cmd: &[String],
+        size: (u16, u16),
+    ) -> Result<Terminal> {
+        let ns = namespace(&t.session);
+        let pod = self.pick_pod(t, service).await?;
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        // A TTY merges stderr into stdout.
+        let ap = AttachParams::default()
+            .stdin(true)
+            .stdout(true)
+            .stderr(false)
+            .tty(true);
+        let object = format!("pod {name} in {ns}");
+        let mut p = pods
+            .exec(&name, cmd.to_vec(), &ap)
+            .await
+            .map_err(self.err("open a terminal in", object.clone()))?;
+        let refused = |what: &str| BackendError::Refused {
+            op: "open a terminal in",
+            object: object.clone(),
+            message: format!("the API server gave no {what}"),
+        };
+        let stdout = p.stdout().ok_or_else(|| refused("output"))?;
+        let stdin = p.stdin().ok_or_else(|| refused("input"))?;
+        let mut sizes_tx = p.terminal_size().ok_or_else(|| refused("terminal size"))?;
+        let (resize, mut sizes) = tokio::sync::mpsc::unbounded_channel::<(u16, u16)>();
+        tokio::spawn(async move {
+            use futures_util::SinkExt;
+            while let Some((width, height)) = sizes.recv().await {
+                let size = kube::api::TerminalSize { width, height };
+                if sizes_tx.send(size).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let _ = resize.send(size);
+        // The process must live as long as its streams: it goes into the output's state.
+        let output = futures_util::stream::unfold((stdout, p), |(mut out, p)| async move {
+            let mut buf = vec![0u8; 8192];
+            match out.read(&mut buf).await {
+                Ok(0) | Err(_) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((buf, (out, p)))
+                }
+            }
+        });
+        Ok(Terminal {
+            place: format!("pod/{name}"),
+            output: Box::pin(output),
+            input: Box::pin(stdin),
+            resize,
+        })
     }
 
     async fn restart(&self, t: &Target, service: &str) -> Result<()> {

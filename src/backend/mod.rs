@@ -416,6 +416,27 @@ impl BackendError {
 
 pub type Result<T> = std::result::Result<T, BackendError>;
 
+/// An interactive terminal (a TTY) inside the sandbox.
+pub struct Terminal {
+    /// Where it runs: the container or the pod, as ordinary tools name it.
+    pub place: String,
+    /// What the terminal prints; ends when its program exits.
+    pub output: std::pin::Pin<Box<dyn futures_util::Stream<Item = Vec<u8>> + Send>>,
+    /// The keys typed into it.
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    /// New sizes (columns, rows) for it.
+    pub resize: tokio::sync::mpsc::UnboundedSender<(u16, u16)>,
+}
+
+/// The program a recorded shell runs: bash where the image has it, else sh.
+pub fn shell_command() -> Vec<String> {
+    vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "if command -v bash >/dev/null 2>&1; then exec bash -i; else exec sh -i; fi".into(),
+    ]
+}
+
 #[async_trait]
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
@@ -457,6 +478,15 @@ pub trait Backend: Send + Sync {
         cmd: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput>;
+    /// Opens a terminal running `cmd` in a service's container (Docker) or one of its pods
+    /// (Kubernetes), sized `(columns, rows)`.
+    async fn terminal(
+        &self,
+        t: &Target,
+        service: &str,
+        cmd: &[String],
+        size: (u16, u16),
+    ) -> Result<Terminal>;
     async fn restart(&self, t: &Target, service: &str) -> Result<()>;
     /// An HTTP GET from a probe on the session's network, outside the candidate's containers.
     async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse>;

@@ -346,6 +346,15 @@ mod tests {
         async fn restart(&self, _: &Target, _: &str) -> Result<()> {
             Ok(())
         }
+        async fn terminal(
+            &self,
+            _: &Target,
+            _: &str,
+            _: &[String],
+            _: (u16, u16),
+        ) -> Result<crate::backend::Terminal> {
+            unreachable!("no check opens a terminal")
+        }
         async fn http(&self, _: &Target, req: &HttpRequest) -> Result<HttpResponse> {
             tokio::time::sleep(Duration::from_millis(50)).await;
             self.note(format!("http {}", req.path));

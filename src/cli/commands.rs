@@ -328,6 +328,26 @@ async fn dispatch(cli: Cli) -> CmdResult {
                 .map_err(EngineError::Serve)?;
             Ok(exit::OK)
         }
+        Command::Shell {
+            session,
+            service,
+            json,
+        } => {
+            let (eng, id) =
+                session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
+            let summary = super::shell::run(&eng, &id, service.as_deref()).await?;
+            if json {
+                print_json(&summary);
+            } else {
+                note!(
+                    "recorded {} command(s) in {}: {}",
+                    summary.commands,
+                    summary.place,
+                    summary.recording.display()
+                );
+            }
+            Ok(exit::OK)
+        }
         Command::Hint { session, json } => {
             let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
             let id = pick_session(&store, session)?;

@@ -10,6 +10,7 @@ macro_rules! note {
 
 mod commands;
 mod progress;
+mod shell;
 mod watch;
 
 use std::path::PathBuf;
@@ -124,6 +125,19 @@ pub enum Command {
         /// Pause between rounds of checks on each live session.
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         interval: std::time::Duration,
+    },
+    /// Open a recorded shell in a service's container (Docker) or one of its pods (Kubernetes).
+    /// Everything shown and typed is saved as an asciicast v2 file (plays in the standard
+    /// asciinema player); the report lists the commands typed, with times, in the timeline.
+    #[command(
+        after_help = "Default service: one named `workstation`, else the scenario's first. Leave with `exit` or Ctrl-D.\nRecordings are kept in the session's folder, under recordings/."
+    )]
+    Shell {
+        session: Option<String>,
+        /// The service (Compose service or Deployment) to open it in.
+        service: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Give the next hint; it is recorded with its time and cost.
     Hint {

@@ -1,0 +1,229 @@
+//! Recorded shells: an interactive terminal in the sandbox, with everything it printed and
+//! every key typed written as it happens to an asciicast v2 file (the format the standard
+//! asciinema player plays), so a crash loses nothing already seen.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::backend::Terminal;
+
+/// An asciicast v2 file being written.
+pub struct Cast {
+    file: std::fs::File,
+    start: Instant,
+    /// The tail of the last output chunk when it ended inside a UTF-8 sequence.
+    partial: Vec<u8>,
+}
+
+impl Cast {
+    /// Creates the file and writes its header.
+    pub fn create(path: &Path, size: (u16, u16), title: &str) -> std::io::Result<Cast> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(path)?;
+        let header = serde_json::json!({
+            "version": 2,
+            "width": size.0,
+            "height": size.1,
+            "timestamp": time::OffsetDateTime::now_utc().unix_timestamp(),
+            "title": title,
+            "env": {"TERM": "xterm-256color", "SHELL": "/bin/sh"},
+        });
+        writeln!(file, "{header}")?;
+        Ok(Cast {
+            file,
+            start: Instant::now(),
+            partial: vec![],
+        })
+    }
+
+    fn event(&mut self, code: &str, data: &str) -> std::io::Result<()> {
+        let t = self.start.elapsed().as_secs_f64();
+        let line = serde_json::json!([(t * 1e6).round() / 1e6, code, data]);
+        // One write per event: a reader (or a crash) never sees half a line.
+        self.file.write_all(format!("{line}\n").as_bytes())
+    }
+
+    /// What the terminal printed. A UTF-8 sequence split across chunks is kept whole.
+    pub fn output(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut buf = std::mem::take(&mut self.partial);
+        buf.extend_from_slice(bytes);
+        let text = utf8_prefix(&mut buf);
+        self.partial = buf;
+        if text.is_empty() {
+            return Ok(());
+        }
+        self.event("o", &text)
+    }
+
+    /// Keys typed.
+    pub fn input(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.event("i", &String::from_utf8_lossy(bytes))
+    }
+
+    pub fn resize(&mut self, (cols, rows): (u16, u16)) -> std::io::Result<()> {
+        self.event("r", &format!("{cols}x{rows}"))
+    }
+}
+
+/// Takes the longest decodable prefix of `buf` as text, leaving an incomplete trailing
+/// sequence in `buf`; invalid bytes become U+FFFD.
+fn utf8_prefix(buf: &mut Vec<u8>) -> String {
+    let mut out = String::new();
+    let mut rest: &[u8] = buf;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                rest = &[];
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                match e.error_len() {
+                    Some(n) => {
+                        out.push('\u{fffd}');
+                        rest = &bad[n..];
+                    }
+                    None => {
+                        rest = bad;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    *buf = rest.to_vec();
+    out
+}
+
+/// Where a recorded shell's keys and sizes come from.
+pub struct Keys {
+    /// Chunks of typed input; closed at end of input.
+    pub input: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    /// New sizes of the user's terminal.
+    pub resize: tokio::sync::mpsc::UnboundedReceiver<(u16, u16)>,
+    /// Input is not a terminal (a script, a test): at its end, type Ctrl-D once the terminal
+    /// is quiet (again after each quiet second), so the shell exits as it would on a
+    /// terminal. Typed at once it would reach the terminal before the shell reads its lines.
+    pub end_with_eof: bool,
+}
+
+/// Pumps keys into the terminal and its output to `screen`, recording both, until the
+/// program in the terminal exits.
+pub async fn pump(
+    term: Terminal,
+    mut keys: Keys,
+    mut screen: impl AsyncWrite + Unpin,
+    cast: &mut Cast,
+) -> std::io::Result<()> {
+    let Terminal {
+        mut output,
+        mut input,
+        resize,
+        ..
+    } = term;
+    const QUIET: std::time::Duration = std::time::Duration::from_millis(500);
+    let mut typing = true;
+    let mut eof_due: Option<tokio::time::Instant> = None;
+    loop {
+        let eof_at = eof_due.unwrap_or_else(tokio::time::Instant::now);
+        tokio::select! {
+            chunk = output.next() => match chunk {
+                Some(bytes) => {
+                    screen.write_all(&bytes).await?;
+                    screen.flush().await?;
+                    cast.output(&bytes)?;
+                    if eof_due.is_some() {
+                        eof_due = Some(tokio::time::Instant::now() + QUIET);
+                    }
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(eof_at), if eof_due.is_some() => {
+                let _ = input.write_all(b"\x04").await;
+                let _ = input.flush().await;
+                eof_due = Some(tokio::time::Instant::now() + QUIET * 2);
+            },
+            key = keys.input.recv(), if typing => match key {
+                Some(bytes) => {
+                    cast.input(&bytes)?;
+                    // The shell may be gone already; its output's end says so.
+                    let _ = input.write_all(&bytes).await;
+                    let _ = input.flush().await;
+                }
+                None => {
+                    typing = false;
+                    if keys.end_with_eof {
+                        eof_due = Some(tokio::time::Instant::now() + QUIET);
+                    }
+                }
+            },
+            Some(size) = keys.resize.recv() => {
+                let _ = resize.send(size);
+                cast.resize(size)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_utf8_sequence_split_across_chunks_is_recorded_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r/1-web.cast");
+        let mut cast = Cast::create(&path, (80, 24), "t").unwrap();
+        let snow = "❄".as_bytes();
+        cast.output(&[b'a', snow[0]]).unwrap();
+        cast.output(&snow[1..]).unwrap();
+        cast.output(&[0xff, b'b']).unwrap();
+        cast.input(b"ls\r").unwrap();
+        cast.resize((100, 30)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["version"], 2);
+        assert_eq!(
+            (lines[0]["width"].as_u64(), lines[0]["height"].as_u64()),
+            (Some(80), Some(24))
+        );
+        let data: Vec<(&str, &str)> = lines[1..]
+            .iter()
+            .map(|l| (l[1].as_str().unwrap(), l[2].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            data,
+            [
+                ("o", "a"),
+                ("o", "❄"),
+                ("o", "\u{fffd}b"),
+                ("i", "ls\r"),
+                ("r", "100x30")
+            ]
+        );
+        assert!(lines[1][0].as_f64().unwrap() <= lines[5][0].as_f64().unwrap());
+    }
+
+    #[test]
+    fn a_recording_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1-web.cast");
+        Cast::create(&path, (80, 24), "t").unwrap();
+        assert!(Cast::create(&path, (80, 24), "t").is_err());
+    }
+}
