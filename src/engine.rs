@@ -72,6 +72,8 @@ pub enum EngineError {
     Tool(#[from] crate::tools::ToolError),
     #[error(transparent)]
     Serve(crate::serve::ServeError),
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
     #[error("record the shell in {}", path.display())]
     Recording {
         path: PathBuf,

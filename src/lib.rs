@@ -16,6 +16,7 @@ pub mod engine;
 pub mod exit;
 pub mod grade;
 pub mod manifests;
+pub mod plan;
 pub mod recording;
 pub mod report;
 pub mod repository;

@@ -130,6 +130,30 @@ fn a_kube_session_runs_in_its_own_namespace_and_the_candidate_reaches_only_that(
     let c = env.json(&["check", &id, "--json"], EXIT_OK);
     assert_eq!(c["score"], c["max-score"], "{c:#}");
 
+    // A recorded shell opens in a pod of the Deployment, over the API server's exec.
+    let mut shell = env
+        .cmd(&["shell", &id, "inventory", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn shell");
+    std::io::Write::write_all(
+        &mut shell.stdin.take().unwrap(),
+        b"echo in-pod-$((6*7)) $HOSTNAME\n",
+    )
+    .unwrap();
+    let out = shell.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{shown}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shown.contains("in-pod-42 inventory-"), "{shown}");
+    assert!(shown.contains("\"place\": \"pod/inventory-"), "{shown}");
+
     env.expect(&["stop", &id], EXIT_OK);
     assert!(!namespace_exists(&ns), "stop left namespace {ns}");
     // The account went with the namespace: its token no longer authenticates.

@@ -32,6 +32,114 @@ fn scenarios_dir(flag: &Option<PathBuf>) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")
 }
 
+/// Where plans are: the flag, `./plans`, or the folder shipped beside the sources.
+fn plans_dir(flag: &Option<PathBuf>) -> PathBuf {
+    if let Some(d) = flag {
+        return d.clone();
+    }
+    let here = PathBuf::from("plans");
+    if here.is_dir() {
+        return here;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")
+}
+
+/// Loads a plan by id (from the plans folder) or path, checking its scenarios exist.
+fn load_plan(plans: &Path, scenarios: &Path, arg: &str) -> Result<crate::plan::Plan, EngineError> {
+    let p = PathBuf::from(arg);
+    let file = if p.is_file() {
+        p
+    } else {
+        plans.join(format!("{arg}.yaml"))
+    };
+    if !file.is_file() {
+        return Err(crate::plan::PlanError::NotFound {
+            id: arg.into(),
+            dir: plans.to_path_buf(),
+            known: crate::plan::files(plans)
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect(),
+        }
+        .into());
+    }
+    let time = |id: &str| {
+        scenario::load(&scenarios.join(id))
+            .ok()
+            .map(|pkg| pkg.scenario.time_limit.0.as_secs())
+    };
+    Ok(crate::plan::load(&file, &time)?)
+}
+
+/// Which assessment a session being started belongs to, and its place in the plan.
+struct PlanLink {
+    assessment: String,
+    title: String,
+    step: usize,
+    of: usize,
+}
+
+/// Starts the plan's scenario number `step` (0-based) for an assessment.
+async fn start_step(
+    cli_state: &Option<PathBuf>,
+    scenarios: &Path,
+    context: &Option<String>,
+    plan: &crate::plan::Plan,
+    a: &crate::plan::Assessment,
+    step: usize,
+    json: bool,
+) -> CmdResult {
+    let pkg = find_package(scenarios, &plan.scenarios[step])?;
+    let kind = pkg
+        .scenario
+        .backends
+        .first()
+        .copied()
+        .unwrap_or(BackendKind::Docker);
+    let eng = engine(cli_state, scenarios, kind, context).await?;
+    let link = PlanLink {
+        assessment: a.id.clone(),
+        title: plan.title.clone(),
+        step,
+        of: plan.scenarios.len(),
+    };
+    start(&eng, &pkg, a.candidate.clone(), None, json, Some(link)).await
+}
+
+/// The sessions of an assessment with their last grades, combined.
+fn assessment_report(
+    store: &Store,
+    plans: &Path,
+    scenarios: &Path,
+    a: &crate::plan::Assessment,
+) -> Result<crate::plan::AssessmentReport, EngineError> {
+    let plan_file = if a.plan_file.is_file() {
+        a.plan_file.to_string_lossy().into_owned()
+    } else {
+        a.plan.clone()
+    };
+    let plan = load_plan(plans, scenarios, &plan_file)?;
+    let mut reports = vec![];
+    for sid in &a.sessions {
+        let live = store.load(sid).is_ok_and(|s| s.is_live());
+        let r = match engine::last_report(store, sid) {
+            Ok(r) => Some(r),
+            Err(EngineError::NeverGraded { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        reports.push((sid.clone(), live, r));
+    }
+    let taken: Vec<crate::plan::Taken> = reports
+        .iter()
+        .map(|(sid, live, r)| crate::plan::Taken {
+            session: sid,
+            live: *live,
+            report: r.as_ref(),
+        })
+        .collect();
+    Ok(crate::plan::combine(&plan, a, &taken))
+}
+
 /// The project's `docker/` folder (bootstrap script, probe image) beside the scenarios.
 fn assets_dir(scenarios: &Path) -> PathBuf {
     let beside = scenarios
@@ -98,7 +206,9 @@ fn print_error(e: &EngineError) {
 fn code_for(e: &EngineError) -> i32 {
     match e {
         _ if e.is_unreachable() => exit::BACKEND_UNREACHABLE,
-        EngineError::Scenario(_) | EngineError::Workspace { .. } => exit::SCENARIO_INVALID,
+        EngineError::Scenario(_)
+        | EngineError::Workspace { .. }
+        | EngineError::Plan(crate::plan::PlanError::Invalid { .. }) => exit::SCENARIO_INVALID,
         EngineError::Session(SessionError::Busy { .. }) => exit::SESSION_BUSY,
         EngineError::WrongBackend { .. } => exit::USAGE,
         _ => exit::FAILURE,
@@ -241,14 +351,35 @@ async fn dispatch(cli: Cli) -> CmdResult {
             print_json(&scenario::schema());
             Ok(exit::OK)
         }
-        Command::Validate { paths } => validate(&scenarios, paths),
+        Command::Validate { paths } => validate(&scenarios, &plans_dir(&cli.plans_dir), paths),
+        Command::Start {
+            scenario: None,
+            plan: Some(plan),
+            candidate,
+            json,
+            ..
+        } => {
+            let plan = load_plan(&plans_dir(&cli.plans_dir), &scenarios, &plan)?;
+            let store = open_store(&cli.state_dir)?;
+            let a = crate::plan::create(&store, &plan, candidate)?;
+            note!(
+                "assessment {} ({}: {} scenario(s), {} in all)",
+                a.id,
+                plan.title,
+                plan.scenarios.len(),
+                humantime::format_duration(std::time::Duration::from_secs(plan.time_budget_secs))
+            );
+            start_step(&cli.state_dir, &scenarios, &cli.context, &plan, &a, 0, json).await
+        }
         Command::Start {
             scenario,
             candidate,
             workspace,
             backend,
             json,
+            ..
         } => {
+            let scenario = scenario.unwrap_or_default();
             let pkg = find_package(&scenarios, &scenario)?;
             let kind = backend
                 .or_else(|| pkg.scenario.backends.first().copied())
@@ -260,7 +391,84 @@ async fn dispatch(cli: Cli) -> CmdResult {
                 });
             }
             let eng = engine(&cli.state_dir, &scenarios, kind, &cli.context).await?;
-            start(&eng, &pkg, candidate, workspace, json).await
+            start(&eng, &pkg, candidate, workspace, json, None).await
+        }
+        Command::Next { assessment, json } => {
+            let store = open_store(&cli.state_dir)?;
+            let mut a = crate::plan::resolve(&store, assessment.as_deref())?;
+            let plans = plans_dir(&cli.plans_dir);
+            let plan_arg = if a.plan_file.is_file() {
+                a.plan_file.to_string_lossy().into_owned()
+            } else {
+                a.plan.clone()
+            };
+            let plan = load_plan(&plans, &scenarios, &plan_arg)?;
+            if let Some(current) = a.sessions.last().cloned()
+                && store.load(&current)?.status == Status::Ready
+            {
+                let (eng, id) =
+                    session_engine(&cli.state_dir, &scenarios, &cli.context, Some(current)).await?;
+                note!("grading {id}");
+                let r = eng.grade(&id, Scope::All).await?;
+                note!("{id}: {} / {} ({}%)", r.score, r.max_score, r.percent);
+                eng.stop(&id).await?;
+                note!("stopped {id}");
+            }
+            let step = a.sessions.len();
+            if step >= plan.scenarios.len() {
+                a.finished = true;
+                crate::plan::save(&store, &a)?;
+                let r = assessment_report(&store, &plans, &scenarios, &a)?;
+                if json {
+                    print_json(&r);
+                } else {
+                    print!(
+                        "{}",
+                        crate::report::assessment::render(
+                            &r,
+                            crate::report::assessment::PlanFormat::Text
+                        )
+                    );
+                    note!(
+                        "assessment {} is complete; `breakfix assessment {} --format html -o report.html` writes the combined report",
+                        a.id,
+                        a.id
+                    );
+                }
+                return Ok(exit::OK);
+            }
+            start_step(
+                &cli.state_dir,
+                &scenarios,
+                &cli.context,
+                &plan,
+                &a,
+                step,
+                json,
+            )
+            .await
+        }
+        Command::Assessment {
+            assessment,
+            format,
+            output,
+        } => {
+            let store = open_store(&cli.state_dir)?;
+            let a = crate::plan::resolve(&store, assessment.as_deref())?;
+            let r = assessment_report(&store, &plans_dir(&cli.plans_dir), &scenarios, &a)?;
+            let text = crate::report::assessment::render(&r, format);
+            match output {
+                Some(path) => {
+                    crate::session::write_atomic(&path, text.as_bytes())?;
+                    note!("combined report written to {}", path.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(if r.complete {
+                exit::OK
+            } else {
+                exit::CHECKS_ERRORED
+            })
         }
         Command::Apply { session, json } => {
             let (eng, id) =
@@ -472,12 +680,17 @@ async fn dispatch(cli: Cli) -> CmdResult {
         }
         Command::Gc { json } => gc(&cli.state_dir, &scenarios, &cli.context, json).await,
         Command::List {
+            plans: true, json, ..
+        } => list_plans(&plans_dir(&cli.plans_dir), &scenarios, json),
+        Command::List {
             sessions: false,
             json,
+            ..
         } => catalog(&scenarios, json),
         Command::List {
             sessions: true,
             json,
+            ..
         } => {
             let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
             list(&store, json)
@@ -554,7 +767,74 @@ fn packages(scenarios: &Path, which: &[String]) -> Result<Vec<Package>, EngineEr
     which.iter().map(|w| find_package(scenarios, w)).collect()
 }
 
-fn validate(scenarios: &Path, paths: Vec<PathBuf>) -> CmdResult {
+fn list_plans(plans: &Path, scenarios: &Path, json: bool) -> CmdResult {
+    let mut out = vec![];
+    for (id, file) in crate::plan::files(plans) {
+        match load_plan(plans, scenarios, &file.to_string_lossy()) {
+            Ok(p) => out.push(p),
+            Err(e) => note!("skipping plan {id}: failed to {e}"),
+        }
+    }
+    if json {
+        print_json(&out);
+        return Ok(exit::OK);
+    }
+    for p in &out {
+        println!(
+            "{:<22} {:<34} {:>7}  {}",
+            p.id,
+            p.title,
+            humantime::format_duration(std::time::Duration::from_secs(p.time_budget_secs))
+                .to_string(),
+            p.scenarios.join(" → ")
+        );
+    }
+    if out.is_empty() {
+        note!("no plans in {}", plans.display());
+    }
+    Ok(exit::OK)
+}
+
+/// A path that names a plan file rather than a scenario package.
+fn is_plan_file(p: &Path) -> bool {
+    p.is_file()
+        && p.extension().is_some_and(|x| x == "yaml")
+        && p.file_name().is_some_and(|n| n != "scenario.yaml")
+}
+
+fn validate(scenarios: &Path, plans: &Path, paths: Vec<PathBuf>) -> CmdResult {
+    let explicit = !paths.is_empty();
+    let (plan_files, paths): (Vec<PathBuf>, Vec<PathBuf>) =
+        paths.into_iter().partition(|p| is_plan_file(p));
+    let plan_files = if !explicit {
+        crate::plan::files(plans)
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect()
+    } else {
+        plan_files
+    };
+    let mut bad_plans = 0;
+    for f in &plan_files {
+        match load_plan(plans, scenarios, &f.to_string_lossy()) {
+            Ok(p) => println!("ok      plan {} ({})", p.id, f.display()),
+            Err(EngineError::Plan(crate::plan::PlanError::Invalid { diagnostics, .. })) => {
+                bad_plans += 1;
+                println!("invalid {} ({} problem(s))", f.display(), diagnostics.len());
+                for x in &diagnostics {
+                    note!("{x}");
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if paths.is_empty() && explicit {
+        return Ok(if bad_plans == 0 {
+            exit::OK
+        } else {
+            exit::SCENARIO_INVALID
+        });
+    }
     let results: Vec<(PathBuf, Result<Package, scenario::LoadError>)> = if paths.is_empty() {
         let roots = scenario::package_roots(scenarios);
         if roots.is_empty() {
@@ -588,7 +868,7 @@ fn validate(scenarios: &Path, paths: Vec<PathBuf>) -> CmdResult {
             }
         }
     }
-    Ok(if bad == 0 {
+    Ok(if bad == 0 && bad_plans == 0 {
         exit::OK
     } else {
         exit::SCENARIO_INVALID
@@ -601,6 +881,7 @@ async fn start(
     candidate: Option<String>,
     workspace: Option<PathBuf>,
     json: bool,
+    link: Option<PlanLink>,
 ) -> CmdResult {
     let workspace = match workspace {
         Some(w)
@@ -639,6 +920,17 @@ async fn start(
             return Ok(exit::INTERRUPTED);
         }
     }
+    if let Some(l) = &link {
+        let mut a = crate::plan::load_assessment(&eng.store, &l.assessment)?;
+        a.sessions.push(s.id.clone());
+        crate::plan::save(&eng.store, &a)?;
+        note!(
+            "{}: scenario {} of {}; `breakfix next` grades it and starts the next one",
+            l.title,
+            l.step + 1,
+            l.of
+        );
+    }
     let t = eng.target(&s);
     let services = eng.services(pkg, &s.workspace);
     let containers: serde_json::Map<String, serde_json::Value> = services
@@ -657,6 +949,8 @@ async fn start(
             "kubeconfig": s.kubeconfig,
             "time-limit-secs": s.time_limit_secs,
             "clock-started-at": s.ready_at.map(|t| t.to_string()),
+            "assessment": link.as_ref().map(|l| l.assessment.clone()),
+            "plan-step": link.as_ref().map(|l| l.step + 1),
         }));
         return Ok(exit::OK);
     }

@@ -57,6 +57,9 @@ pub struct Cli {
         value_name = "CONTEXT"
     )]
     pub context: Option<String>,
+    /// The folder of assessment plans (default: ./plans, else the one shipped with breakfix).
+    #[arg(long, global = true, env = "BREAKFIX_PLANS", value_name = "DIR")]
+    pub plans_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -69,7 +72,12 @@ pub enum Command {
     )]
     Start {
         /// A scenario id from the scenarios folder, or the path of a scenario package.
-        scenario: String,
+        #[arg(required_unless_present = "plan")]
+        scenario: Option<String>,
+        /// Start an assessment plan instead (plans/<ID>.yaml): its first scenario now, the
+        /// next ones with `breakfix next`.
+        #[arg(long, value_name = "ID", conflicts_with_all = ["scenario", "workspace"])]
+        plan: Option<String>,
         /// The candidate's name, shown in the report.
         #[arg(long)]
         candidate: Option<String>,
@@ -139,6 +147,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// In an assessment plan: grade and stop the current scenario, then start the next one.
+    Next {
+        /// The assessment (default: the only unfinished one).
+        assessment: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The combined report of an assessment plan: each scenario's grade and one scorecard per
+    /// competency, weighted as the plan says, with the strong signals and red flags seen.
+    Assessment {
+        /// The assessment (default: the only unfinished one).
+        assessment: Option<String>,
+        #[arg(long, value_enum, default_value_t = crate::report::assessment::PlanFormat::Text)]
+        format: crate::report::assessment::PlanFormat,
+        /// Write the report to a file instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Give the next hint; it is recorded with its time and cost.
     Hint {
         session: Option<String>,
@@ -201,11 +227,14 @@ pub enum Command {
         json: bool,
     },
     /// List the scenario catalog (id, title, competencies, difficulty, backends, time limit),
-    /// or with --sessions the sessions in the state directory.
+    /// with --sessions the sessions in the state directory, with --plans the assessment plans.
     List {
         /// List sessions instead of scenarios.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "plans")]
         sessions: bool,
+        /// List assessment plans instead of scenarios.
+        #[arg(long)]
+        plans: bool,
         #[arg(long)]
         json: bool,
     },
@@ -220,9 +249,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Validate scenario packages (schema and references); every problem is reported.
+    /// Validate scenario packages and assessment plans; every problem is reported.
     Validate {
-        /// Package folders or scenario.yaml files (default: every package in the scenarios folder).
+        /// Package folders, scenario.yaml files or plan files (default: every package in the
+        /// scenarios folder and every plan in the plans folder).
         paths: Vec<PathBuf>,
     },
     /// Print the JSON Schema of scenario.yaml (for editor completion).

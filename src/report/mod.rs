@@ -1,5 +1,6 @@
 //! Reporters: each renders a [`Report`] it is given and computes nothing of its own.
 
+pub mod assessment;
 pub mod html;
 mod json;
 mod junit;
