@@ -144,7 +144,7 @@ pub struct Round {
     pub session: Session,
     /// The checks of the round, scored as a grade would be at this moment.
     pub report: Report,
-    /// Checks left to `grade` because they change the sandbox.
+    /// Checks left to `grade`: they change the sandbox or run a whole pipeline.
     pub skipped: Vec<String>,
 }
 
@@ -559,21 +559,21 @@ impl Engine {
 
     /// One round of a live view (`watch`, `serve`): every check that only observes, each
     /// tried once, so a round takes seconds and never disturbs the candidate's sandbox.
-    /// Checks that change the sandbox (alert drills) run only in `grade`. Status changes and
-    /// workspace edits go into the session's timeline.
+    /// Checks that change the sandbox (alert drills) or run a whole pipeline run only in
+    /// `grade`. Status changes and workspace edits go into the session's timeline.
     pub async fn observe(&self, id: &str, by: &str) -> Result<Round> {
         let s = self.live_session(id)?;
         let pkg = package_of(&s)?;
         let checks: Vec<&Check> = grade::checks_in_scope(&pkg, Scope::All)
             .into_iter()
-            .filter(|c| !c.kind.changes_sandbox())
+            .filter(|c| c.kind.in_live_rounds())
             .collect();
         let outcomes = self.run_checks(&s, &checks, Patience::Once).await;
         let (_lock, s) = self.record_round(&s.id, &outcomes, by)?;
         let report = grade::compute(&pkg, &s, &outcomes, Scope::All, OffsetDateTime::now_utc());
         let skipped = grade::checks_in_scope(&pkg, Scope::All)
             .into_iter()
-            .filter(|c| c.kind.changes_sandbox())
+            .filter(|c| !c.kind.in_live_rounds())
             .map(|c| c.id.value.clone())
             .collect();
         Ok(Round {
@@ -728,15 +728,18 @@ impl Engine {
         let lock = self.store.lock(id, LOCK_WAIT)?;
         // Reload: a hint or a note may have been recorded while the checks ran.
         let mut s = self.store.load(id)?;
-        s.note_workspace();
+        let edited = s.note_workspace();
         let round: Vec<(String, check::Outcome)> = outcomes
             .iter()
             .map(|(c, o)| (c.id.value.clone(), o.clone()))
             .collect();
         let seen =
             crate::timeline::transitions(&s.observations, &round, OffsetDateTime::now_utc(), by);
-        s.observations.extend(seen);
-        self.store.save(&s)?;
+        // A quiet round (the usual case for a live view) writes nothing.
+        if edited || !seen.is_empty() {
+            s.observations.extend(seen);
+            self.store.save(&s)?;
+        }
         Ok((lock, s))
     }
 

@@ -151,10 +151,12 @@ impl Session {
         });
     }
 
-    /// Records a workspace change since the last look; true when there was one.
+    /// Records a workspace change since the last look; true when the record changed (a
+    /// change, or the first look of a session recorded before files were tracked).
     pub fn note_workspace(&mut self) -> bool {
         let now = crate::timeline::snapshot(&self.workspace);
         // A session recorded before files were tracked has no baseline to compare with.
+        let first = self.workspace_files.is_empty() && !now.is_empty();
         let change = (!self.workspace_files.is_empty())
             .then(|| crate::timeline::describe_change(&self.workspace_files, &now))
             .flatten();
@@ -164,7 +166,7 @@ impl Session {
                 self.record("workspace-changed", what);
                 true
             }
-            None => false,
+            None => first,
         }
     }
 

@@ -20,28 +20,26 @@ use crate::session::{SessionError, Status, Store};
 
 type CmdResult = Result<i32, EngineError>;
 
-/// Where scenarios are: the flag, `./scenarios`, or the folder shipped beside the sources.
-fn scenarios_dir(flag: &Option<PathBuf>) -> PathBuf {
+/// A folder of the project's content: the flag, `./<name>`, or the one shipped beside the sources.
+fn content_dir(flag: &Option<PathBuf>, name: &str) -> PathBuf {
     if let Some(d) = flag {
         return d.clone();
     }
-    let here = PathBuf::from("scenarios");
+    let here = PathBuf::from(name);
     if here.is_dir() {
         return here;
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
+}
+
+/// Where scenarios are: the flag, `./scenarios`, or the folder shipped beside the sources.
+fn scenarios_dir(flag: &Option<PathBuf>) -> PathBuf {
+    content_dir(flag, "scenarios")
 }
 
 /// Where plans are: the flag, `./plans`, or the folder shipped beside the sources.
 fn plans_dir(flag: &Option<PathBuf>) -> PathBuf {
-    if let Some(d) = flag {
-        return d.clone();
-    }
-    let here = PathBuf::from("plans");
-    if here.is_dir() {
-        return here;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")
+    content_dir(flag, "plans")
 }
 
 /// Loads a plan by id (from the plans folder) or path, checking its scenarios exist.

@@ -34,8 +34,15 @@ const AFTER: &str =
   breakfix apply <session>                            # redeploy what changed
   breakfix check <session>                            # the checks the candidate may see
   breakfix hint <session>                             # next hint (costs points)
-  breakfix grade <session> --format markdown -o report.md
+  breakfix grade <session> --format html -o report.html
   breakfix stop <session>                             # teardown; record and report stay
+
+While it runs, the interviewer can follow along:
+  breakfix watch <session>                            # checks turning green, with the clock
+  breakfix serve                                      # the web dashboard, http://127.0.0.1:7878/
+  breakfix note <session> --competency incident-response --mark strong 'Read the logs first'
+
+A hiring loop of several scenarios: breakfix start --plan sre-mid, then breakfix next.
 
 A session id may be shortened to any unique prefix, and left out when only one session is live.";
 
@@ -107,7 +114,7 @@ pub enum Command {
     /// Watch a live session: the checks turning green as the candidate works, with the clock.
     /// Every change is recorded in the session's timeline (time to first pass, what broke again).
     #[command(
-        after_help = "Each round tries every check once (no settling time, unlike grade); checks that change the sandbox\n(alert drills) run only in grade. When standard output is not a terminal, prints one line per change."
+        after_help = "Each round tries every check once (no settling time, unlike grade); checks that change the sandbox\n(alert drills) or run a whole pipeline run only in grade. When standard output is not a terminal, prints one line per change."
     )]
     Watch {
         session: Option<String>,

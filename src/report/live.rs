@@ -71,7 +71,7 @@ pub fn screen(
     for id in skipped {
         let _ = writeln!(
             o,
-            "  -   {id:<width$}  runs only in `breakfix grade` (it changes the sandbox)"
+            "  -   {id:<width$}  runs only in `breakfix grade` (it changes the sandbox or runs a pipeline)"
         );
     }
     let _ = writeln!(

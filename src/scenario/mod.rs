@@ -399,6 +399,11 @@ impl CheckKind {
             _ => false,
         }
     }
+    /// Whether live views (`watch`, `serve`) run it each round: not when it changes the
+    /// sandbox, nor when it runs a whole pipeline (minutes of CPU every few seconds).
+    pub fn in_live_rounds(&self) -> bool {
+        !self.changes_sandbox() && !matches!(self, CheckKind::Pipeline(_))
+    }
     /// The backends the kind can observe.
     pub fn backends(&self) -> &'static [BackendKind] {
         match self {

@@ -95,7 +95,7 @@ pub struct SessionView {
     pub score: Option<u32>,
     pub max_score: Option<u32>,
     pub checks: Vec<CheckView>,
-    /// Checks left to `grade` because they change the sandbox.
+    /// Checks left to `grade`: they change the sandbox or run a whole pipeline.
     pub skipped: Vec<String>,
     /// Unix seconds of the round shown.
     pub seen_at: Option<i64>,

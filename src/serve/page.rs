@@ -159,7 +159,7 @@ fn checks(o: &mut String, v: &SessionView) {
     for id in &v.skipped {
         let _ = writeln!(
             o,
-            "<p class=\"meta\"><code>{}</code> runs only in <code>breakfix grade</code> (it changes the sandbox).</p>",
+            "<p class=\"meta\"><code>{}</code> runs only in <code>breakfix grade</code> (it changes the sandbox or runs a pipeline).</p>",
             esc(id)
         );
     }
