@@ -644,10 +644,18 @@ impl Engine {
         let path = dir.join(&name);
         let rel = format!("recordings/{name}");
         let opened_at = OffsetDateTime::now_utc();
-        let term = self
+        let term = match self
             .backend
             .terminal(&self.target(&s), &service, &backend::shell_command(), size)
-            .await?;
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                // Nothing was recorded: leave no empty recording behind.
+                let _ = std::fs::remove_file(&path);
+                return Err(e.into());
+            }
+        };
         let place = term.place.clone();
         {
             let _lock = self.store.lock(&s.id, LOCK_WAIT)?;

@@ -451,3 +451,97 @@ pub fn resolve(store: &Store, arg: Option<&str>) -> Result<Assessment, SessionEr
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Status;
+    use crate::grade::sample::report;
+
+    fn plan() -> Plan {
+        Plan {
+            id: "p".into(),
+            title: "P".into(),
+            role: "r".into(),
+            scenarios: vec!["crashloop-docker".into(), "harden-image".into()],
+            weights: BTreeMap::from([(Competency::IncidentResponse, 3)]),
+            time_budget_secs: 3600,
+            file: "p.yaml".into(),
+        }
+    }
+
+    fn assessment() -> Assessment {
+        Assessment {
+            id: "p-1".into(),
+            plan: "p".into(),
+            plan_file: "p.yaml".into(),
+            candidate: Some("Ada".into()),
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            sessions: vec!["s1".into()],
+            finished: false,
+        }
+    }
+
+    #[test]
+    fn competencies_add_up_across_scenarios_and_weigh_as_the_plan_says() {
+        let r = report(|_| Status::Pass);
+        let taken = [Taken {
+            session: "s1",
+            live: false,
+            report: Some(&r),
+        }];
+        let c = combine(&plan(), &assessment(), &taken);
+        assert_eq!(c.scenarios[0].state, "graded");
+        assert_eq!(c.scenarios[1].state, "not-started");
+        assert!(
+            !c.complete,
+            "a scenario not taken leaves the assessment incomplete"
+        );
+        let ir = c
+            .competencies
+            .iter()
+            .find(|x| x.competency == Competency::IncidentResponse)
+            .unwrap();
+        assert_eq!((ir.weight, ir.percent), (3, 100));
+        assert_eq!(ir.marks, vec![Mark::Strong]);
+        // A hint was taken: no "without a hint" signal, but the interviewer's strong note is.
+        assert_eq!(
+            ir.strong_signals_seen.len(),
+            1,
+            "{:?}",
+            ir.strong_signals_seen
+        );
+        let containers = c
+            .competencies
+            .iter()
+            .find(|x| x.competency == Competency::Containers)
+            .unwrap();
+        assert_eq!(containers.weight, 1);
+        let expected = (3 * ir.percent + containers.percent) / 4;
+        assert_eq!(c.weighted_percent, expected);
+    }
+
+    #[test]
+    fn a_broken_guard_is_a_red_flag_seen_in_its_competency() {
+        let r = report(|id| {
+            if id == "keeps-healthcheck-and-restart-policy" {
+                Status::Fail
+            } else {
+                Status::Pass
+            }
+        });
+        let taken = [Taken {
+            session: "s1",
+            live: false,
+            report: Some(&r),
+        }];
+        let c = combine(&plan(), &assessment(), &taken);
+        let containers = c
+            .competencies
+            .iter()
+            .find(|x| x.competency == Competency::Containers)
+            .unwrap();
+        assert_eq!(containers.red_flags_seen.len(), 1);
+        assert!(containers.red_flags_seen[0].starts_with("crashloop-docker: "));
+    }
+}
