@@ -69,6 +69,14 @@ pub enum EngineError {
     #[error(transparent)]
     Scenario(#[from] LoadError),
     #[error(transparent)]
+    TakeHome(#[from] crate::takehome::TakeHomeError),
+    #[error(transparent)]
+    Seal(#[from] crate::seal::SealError),
+    #[error(
+        "grade: this is a candidate's copy of the scenario (take-home {take_home}), without the hidden checks; `breakfix check` shows the checks you may see, and the interviewer grades the submitted workspace"
+    )]
+    BundleNotGradable { take_home: String },
+    #[error(transparent)]
     Tool(#[from] crate::tools::ToolError),
     #[error(transparent)]
     Serve(crate::serve::ServeError),
@@ -271,6 +279,18 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Removes a workspace about to be filled again from `from`.
+fn empty_workspace(workspace: &Path, from: &Path) -> Result<()> {
+    if workspace.exists() {
+        std::fs::remove_dir_all(workspace).map_err(|source| EngineError::Copy {
+            from: from.to_path_buf(),
+            to: workspace.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
 /// The scenario's workspace, as a git repository when the scenario asks for one.
 fn copy_workspace(pkg: &Package, workspace: &Path) -> Result<()> {
     copy_tree(&pkg.workspace_dir(), workspace)?;
@@ -349,12 +369,21 @@ impl Engine {
         }
         let id = session::new_id(pkg.id());
         let workspace = workspace.unwrap_or_else(|| self.store.dir(&id).join("workspace"));
+        // A parameterised package rendered for this candidate's seed is kept with the session,
+        // so its checks and hints stay those of the candidate's variant.
+        let package = if pkg.is_temporary() {
+            let kept = self.store.dir(&id).join("package").join(pkg.id());
+            copy_tree(&pkg.root, &kept)?;
+            kept
+        } else {
+            pkg.root.canonicalize().unwrap_or_else(|_| pkg.root.clone())
+        };
         let now = OffsetDateTime::now_utc();
         let mut s = Session {
             format_version: session::FORMAT_VERSION,
             id,
             scenario: pkg.id().into(),
-            package: pkg.root.canonicalize().unwrap_or_else(|_| pkg.root.clone()),
+            package,
             candidate,
             backend: self.backend.kind(),
             context: self.backend.context(),
@@ -373,6 +402,7 @@ impl Engine {
             notes: vec![],
             commands: vec![],
             workspace_files: Default::default(),
+            submission: None,
         };
         s.record("created", format!("scenario {}", pkg.id()));
         self.store.save(&s)?;
@@ -395,6 +425,56 @@ impl Engine {
         s.ready_at = Some(OffsetDateTime::now_utc());
         s.workspace_files = crate::timeline::snapshot(&s.workspace);
         s.record("ready", "broken state reached; clock started");
+        self.store.save(s)?;
+        Ok(())
+    }
+
+    /// Provisions a take-home submission: the session's workspace replaced by the submitted
+    /// files, images built, the workspace deployed and the scenario's runtime faults (the
+    /// incident's conditions) injected; no wait for a broken state, since a submission is
+    /// meant to be fixed. The clock starts when it is deployed; `grade` follows.
+    pub async fn provision_submission(
+        &self,
+        pkg: &Package,
+        s: &mut Session,
+        submitted: &Path,
+        info: crate::takehome::SubmissionInfo,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
+        empty_workspace(&s.workspace, submitted)?;
+        copy_tree(submitted, &s.workspace)?;
+        s.submission = Some(info);
+        s.record(
+            "submission",
+            "the submitted workspace replaces the one issued",
+        );
+        self.store.save(s)?;
+        self.backend.prepare(&images_for(pkg), progress).await?;
+        let t = self.target(s);
+        let workload = self.workload(pkg, &s.workspace)?;
+        progress.begin("deploying the submitted workspace");
+        self.backend.deploy(&t, &workload, progress).await?;
+        progress.finish("deployed");
+        for f in &pkg.scenario.faults {
+            progress.begin(&format!(
+                "injecting the incident's conditions: {}",
+                f.description
+            ));
+            // A submission may have changed what the fault acts on: that is for the checks
+            // to judge, so the grade goes on and the session records it.
+            match self.run_action(&t, &f.action).await {
+                Ok(()) => progress.finish("injected"),
+                Err(e) => {
+                    progress.finish(&format!("could not be injected: {e}"));
+                    s.record("fault-failed", format!("{}: {e}", f.description));
+                }
+            }
+        }
+        s.status = SessionStatus::Ready;
+        s.ready_at = Some(OffsetDateTime::now_utc());
+        s.workspace_files = crate::timeline::snapshot(&s.workspace);
+        s.record("ready", "submission deployed");
         self.store.save(s)?;
         Ok(())
     }
@@ -539,6 +619,18 @@ impl Engine {
     pub async fn grade(&self, id: &str, scope: Scope) -> Result<Report> {
         let s = self.live_session(id)?;
         let pkg = package_of(&s)?;
+        if scope == Scope::All
+            && let Some(b) = &pkg.scenario.bundle
+        {
+            return Err(EngineError::BundleNotGradable {
+                take_home: b.take_home.clone(),
+            });
+        }
+        // The signing key is read before the checks run, so a bad key loses no grade.
+        let key = match scope {
+            Scope::All => crate::seal::signing_key_for(self.store.root())?,
+            Scope::Candidate => None,
+        };
         let checks = grade::checks_in_scope(&pkg, scope);
         let outcomes = self.run_checks(&s, &checks, Patience::Settle).await;
         let by = if scope == Scope::All {
@@ -549,8 +641,8 @@ impl Engine {
         let (_lock, mut s) = self.record_round(&s.id, &outcomes, by)?;
         let report = grade::compute(&pkg, &s, &outcomes, scope, OffsetDateTime::now_utc());
         if scope == Scope::All {
-            let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
-            session::write_atomic(&self.store.dir(&s.id).join("report.json"), &json)?;
+            let json = crate::seal::sealed_json(&report, key.as_ref());
+            session::write_atomic(&self.store.dir(&s.id).join("report.json"), json.as_bytes())?;
             s.record("graded", format!("{} / {}", report.score, report.max_score));
             self.store.save(&s)?;
         }
@@ -782,13 +874,7 @@ impl Engine {
         s: &mut Session,
         progress: &dyn Progress,
     ) -> Result<()> {
-        if s.workspace.exists() {
-            std::fs::remove_dir_all(&s.workspace).map_err(|source| EngineError::Copy {
-                from: pkg.workspace_dir(),
-                to: s.workspace.clone(),
-                source,
-            })?;
-        }
+        empty_workspace(&s.workspace, &pkg.workspace_dir())?;
         copy_workspace(pkg, &s.workspace)?;
         self.backend.teardown(&s.id).await?;
         self.deploy_broken(pkg, s, progress).await

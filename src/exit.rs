@@ -16,6 +16,9 @@ pub const BACKEND_UNREACHABLE: i32 = 5;
 pub const CHECKS_ERRORED: i32 = 6;
 /// Another breakfix command holds the session.
 pub const SESSION_BUSY: i32 = 7;
+/// `report verify`: the report was changed since breakfix wrote it, is not sealed, or is not
+/// signed by the key given.
+pub const TAMPERED: i32 = 8;
 /// Interrupted by Ctrl-C; what the invocation created was torn down.
 pub const INTERRUPTED: i32 = 130;
 
@@ -30,4 +33,5 @@ Exit codes:
   5    the backend (Docker engine) is unreachable
   6    at least one check could not run; the grade is incomplete
   7    the session is busy with another breakfix command
+  8    report verify: the report was changed, is not sealed, or is not signed by the key given
   130  interrupted; what this invocation created was torn down";

@@ -53,6 +53,10 @@ pub struct Report {
     /// Commands the candidate ran in recorded shells (`breakfix shell`).
     #[serde(default)]
     pub commands: Vec<CommandLine>,
+    /// For a graded take-home: what was submitted, and how it differs from the workspace as
+    /// issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submission: Option<crate::takehome::SubmissionInfo>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -109,6 +113,9 @@ pub struct ScenarioInfo {
     pub id: String,
     pub title: String,
     pub competencies: Vec<Competency>,
+    /// The seed and values of a parameterised scenario: the candidate's variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<crate::scenario::variables::Variant>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -280,6 +287,11 @@ pub fn compute(
             id: pkg.id().into(),
             title: s.title.clone(),
             competencies: pkg.competencies().into_iter().collect(),
+            variant: if interviewer {
+                pkg.variant.clone()
+            } else {
+                None
+            },
         },
         session: SessionInfo {
             id: session.id.clone(),
@@ -318,6 +330,11 @@ pub fn compute(
         milestones: Milestones::default(),
         notes: vec![],
         commands: vec![],
+        submission: if interviewer {
+            session.submission.clone()
+        } else {
+            None
+        },
     };
     refresh(&mut report, pkg, session);
     report
@@ -583,6 +600,7 @@ pub(crate) mod sample {
                 recording: "recordings/1-web.cast".into(),
             }],
             workspace_files: Default::default(),
+            submission: None,
         }
     }
 

@@ -140,6 +140,9 @@ pub struct Session {
     /// The workspace's files as last seen (path → digest), to tell when the candidate changed it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub workspace_files: BTreeMap<String, String>,
+    /// A take-home submission graded in this session (`grade --submission`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submission: Option<crate::takehome::SubmissionInfo>,
 }
 
 impl Session {
@@ -393,6 +396,7 @@ mod tests {
             notes: vec![],
             commands: vec![],
             workspace_files: Default::default(),
+            submission: None,
         }
     }
 

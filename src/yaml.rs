@@ -134,6 +134,11 @@ fn reword(msg: &str) -> String {
     }
 }
 
+/// Writes a value as YAML (breakfix writes the scenario files it generates with it).
+pub fn to_string<T: Serialize>(value: &T) -> Result<String, String> {
+    serde_saphyr::to_string(value).map_err(|e| e.to_string())
+}
+
 /// For tests and small values: parse and render the error as one string.
 pub fn from_str_plain<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     from_str(text).map_err(|e| format!("{}:{}: {}", e.pos.line, e.pos.column, e.message))

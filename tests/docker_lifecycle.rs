@@ -15,6 +15,8 @@ fn start(env: &Env) -> (String, PathBuf) {
         &[
             "start",
             "crashloop-docker",
+            "--seed",
+            CLASSIC_SEED,
             "--candidate",
             "Test Candidate",
             "--json",

@@ -11,7 +11,16 @@ use common::*;
 
 fn start(env: &Env) -> (String, PathBuf) {
     images_built();
-    let v = env.json(&["start", "crashloop-docker", "--json"], EXIT_OK);
+    let v = env.json(
+        &[
+            "start",
+            "crashloop-docker",
+            "--seed",
+            CLASSIC_SEED,
+            "--json",
+        ],
+        EXIT_OK,
+    );
     let id = v["session"].as_str().expect("session id").to_string();
     (
         id,

@@ -279,3 +279,53 @@ fn every_invalid_fixture_is_rejected_with_its_expected_message() {
         failures.join("\n\n")
     );
 }
+
+/// Every `fixtures/invalid-variables/<case>/`: its files laid over a copy of the minimal
+/// package (a `variables.yaml`, and any other file that uses the variables). Validation must
+/// refuse it with exactly `<case>.expected`.
+#[test]
+fn every_invalid_variables_fixture_is_rejected_with_its_expected_message() {
+    let dir = fixtures().join("invalid-variables");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("read fixtures/invalid-variables")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 4, "too few variables fixtures: {cases:?}");
+    let mut failures = Vec::new();
+    for case in cases {
+        let tmp = tempfile::tempdir().expect("temporary folder");
+        let package = tmp.path().join("minimal");
+        copy_dir(&valid_minimal(), &package);
+        copy_dir(&case, &package);
+        let run = validate(&package);
+        let actual = relative_diagnostics(&run.stderr, &package);
+        let expected_path = case.with_extension("expected");
+        let mut problems = Vec::new();
+        if run.stderr.contains("panicked") {
+            problems.push(format!("breakfix panicked:\n{}", run.stderr));
+        }
+        if run.code != Some(SCENARIO_INVALID) {
+            problems.push(format!(
+                "exit code {:?}, expected {SCENARIO_INVALID}",
+                run.code
+            ));
+        }
+        if blessing() {
+            std::fs::write(&expected_path, &actual).expect("write the expected file");
+        } else {
+            let expected = normalise(&std::fs::read_to_string(&expected_path).unwrap_or_default());
+            if expected != actual {
+                problems.push(format!(
+                    "diagnostics differ (- expected, + actual):\n{}",
+                    diff(&expected, &actual)
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{}:\n  {}", case.display(), problems.join("\n  ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::progress::Term;
-use super::{Cli, ClusterAction, Command};
+use super::{Cli, ClusterAction, Command, ReportAction};
 use crate::backend::docker::DockerBackend;
 use crate::backend::kube::KubeBackend;
 use crate::backend::{Backend, Progress, Silent};
@@ -17,6 +17,8 @@ use crate::report::{self, Format};
 use crate::scenario::BackendKind;
 use crate::scenario::{self, Package};
 use crate::session::{SessionError, Status, Store};
+
+mod takehome;
 
 type CmdResult = Result<i32, EngineError>;
 
@@ -87,7 +89,8 @@ async fn start_step(
     step: usize,
     json: bool,
 ) -> CmdResult {
-    let pkg = find_package(scenarios, &plan.scenarios[step])?;
+    let seed = crate::scenario::variables::random_seed();
+    let pkg = find_package_seeded(scenarios, &plan.scenarios[step], Some(&seed))?;
     let kind = pkg
         .scenario
         .backends
@@ -153,6 +156,15 @@ fn assets_dir(scenarios: &Path) -> PathBuf {
 
 /// A scenario argument: an existing path, or an id in the scenarios folder.
 fn find_package(scenarios: &Path, arg: &str) -> Result<Package, EngineError> {
+    find_package_seeded(scenarios, arg, None)
+}
+
+/// Like [`find_package`], rendering a parameterised scenario for `seed`.
+fn find_package_seeded(
+    scenarios: &Path,
+    arg: &str,
+    seed: Option<&str>,
+) -> Result<Package, EngineError> {
     let p = PathBuf::from(arg);
     let path = if p.exists() { p } else { scenarios.join(arg) };
     if !path.exists() {
@@ -178,7 +190,7 @@ fn find_package(scenarios: &Path, arg: &str) -> Result<Package, EngineError> {
             )],
         }));
     }
-    Ok(scenario::load(&path)?)
+    Ok(scenario::load_seeded(&path, seed)?)
 }
 
 fn print_error(e: &EngineError) {
@@ -342,6 +354,13 @@ async fn interruptible<T>(work: impl std::future::Future<Output = T>) -> Option<
     }
 }
 
+fn cx(state_dir: &Option<PathBuf>, context: &Option<String>) -> takehome::Cx {
+    takehome::Cx {
+        state_dir: state_dir.clone(),
+        context: context.clone(),
+    }
+}
+
 async fn dispatch(cli: Cli) -> CmdResult {
     let scenarios = scenarios_dir(&cli.scenarios);
     match cli.command {
@@ -374,11 +393,13 @@ async fn dispatch(cli: Cli) -> CmdResult {
             candidate,
             workspace,
             backend,
+            seed,
             json,
             ..
         } => {
             let scenario = scenario.unwrap_or_default();
-            let pkg = find_package(&scenarios, &scenario)?;
+            let seed = seed.unwrap_or_else(crate::scenario::variables::random_seed);
+            let pkg = find_package_seeded(&scenarios, &scenario, Some(&seed))?;
             let kind = backend
                 .or_else(|| pkg.scenario.backends.first().copied())
                 .unwrap_or(BackendKind::Docker);
@@ -604,11 +625,36 @@ async fn dispatch(cli: Cli) -> CmdResult {
             Ok(report_code(&r))
         }
         Command::Grade {
+            take_home,
+            format,
+            json,
+            output,
+            ..
+        } if take_home.is_set() => {
+            let format = if json { Format::Json } else { format };
+            takehome::grade(
+                &cx(&cli.state_dir, &cli.context),
+                &scenarios,
+                &take_home,
+                format,
+                output,
+            )
+            .await
+        }
+        Command::Pack(args) => takehome::pack(&cli.state_dir, &scenarios, args).await,
+        Command::Grade {
             session,
             format,
             json,
             output,
+            take_home,
         } => {
+            if take_home.has_submission_options() {
+                note!(
+                    "error: --scenario, --take-home, --seed, --candidate and --backend describe a take-home submission: give it with --submission PATH or --submissions DIR"
+                );
+                return Ok(exit::USAGE);
+            }
             let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
             let id = pick_session(&store, session.clone())?;
             let r = if store.load(&id)?.status == Status::Ready {
@@ -626,7 +672,9 @@ async fn dispatch(cli: Cli) -> CmdResult {
                 );
                 r
             };
-            let text = report::render(&r, if json { Format::Json } else { format });
+            let key = crate::seal::signing_key_for(store.root())?;
+            let text =
+                report::render_sealed(&r, if json { Format::Json } else { format }, key.as_ref());
             match output {
                 Some(path) => {
                     crate::session::write_atomic(&path, text.as_bytes())?;
@@ -681,6 +729,11 @@ async fn dispatch(cli: Cli) -> CmdResult {
             plans: true, json, ..
         } => list_plans(&plans_dir(&cli.plans_dir), &scenarios, json),
         Command::List {
+            take_homes: true,
+            json,
+            ..
+        } => takehome::list(&open_store(&cli.state_dir)?, json),
+        Command::List {
             sessions: false,
             json,
             ..
@@ -703,6 +756,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
         }
         Command::Doctor { json } => doctor(&cli.state_dir, &scenarios, &cli.context, json).await,
         Command::Cluster { action } => cluster(action).await,
+        Command::Report { action } => report_action(&cli.state_dir, action),
         Command::Setup => {
             let progress = Term::new(false);
             progress.begin(&format!(
@@ -737,9 +791,10 @@ async fn dispatch(cli: Cli) -> CmdResult {
             which,
             all: _,
             backend,
+            seed,
             json,
         } => {
-            let pkgs = packages(&scenarios, &which)?;
+            let pkgs = seeded(packages(&scenarios, &which)?, &seed)?;
             verify(
                 &cli.state_dir,
                 &cli.context,
@@ -751,6 +806,34 @@ async fn dispatch(cli: Cli) -> CmdResult {
             .await
         }
     }
+}
+
+/// Each package, and each parameterised one once per seed: the seeds given, or enough that
+/// every value of every variable is chosen at least once.
+fn seeded(pkgs: Vec<Package>, seeds: &[String]) -> Result<Vec<Package>, EngineError> {
+    use crate::scenario::variables;
+    let mut out = vec![];
+    for pkg in pkgs {
+        if pkg.variant.is_none() || !pkg.source.join(variables::FILE).is_file() {
+            out.push(pkg);
+            continue;
+        }
+        let chosen = if seeds.is_empty() {
+            let vars = variables::read(&pkg.source).map_err(|diagnostics| {
+                scenario::LoadError::Invalid {
+                    root: pkg.source.clone(),
+                    diagnostics,
+                }
+            })?;
+            variables::covering_seeds(&vars, pkg.id(), 2)
+        } else {
+            seeds.to_vec()
+        };
+        for seed in chosen {
+            out.push(scenario::load_seeded(&pkg.source, Some(&seed))?);
+        }
+    }
+    Ok(out)
 }
 
 /// The packages named, or every package in the scenarios folder when none is named.
@@ -849,7 +932,15 @@ fn validate(scenarios: &Path, plans: &Path, paths: Vec<PathBuf>) -> CmdResult {
     } else {
         paths
             .into_iter()
-            .map(|p| (p.clone(), scenario::load(&p)))
+            .map(|p| {
+                // A scenario id names a package in the scenarios folder.
+                let p = if !p.exists() && scenarios.join(&p).join("scenario.yaml").is_file() {
+                    scenarios.join(&p)
+                } else {
+                    p
+                };
+                (p.clone(), scenario::load(&p))
+            })
             .collect()
     };
     let mut bad = 0;
@@ -901,7 +992,16 @@ async fn start(
         None => None,
     };
     let mut s = eng.create(pkg, candidate, workspace)?;
-    note!("session {} ({})", s.id, pkg.id());
+    match &pkg.variant {
+        Some(v) => note!(
+            "session {} ({}, variant seed {}: {})",
+            s.id,
+            pkg.id(),
+            v.seed,
+            v.describe()
+        ),
+        None => note!("session {} ({})", s.id, pkg.id()),
+    }
     let progress = Term::new(false);
     match interruptible(eng.provision(pkg, &mut s, &progress)).await {
         Some(Ok(())) => {}
@@ -947,6 +1047,7 @@ async fn start(
             "kubeconfig": s.kubeconfig,
             "time-limit-secs": s.time_limit_secs,
             "clock-started-at": s.ready_at.map(|t| t.to_string()),
+            "seed": pkg.variant.as_ref().map(|v| v.seed.clone()),
             "assessment": link.as_ref().map(|l| l.assessment.clone()),
             "plan-step": link.as_ref().map(|l| l.step + 1),
         }));
@@ -1008,6 +1109,7 @@ async fn status(eng: &Engine, id: &str, json: bool) -> CmdResult {
             "status": s.status,
             "backend": s.backend,
             "workspace": s.workspace,
+            "seed": pkg.variant.as_ref().map(|v| v.seed.clone()),
             "namespace": s.namespace,
             "kubeconfig": s.kubeconfig,
             "elapsed-secs": elapsed,
@@ -1045,6 +1147,14 @@ async fn status(eng: &Engine, id: &str, json: bool) -> CmdResult {
 
 /// The scenario catalog. Invalid packages are listed too, with their problem count, so a
 /// broken package is noticed rather than silently missing.
+/// The names of a parameterised scenario's variables (empty for a plain one).
+fn variables_of(p: &Package) -> Vec<String> {
+    p.variant
+        .as_ref()
+        .map(|v| v.values.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
 fn catalog(scenarios: &Path, json: bool) -> CmdResult {
     let mut rows = vec![];
     let mut invalid = 0;
@@ -1063,6 +1173,7 @@ fn catalog(scenarios: &Path, json: bool) -> CmdResult {
                     "backends": s.backends.value,
                     "time-limit": s.time_limit.to_string(),
                     "time-limit-secs": s.time_limit.0.as_secs(),
+                    "variables": variables_of(&p),
                     "path": root,
                 }));
             }
@@ -1350,7 +1461,15 @@ async fn verify(
                     continue;
                 }
             };
-            note!("verifying {} on {kind}", pkg.id());
+            match &pkg.variant {
+                Some(v) => note!(
+                    "verifying {} on {kind}, seed {} ({})",
+                    pkg.id(),
+                    v.seed,
+                    v.describe()
+                ),
+                None => note!("verifying {} on {kind}", pkg.id()),
+            }
             let progress = Term::new(json);
             let mut session = eng.create(pkg, Some("breakfix verify".into()), None)?;
             let shown: &dyn crate::backend::Progress = if json { &Silent } else { &progress };
@@ -1379,8 +1498,12 @@ async fn verify(
                     );
                 }
                 println!(
-                    "{} on {kind}: {}\n",
+                    "{}{} on {kind}: {}\n",
                     pkg.id(),
+                    pkg.variant
+                        .as_ref()
+                        .map(|v| format!(" (seed {})", v.seed))
+                        .unwrap_or_default(),
                     if v.proven { "proven" } else { "NOT proven" }
                 );
                 if !v.proven {
@@ -1393,6 +1516,7 @@ async fn verify(
             proven &= v.proven;
             let mut entry = serde_json::to_value(&v).unwrap_or_default();
             entry["backend"] = json!(kind);
+            entry["seed"] = json!(pkg.variant.as_ref().map(|v| v.seed.clone()));
             all.push(entry);
         }
     }
@@ -1407,6 +1531,96 @@ async fn verify(
     } else {
         exit::OK
     })
+}
+
+/// `report verify` and `report keygen`.
+fn report_action(state_dir: &Option<PathBuf>, action: ReportAction) -> CmdResult {
+    use crate::seal::{self, SignatureVerdict, Verdict};
+    match action {
+        ReportAction::Keygen { output } => {
+            let store = open_store(state_dir)?;
+            let path = output.unwrap_or_else(|| store.root().join(seal::DEFAULT_KEY));
+            let public = seal::generate_key(&path)?;
+            let pub_path = seal::public_path(&path);
+            println!("signing key  {} (keep it private)", path.display());
+            println!(
+                "public key   {} ({})",
+                pub_path.display(),
+                hex::encode(public.to_bytes())
+            );
+            if output_is_default(&path, store.root()) {
+                println!("Reports graded from now on are signed with it.");
+            } else {
+                println!(
+                    "Set BREAKFIX_SIGNING_KEY={} for breakfix to sign reports with it.",
+                    path.display()
+                );
+            }
+            println!(
+                "A colleague checks a report with: breakfix report verify report.json --key {}",
+                pub_path.display()
+            );
+            Ok(exit::OK)
+        }
+        ReportAction::Verify { file, key, json } => {
+            let trusted = key.as_deref().map(seal::load_verifying_key).transpose()?;
+            let verdict = seal::verify(&file, trusted.as_ref())?;
+            let ok = verdict.is_trustworthy(trusted.is_some());
+            let f = file.display();
+            let line = match &verdict {
+                Verdict::NotSealed => format!(
+                    "{f}: NOT SEALED: it carries no digest, so nothing shows whether it was changed"
+                ),
+                Verdict::Sealed {
+                    carried, actual, ..
+                } if carried != actual => format!(
+                    "{f}: HAS BEEN CHANGED: its content no longer matches the digest it carries (sha256 {carried}, content {actual})"
+                ),
+                Verdict::Sealed {
+                    actual, signature, ..
+                } => match signature {
+                    SignatureVerdict::Absent if trusted.is_some() => format!(
+                        "{f}: unchanged (sha256 {actual}) but NOT SIGNED, so it cannot be shown to come from the key given"
+                    ),
+                    SignatureVerdict::Absent => format!(
+                        "{f}: unchanged since breakfix wrote it (sha256 {actual}; not signed, so anyone could have recomputed it)"
+                    ),
+                    SignatureVerdict::Valid {
+                        public_key,
+                        trusted: Some(false),
+                    } => format!(
+                        "{f}: unchanged, but signed by ANOTHER key ({}…), not the one given",
+                        &public_key[..16.min(public_key.len())]
+                    ),
+                    SignatureVerdict::Valid {
+                        public_key,
+                        trusted,
+                    } => format!(
+                        "{f}: unchanged since breakfix wrote it (sha256 {actual}), signed by ed25519 key {}…{}",
+                        &public_key[..16.min(public_key.len())],
+                        if trusted == &Some(true) {
+                            " (the key given)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    SignatureVerdict::Invalid { .. } => {
+                        format!("{f}: HAS BEEN CHANGED: its signature does not match its content")
+                    }
+                },
+            };
+            if json {
+                print_json(&json!({"file": file, "ok": ok, "verdict": line}));
+            } else {
+                println!("{line}");
+            }
+            Ok(if ok { exit::OK } else { exit::TAMPERED })
+        }
+    }
+}
+
+fn output_is_default(path: &Path, state: &Path) -> bool {
+    path == state.join(crate::seal::DEFAULT_KEY)
 }
 
 /// `gc` over every backend that answers; one that does not is said, not fatal.

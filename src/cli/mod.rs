@@ -95,6 +95,10 @@ pub enum Command {
         /// cluster of --context). Default: the first backend the scenario declares.
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
+        /// For a parameterised scenario: the seed that chooses this candidate's variant (names,
+        /// ports, which fault). Default: a random one, recorded in the session and the report.
+        #[arg(long, value_name = "SEED")]
+        seed: Option<String>,
         /// Print the session as JSON (its id, workspace, containers) instead of the briefing.
         #[arg(long)]
         json: bool,
@@ -195,10 +199,18 @@ pub enum Command {
         /// Shorthand for --format json.
         #[arg(long, conflicts_with = "format")]
         json: bool,
-        /// Write the report to a file instead of standard output.
+        /// Write the report to a file instead of standard output (with --submissions: the
+        /// folder the reports and the summary go to).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        take_home: SubmissionArgs,
     },
+    /// Write a take-home bundle for a candidate: the briefing, the workspace, the images'
+    /// sources, the checks the candidate may run, and breakfix itself; never the solution,
+    /// the hidden checks, the hints or the interviewer's notes.
+    #[command(after_help = PACK_HELP)]
+    Pack(PackArgs),
     /// Add the interviewer's own evidence to a session (live or stopped); the report shows
     /// it beside the automated checks, labelled as the interviewer's.
     #[command(
@@ -234,14 +246,18 @@ pub enum Command {
         json: bool,
     },
     /// List the scenario catalog (id, title, competencies, difficulty, backends, time limit),
-    /// with --sessions the sessions in the state directory, with --plans the assessment plans.
+    /// with --sessions the sessions in the state directory, with --plans the assessment plans,
+    /// with --take-homes the take-homes packed.
     List {
         /// List sessions instead of scenarios.
-        #[arg(long, conflicts_with = "plans")]
+        #[arg(long, conflicts_with_all = ["plans", "take_homes"])]
         sessions: bool,
         /// List assessment plans instead of scenarios.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "take_homes")]
         plans: bool,
+        /// List the take-homes packed (`breakfix pack`): id, scenario, candidate, when.
+        #[arg(long)]
+        take_homes: bool,
         #[arg(long)]
         json: bool,
     },
@@ -258,8 +274,8 @@ pub enum Command {
     },
     /// Validate scenario packages and assessment plans; every problem is reported.
     Validate {
-        /// Package folders, scenario.yaml files or plan files (default: every package in the
-        /// scenarios folder and every plan in the plans folder).
+        /// Scenario ids, package folders, scenario.yaml files or plan files (default: every package
+        /// in the scenarios folder and every plan in the plans folder).
         paths: Vec<PathBuf>,
     },
     /// Print the JSON Schema of scenario.yaml (for editor completion).
@@ -288,8 +304,19 @@ pub enum Command {
         /// be reached is reported as skipped, never as passed).
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
+        /// For parameterised scenarios: verify these seeds (repeatable). Default: enough seeds
+        /// that every value of every variable is chosen at least once, and at least two.
+        #[arg(long, value_name = "SEED")]
+        seed: Vec<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Check that a JSON report is unchanged since breakfix wrote it, or make the key that
+    /// signs reports.
+    #[command(after_help = REPORT_HELP)]
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
     },
     /// Create or delete a local Kubernetes cluster for breakfix with kind.
     #[command(
@@ -298,6 +325,116 @@ pub enum Command {
     Cluster {
         #[command(subcommand)]
         action: ClusterAction,
+    },
+}
+
+const PACK_HELP: &str = "Examples:
+  breakfix pack crashloop-docker --candidate 'Ada Lovelace' -o ada.tar.gz
+  breakfix pack crashloop-docker --candidate 'Grace Hopper' --seed 4f1c -o bundles/grace/
+
+Send the bundle; the candidate runs `./breakfix start <scenario> --workspace ./work` in it and
+hands back ./work (a tarball or a git bundle). Grade it on your machine, with every check:
+  breakfix grade --submission ada-work.tar.gz --take-home <id printed here>
+  breakfix grade --submissions inbox/ --scenario crashloop-docker -o reports/
+
+Each take-home is recorded in the state directory (take-homes/<id>.json) with its seed, so a
+parameterised scenario is graded in the variant that candidate received.";
+
+/// `pack`.
+#[derive(clap::Args, Debug)]
+pub struct PackArgs {
+    /// A scenario id from the scenarios folder, or the path of a scenario package.
+    pub scenario: String,
+    /// A new folder, or a file ending in .tar.gz or .tgz.
+    #[arg(short, long, value_name = "DIR|FILE.tar.gz")]
+    pub output: PathBuf,
+    /// For a parameterised scenario: the seed of this candidate's variant (default: a
+    /// random one). It stays in your records, never in the bundle.
+    #[arg(long)]
+    pub seed: Option<String>,
+    /// Who the take-home is for (kept in your records, to match the submission).
+    #[arg(long)]
+    pub candidate: Option<String>,
+    /// Leave the breakfix executable out (the candidate installs breakfix themselves).
+    #[arg(long)]
+    pub without_binary: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `grade --submission`: grading a take-home's returned workspace instead of a live session.
+#[derive(clap::Args, Debug, Default)]
+pub struct SubmissionArgs {
+    /// Grade a take-home submission instead of a session: a workspace folder, a tarball
+    /// (.tar, .tar.gz, .tgz) or a git bundle. It is deployed fresh on this machine and graded
+    /// with every check; the report shows how it differs from the workspace as issued.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["session", "submissions"])]
+    pub submission: Option<PathBuf>,
+    /// Grade every submission in a folder (each entry a folder, tarball or git bundle, named
+    /// after its take-home id or its candidate): one report each and a summary table, in the
+    /// --output folder (default ./reports).
+    #[arg(long, value_name = "DIR", conflicts_with = "session")]
+    pub submissions: Option<PathBuf>,
+    /// The scenario the submission answers (id or path); default: its take-home's.
+    #[arg(long, value_name = "SCENARIO")]
+    pub scenario: Option<String>,
+    /// The take-home it answers (the id `breakfix pack` printed): gives the scenario, the
+    /// candidate's variant (seed) and name.
+    #[arg(long, value_name = "ID", conflicts_with = "submissions")]
+    pub take_home: Option<String>,
+    /// The seed of the candidate's variant, when there is no take-home record.
+    #[arg(long)]
+    pub seed: Option<String>,
+    /// The candidate's name, shown in the report (default: the take-home's).
+    #[arg(long, conflicts_with = "submissions")]
+    pub candidate: Option<String>,
+    /// Where to run it (default: the first backend the scenario declares).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
+}
+
+impl SubmissionArgs {
+    pub fn is_set(&self) -> bool {
+        self.submission.is_some() || self.submissions.is_some()
+    }
+    /// True when an option that only describes a submission is given.
+    pub fn has_submission_options(&self) -> bool {
+        self.scenario.is_some()
+            || self.take_home.is_some()
+            || self.seed.is_some()
+            || self.candidate.is_some()
+            || self.backend.is_some()
+    }
+}
+
+const REPORT_HELP: &str = "Every JSON report breakfix writes (grade --json, report.json beside each session, the
+reports of grade --submissions) carries a SHA-256 digest over its content, and an Ed25519
+signature when a signing key is set up:
+  breakfix report keygen                         # key in <state>/keys/; reports are signed from now on
+  breakfix report verify report.json             # unchanged since breakfix wrote it?
+  breakfix report verify report.json --key report-signing.key.pub   # ... and signed by that key?
+
+A digest alone catches edits made without recomputing it; only a signature shows who wrote
+the report. BREAKFIX_SIGNING_KEY names another signing key file.";
+
+#[derive(Subcommand, Debug)]
+pub enum ReportAction {
+    /// Say whether a JSON report is unchanged since breakfix wrote it (exit 0), or was
+    /// changed, is not sealed, or is not signed by --key (exit 8).
+    Verify {
+        /// The JSON report.
+        file: PathBuf,
+        /// The public key (`.pub`) it must be signed with.
+        #[arg(long, value_name = "PUBFILE")]
+        key: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the key pair that signs reports (default: <state>/keys/report-signing.key and
+    /// its .pub). Never overwrites a key.
+    Keygen {
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 

@@ -34,6 +34,7 @@ th { font-size: .85rem; color: var(--muted); font-weight: 600; }
 .check .pts { margin-left: auto; color: var(--muted); font-weight: 400; }
 .check p { margin: .3rem 0; }
 .meta { color: var(--muted); font-size: .85rem; }
+pre .add { color: var(--pass); } pre .del { color: var(--fail); }
 pre { background: #f6f8fa; border-radius: 6px; padding: .5rem .7rem; font-size: .8rem; white-space: pre-wrap;
   word-break: break-word; max-height: 18rem; overflow: auto; margin: .4rem 0 0; }
 ul { padding-left: 1.2rem; } li { margin: .2rem 0; }
@@ -123,6 +124,16 @@ pub fn render(r: &Report) -> String {
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     );
+    if r.scope == Scope::All
+        && let Some(v) = &r.scenario.variant
+    {
+        let _ = writeln!(
+            o,
+            "<p class=\"sub\">variant: seed <code>{}</code> ({})</p>",
+            esc(&v.seed),
+            esc(&v.describe())
+        );
+    }
     let _ = writeln!(o, "<section class=\"facts\">");
     if r.scope == Scope::All {
         let _ = writeln!(
@@ -173,6 +184,7 @@ pub fn render(r: &Report) -> String {
         scorecard(&mut o, r);
         milestones(&mut o, r);
     }
+    submission(&mut o, r);
     let _ = writeln!(o, "<h2>Checks</h2>");
     for c in &r.checks {
         check(&mut o, c);
@@ -199,6 +211,40 @@ pub fn render(r: &Report) -> String {
         r.format_version
     );
     o
+}
+
+fn submission(o: &mut String, r: &Report) {
+    let Some(sub) = &r.submission else { return };
+    let _ = writeln!(o, "<h2>The submission against the workspace as issued</h2>");
+    let _ = writeln!(
+        o,
+        "<p>{} ({}){} · {} file(s) differ.</p>",
+        esc(&sub.source),
+        sub.kind,
+        super::take_home_text(sub, |t| format!("<code>{}</code>", esc(t)), esc),
+        sub.changes.len()
+    );
+    for c in &sub.changes {
+        let _ = writeln!(
+            o,
+            "<details open><summary><code>{}</code> {}</summary>",
+            esc(&c.path),
+            format!("{:?}", c.change).to_lowercase()
+        );
+        if let Some(d) = &c.diff {
+            let _ = writeln!(o, "<pre>");
+            for line in d.lines() {
+                let class = match line.chars().next() {
+                    Some('+') if !line.starts_with("+++") => " class=\"add\"",
+                    Some('-') if !line.starts_with("---") => " class=\"del\"",
+                    _ => "",
+                };
+                let _ = writeln!(o, "<span{class}>{}</span>", esc(line));
+            }
+            let _ = writeln!(o, "</pre>");
+        }
+        let _ = writeln!(o, "</details>");
+    }
 }
 
 fn scorecard(o: &mut String, r: &Report) {

@@ -36,12 +36,52 @@ pub fn render(r: &Report) -> String {
             r.score, r.max_score, r.percent
         );
     }
+    if r.scope == Scope::All
+        && let Some(v) = &r.scenario.variant
+    {
+        let _ = writeln!(
+            o,
+            "| Variant | seed `{}` ({}) |",
+            v.seed,
+            cell(&v.describe())
+        );
+    }
+    if let Some(sub) = &r.submission {
+        let _ = writeln!(
+            o,
+            "| Submission | {} ({}){} |",
+            cell(&sub.source),
+            sub.kind,
+            super::take_home_text(sub, |t| format!("`{t}`"), cell)
+        );
+    }
     if !r.complete {
         let _ = writeln!(
             o,
             "| Note | {} check(s) could not run: the grade is incomplete |",
             r.errors()
         );
+    }
+    if let Some(sub) = &r.submission {
+        let _ = writeln!(o, "\n## The submission against the workspace as issued\n");
+        if sub.changes.is_empty() {
+            let _ = writeln!(
+                o,
+                "No file differs: the workspace came back as it was sent."
+            );
+        }
+        for c in &sub.changes {
+            let _ = writeln!(o, "- `{}` {:?}", c.path, c.change);
+        }
+        for c in &sub.changes {
+            if let Some(d) = &c.diff {
+                let _ = writeln!(
+                    o,
+                    "\n```diff\n{}\n```",
+                    d.trim_end().replace("```", "` ` `")
+                );
+            }
+        }
     }
     let _ = writeln!(o, "\n## Checks\n");
     let _ = writeln!(

@@ -34,6 +34,41 @@ pub fn render(report: &Report, format: Format) -> String {
     }
 }
 
+/// Renders a report for a file or a pipe: the JSON form sealed (a digest over its content,
+/// signed with `key` when there is one; see [`crate::seal`]), the others as [`render`] does.
+pub fn render_sealed(
+    report: &Report,
+    format: Format,
+    key: Option<&ed25519_dalek::SigningKey>,
+) -> String {
+    match format {
+        Format::Json => crate::seal::sealed_json(report, key),
+        other => render(report, other),
+    }
+}
+
+/// `, take-home <id> issued to <name>` for a graded submission (empty when no take-home is
+/// known), each part written as the format writes such things.
+pub fn take_home_text(
+    sub: &crate::takehome::SubmissionInfo,
+    id: impl Fn(&str) -> String,
+    who: impl Fn(&str) -> String,
+) -> String {
+    sub.take_home
+        .as_ref()
+        .map(|t| {
+            format!(
+                ", take-home {}{}",
+                id(t),
+                sub.issued_to
+                    .as_ref()
+                    .map(|w| format!(" issued to {}", who(w)))
+                    .unwrap_or_default()
+            )
+        })
+        .unwrap_or_default()
+}
+
 /// The candidate's name as reports show it.
 pub fn candidate(r: &Report) -> &str {
     r.session
@@ -152,6 +187,46 @@ mod tests {
         let xml = render(&r, Format::Junit);
         roxmltree::Document::parse(&xml).expect("well-formed XML");
         assert!(xml.contains("bell  and escape [31m red"));
+    }
+
+    #[test]
+    fn a_graded_submission_shows_its_changed_files_and_diff_in_every_format() {
+        use crate::takehome::{Change, FileChange, SubmissionInfo, SubmissionKind};
+        let mut r = mixed();
+        r.submission = Some(SubmissionInfo {
+            source: "inbox/ada.tgz".into(),
+            kind: SubmissionKind::Tarball,
+            take_home: Some("th-abc234".into()),
+            issued_to: Some("Ada <Lovelace>".into()),
+            changes: vec![FileChange {
+                path: "nginx/conf.d/shop.conf".into(),
+                change: Change::Changed,
+                diff: Some(
+                    "--- a/x\n+++ b/x\n-    server orders-api:8000;\n+    server orders:8000;\n"
+                        .into(),
+                ),
+            }],
+        });
+        let text = render(&r, Format::Text);
+        assert!(
+            text.contains("take-home th-abc234 issued to Ada <Lovelace>"),
+            "{text}"
+        );
+        assert!(text.contains("changed  nginx/conf.d/shop.conf"), "{text}");
+        let md = render(&r, Format::Markdown);
+        assert!(md.contains("```diff\n--- a/x"), "{md}");
+        let html = render(&r, Format::Html);
+        assert!(html.contains("issued to Ada &lt;Lovelace&gt;"), "{html}");
+        assert!(
+            html.contains("<span class=\"del\">-    server orders-api:8000;</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"add\">+    server orders:8000;</span>"),
+            "{html}"
+        );
+        let back: Report = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+        assert_eq!(back.submission.unwrap().changes.len(), 1);
     }
 
     #[test]

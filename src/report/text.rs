@@ -28,6 +28,29 @@ pub fn render(r: &Report) -> String {
             ""
         }
     );
+    if r.scope == Scope::All
+        && let Some(v) = &r.scenario.variant
+    {
+        let _ = writeln!(o, "variant: seed {} ({})", v.seed, v.describe());
+    }
+    if let Some(sub) = &r.submission {
+        let _ = writeln!(
+            o,
+            "submission: {} ({}){}, {} file(s) differ from the workspace as issued",
+            sub.source,
+            sub.kind,
+            super::take_home_text(sub, str::to_string, str::to_string),
+            sub.changes.len()
+        );
+        for c in &sub.changes {
+            let _ = writeln!(
+                o,
+                "  {:<8} {}",
+                format!("{:?}", c.change).to_lowercase(),
+                c.path
+            );
+        }
+    }
     let _ = writeln!(o);
     let width = r.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for c in &r.checks {

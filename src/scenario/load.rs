@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use super::{BackendKind, CheckKind, Fix, FixExpectation, FixSpec, Package, Scenario};
+use super::{BackendKind, CheckKind, Fix, FixExpectation, FixSpec, Package, Scenario, variables};
 use crate::compose;
 use crate::diagnostic::{self, Diagnostic};
 use crate::yaml::{self, Pos};
@@ -30,8 +30,110 @@ impl LoadError {
     }
 }
 
-/// Loads the package at `path` (its folder, or its `scenario.yaml`).
+/// Loads the package at `path` (its folder, or its `scenario.yaml`). A parameterised package
+/// (with `variables.yaml`) is rendered for the default seed.
 pub fn load(path: &Path) -> Result<Package, LoadError> {
+    load_seeded(path, None)
+}
+
+/// Loads the package at `path`; a parameterised one is rendered for `seed` into a temporary
+/// folder, and problems are reported against the files as written. With no seed it is
+/// rendered for the default seed, after checking that every value of every variable renders
+/// a valid package. A package without variables ignores the seed.
+pub fn load_seeded(path: &Path, seed: Option<&str>) -> Result<Package, LoadError> {
+    let root = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    };
+    if !root.join(variables::FILE).is_file() {
+        return load_plain(path);
+    }
+    let invalid = |diagnostics: Vec<Diagnostic>| LoadError::Invalid {
+        root: root.clone(),
+        diagnostics,
+    };
+    let vars = variables::read(&root).map_err(invalid)?;
+    let links = escaping_links(&root);
+    if !links.is_empty() {
+        return Err(invalid(
+            links
+                .into_iter()
+                .map(|(p, why)| Diagnostic::at(&p, Pos::default(), why))
+                .collect(),
+        ));
+    }
+    let id = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pkg = render_and_load(&root, &vars, &id, seed.unwrap_or(variables::DEFAULT_SEED))
+        .map_err(invalid)?;
+    if seed.is_none() {
+        // Without a seed (validate, list, verify's first look), every value of every
+        // variable is tried at least once, so a value that breaks the package is found here
+        // rather than by the one candidate who draws it.
+        let mut diags = vec![];
+        for s in variables::covering_seeds(&vars, &id, 1) {
+            if let Err(found) = render_and_load(&root, &vars, &id, &s) {
+                let v = variables::choose(&vars, &id, &s);
+                diags.extend(found.into_iter().map(|mut d| {
+                    d.message = format!("{} (with seed {s}: {})", d.message, v.describe());
+                    d
+                }));
+            }
+        }
+        if !diags.is_empty() {
+            diags.sort();
+            diags.dedup();
+            return Err(invalid(diags));
+        }
+    }
+    Ok(pkg)
+}
+
+/// Renders the package at `root` for `seed` into a temporary folder and loads it; problems
+/// are reported against the files as written (the lines match: a value is one line).
+fn render_and_load(
+    root: &Path,
+    vars: &variables::VariablesFile,
+    id: &str,
+    seed: &str,
+) -> Result<Package, Vec<Diagnostic>> {
+    let variant = variables::choose(vars, id, seed);
+    let tmp = tempfile::Builder::new()
+        .prefix("breakfix-render-")
+        .tempdir()
+        .map_err(|e| {
+            vec![Diagnostic::at(
+                root,
+                Pos::default(),
+                format!("failed to make a folder to render the package in: {e}"),
+            )]
+        })?;
+    let out = tmp.path().join(id);
+    variables::render(root, &out, &variant)?;
+    let mut pkg = load_plain(&out).map_err(|e| {
+        e.diagnostics()
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                if let Ok(rel) = d.file.strip_prefix(&out) {
+                    d.file = root.join(rel);
+                }
+                d
+            })
+            .collect::<Vec<_>>()
+    })?;
+    pkg.source = root.to_path_buf();
+    pkg.rendered = Some(std::sync::Arc::new(tmp));
+    Ok(pkg)
+}
+
+fn load_plain(path: &Path) -> Result<Package, LoadError> {
     let (root, file) = if path.is_dir() {
         (path.to_path_buf(), path.join("scenario.yaml"))
     } else {
@@ -87,10 +189,13 @@ pub fn load(path: &Path) -> Result<Package, LoadError> {
     let fixes = load_fixes(&root, &scenario, &mut diags);
     if diags.is_empty() {
         Ok(Package {
+            variant: variables::read_variant(&root),
+            source: root.clone(),
             root,
             scenario,
             briefing,
             fixes,
+            rendered: None,
         })
     } else {
         diags.sort();
@@ -251,8 +356,9 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     if !workspace.is_dir() {
         err(top, "the package has no workspace/ folder".into());
     }
+    let bundle = s.bundle.is_some();
     let solution = root.join("solution");
-    if !solution.is_dir() {
+    if !bundle && !solution.is_dir() {
         err(
             top,
             "the package has no solution/ folder (the reference fix laid over the workspace)"
@@ -367,7 +473,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
         };
 
     // Checks.
-    if s.checks.is_empty() {
+    if s.checks.is_empty() && !bundle {
         err(top, "checks: a scenario needs at least one check".into());
     }
     let mut seen = HashSet::new();
@@ -883,7 +989,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
             }
         }
     }
-    if s.max_score_is_zero() {
+    if s.max_score_is_zero() && !bundle {
         err(
             top,
             "checks: no check awards points, so no score can be computed".into(),
@@ -891,7 +997,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     }
 
     // Broken state.
-    if s.environment.broken_when.failing.is_empty() {
+    if s.environment.broken_when.failing.is_empty() && !bundle {
         err(top, "environment.broken-when.failing: name at least one check that fails in the broken state".into());
     }
     for id in &s.environment.broken_when.failing {
@@ -915,7 +1021,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     }
 
     // Hints and interviewer material.
-    if s.hints.is_empty() {
+    if s.hints.is_empty() && !bundle {
         err(top, "hints: give at least one hint".into());
     }
     for (i, h) in s.hints.iter().enumerate() {
@@ -923,13 +1029,13 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
             err(h.cost.pos, format!("hint {}: cost must be positive", i + 1));
         }
     }
-    if s.follow_ups.is_empty() {
+    if s.follow_ups.is_empty() && !bundle {
         err(
             top,
             "follow-ups: give the interviewer at least one question".into(),
         );
     }
-    if s.rubric.strong_signals.is_empty() || s.rubric.red_flags.is_empty() {
+    if (s.rubric.strong_signals.is_empty() || s.rubric.red_flags.is_empty()) && !bundle {
         err(top, "rubric: list strong-signals and red-flags".into());
     }
     diags.extend(compose_diags);

@@ -2,6 +2,7 @@
 //! Loading and validation live in [`load`].
 
 pub mod load;
+pub mod variables;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use crate::duration::HumanDuration;
 use crate::yaml::Located;
 
 pub use crate::diagnostic::Diagnostic;
-pub use load::{LoadError, load, load_all, package_roots};
+pub use load::{LoadError, load, load_all, load_seeded, package_roots};
 
 /// A rubric competency. The ids are the same in scenarios, checks and reports.
 #[derive(
@@ -105,6 +106,21 @@ pub struct Scenario {
     /// Questions for the interviewer's debrief.
     pub follow_ups: Vec<String>,
     pub rubric: RubricNotes,
+    /// Set by `breakfix pack` in the copy a candidate receives: the solution, hidden checks,
+    /// hints and interviewer material are left out, so that copy can start the sandbox and run
+    /// the candidate's checks, but cannot be graded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<BundleInfo>,
+}
+
+/// What a candidate's copy of a scenario says about itself.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BundleInfo {
+    /// The take-home's id, as the interviewer's records know it.
+    pub take_home: String,
+    /// When it was packed (RFC 3339).
+    pub packed_at: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -894,11 +910,26 @@ pub struct Package {
     pub briefing: String,
     /// Alternative and fake fixes `verify` tries (`fixes/*/fix.yaml`).
     pub fixes: Vec<Fix>,
+    /// The package folder as written: `root` itself, unless `root` is a rendering of a
+    /// parameterised package for one seed.
+    pub source: PathBuf,
+    /// The seed and values the package was rendered with (parameterised packages).
+    pub variant: Option<variables::Variant>,
+    /// Keeps a rendering in a temporary folder alive as long as the package is used.
+    pub rendered: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl Package {
     pub fn id(&self) -> &str {
         &self.scenario.id.value
+    }
+    /// True when the package is a temporary rendering that a session must copy to keep.
+    pub fn is_temporary(&self) -> bool {
+        self.rendered.is_some()
+    }
+    /// True for a candidate's copy made by `breakfix pack`.
+    pub fn is_bundle(&self) -> bool {
+        self.scenario.bundle.is_some()
     }
     pub fn workspace_dir(&self) -> PathBuf {
         self.root.join("workspace")
@@ -968,6 +999,24 @@ mod tests {
         ] {
             assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
         }
+    }
+
+    #[test]
+    fn the_classic_seed_gives_crashloop_docker_the_names_the_integration_tests_use() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/crashloop-docker");
+        let pkg = load_seeded(&dir, Some("classic-17")).unwrap();
+        let v = pkg.variant.unwrap();
+        let ids: Vec<(&str, &str)> = v.values.iter().map(|(k, c)| (k.as_str(), c.id())).collect();
+        assert_eq!(
+            ids,
+            [
+                ("health-fault", "wrong-port"),
+                ("orders-port", "8000"),
+                ("orders-service", "orders"),
+                ("web-port", "8080")
+            ]
+        );
     }
 
     #[test]

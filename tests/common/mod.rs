@@ -11,6 +11,11 @@ pub const EXIT_CHECKS_FAILED: i32 = 3;
 pub const EXIT_SCENARIO_INVALID: i32 = 4;
 pub const EXIT_BACKEND_UNREACHABLE: i32 = 5;
 
+/// The seed of `crashloop-docker`'s variant with the names the assertions use: the service
+/// `orders` on port 8000, nginx on 8080, the healthcheck on the wrong port (a unit test in
+/// src/scenario/mod.rs holds it to that).
+pub const CLASSIC_SEED: &str = "classic-17";
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_breakfix")
 }
@@ -119,9 +124,16 @@ pub fn labelled_objects(session: &str) -> usize {
         + count(&["image", "ls", "-q", "--filter", &filter])
 }
 
-/// Lays the scenario's reference solution over a session's workspace.
+/// Lays the reference solution over a session's workspace: the one of the session's own
+/// rendering when the scenario is parameterised (kept beside the workspace), else the package's.
 pub fn copy_solution(scenario: &str, workspace: &Path) {
-    let from = repo().join("scenarios").join(scenario).join("solution");
+    let rendered = workspace
+        .parent()
+        .map(|d| d.join("package").join(scenario).join("solution"));
+    let from = match rendered {
+        Some(r) if r.is_dir() => r,
+        _ => repo().join("scenarios").join(scenario).join("solution"),
+    };
     copy_dir(&from, workspace);
 }
 
