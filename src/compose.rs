@@ -563,8 +563,42 @@ fn resolve(
         let mut binds = Vec::new();
         for v in &svc.volumes {
             match parse_bind(workspace, file, &v.value) {
+                Ok(b) if shadows_tools(&b.target) => err(
+                    v.pos,
+                    format!(
+                        "volume `{}`: `{}` is where the container keeps its own tools; a sandbox may not mount over them",
+                        v.value, b.target
+                    ),
+                ),
                 Ok(b) => binds.push(b),
                 Err(msg) => err(v.pos, format!("volume `{}`: {msg}", v.value)),
+            }
+        }
+        if let Some(t) = &svc.tmpfs {
+            for w in &t.words {
+                let path = w.split_once(':').map_or(w.as_str(), |(p, _)| p);
+                if shadows_tools(path) {
+                    err(
+                        at,
+                        format!(
+                            "tmpfs `{path}` is where the container keeps its own tools; a sandbox may not mount over them"
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(env) = &svc.environment {
+            for name in env
+                .0
+                .keys()
+                .filter(|k| TOOL_LOOKUP_VARS.contains(&k.as_str()))
+            {
+                err(
+                    at,
+                    format!(
+                        "environment `{name}`: how the container finds its tools comes from its image and cannot be set in a sandbox"
+                    ),
+                );
             }
         }
         let restart = svc
@@ -697,6 +731,35 @@ fn health_spec(h: &Healthcheck) -> HealthSpec {
         retries: h.retries,
         start_period_ns: ns(h.start_period),
     }
+}
+
+/// Folders holding a container's own programs and libraries. Checks that look inside a
+/// container (an `exec` check, a healthcheck) rely on them, so a sandbox may not mount over
+/// them.
+pub const TOOL_DIRS: &[&str] = &[
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+];
+
+/// Variables that change which program a name runs or which libraries it loads.
+const TOOL_LOOKUP_VARS: &[&str] = &["PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"];
+
+/// Whether a container path is a tools folder, inside one, or a parent of one (`/`, `/usr`).
+pub fn shadows_tools(target: &str) -> bool {
+    let t = normalize(Path::new(target));
+    TOOL_DIRS.iter().any(|d| {
+        let d = Path::new(d);
+        t.starts_with(d) || d.starts_with(&t)
+    })
 }
 
 fn valid_name(name: &str) -> bool {
@@ -864,6 +927,52 @@ mod tests {
         )
         .unwrap_err();
         assert!(e[0].message.contains("leaves the workspace"), "{e:?}");
+    }
+
+    #[test]
+    fn a_sandbox_cannot_mount_over_or_redirect_the_containers_own_tools() {
+        let e = load_text(
+            "services:\n  web:\n    image: nginx\n    volumes: [\"./conf/app.conf:/usr/bin/curl:ro\"]\n    tmpfs: [/usr/local/bin]\n    environment:\n      PATH: /tmp:/usr/bin\n      LD_PRELOAD: /tmp/fake.so\n",
+        )
+        .unwrap_err();
+        let messages: Vec<&str> = e.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(e.len(), 4, "{messages:?}");
+        let bind = e
+            .iter()
+            .find(|d| {
+                d.message
+                    .contains("`/usr/bin/curl` is where the container keeps its own tools")
+            })
+            .expect("the bind over curl is refused");
+        assert_eq!(bind.pos.line, 4, "{bind:?}");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("tmpfs `/usr/local/bin`"))
+        );
+        assert!(messages.iter().any(|m| m.contains("environment `PATH`")));
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("environment `LD_PRELOAD`"))
+        );
+        for fine in [
+            "/etc/nginx/conf.d/app.conf",
+            "/usr/share/nginx/html",
+            "/usr/binary",
+            "/app",
+        ] {
+            assert!(!shadows_tools(fine), "{fine}");
+        }
+        for tools in [
+            "/",
+            "/usr",
+            "/usr/bin",
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            "/bin/../usr/bin/sh",
+        ] {
+            assert!(shadows_tools(tools), "{tools}");
+        }
     }
 
     fn load_with_app(text: &str) -> Result<Deployment, Vec<Diagnostic>> {

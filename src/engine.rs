@@ -387,6 +387,7 @@ impl Engine {
             candidate,
             backend: self.backend.kind(),
             context: self.backend.context(),
+            runtime: self.backend.runtime(),
             kubeconfig: None,
             namespace: None,
             status: SessionStatus::Provisioning,

@@ -540,6 +540,7 @@ pub(crate) mod sample {
             candidate: Some("Ada Lovelace".into()),
             backend: BackendKind::Docker,
             context: None,
+            runtime: None,
             kubeconfig: None,
             namespace: None,
             status: SessionStatus::Ready,

@@ -106,6 +106,9 @@ pub struct Session {
     /// The kubeconfig context the session runs in (kube backend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
+    /// The OCI runtime candidate containers run under (`runsc`), when not the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// The candidate's namespace-scoped kubeconfig and their namespace (kube backend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubeconfig: Option<PathBuf>,
@@ -381,6 +384,7 @@ mod tests {
             candidate: None,
             backend: BackendKind::Docker,
             context: None,
+            runtime: None,
             kubeconfig: None,
             namespace: None,
             status: Status::Ready,

@@ -10,23 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn start(env: &Env) -> (String, PathBuf) {
-    images_built();
-    let v = env.json(
-        &[
-            "start",
-            "crashloop-docker",
-            "--seed",
-            CLASSIC_SEED,
-            "--candidate",
-            "Test Candidate",
-            "--json",
-        ],
-        EXIT_OK,
-    );
-    let id = v["session"].as_str().expect("session id").to_string();
-    let ws = PathBuf::from(v["workspace"].as_str().expect("workspace"));
-    assert!(ws.join("compose.yaml").is_file());
-    (id, ws)
+    start_classic(env, &["--candidate", "Test Candidate"])
 }
 
 #[test]

@@ -10,22 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn start(env: &Env) -> (String, PathBuf) {
-    images_built();
-    let v = env.json(
-        &[
-            "start",
-            "crashloop-docker",
-            "--seed",
-            CLASSIC_SEED,
-            "--json",
-        ],
-        EXIT_OK,
-    );
-    let id = v["session"].as_str().expect("session id").to_string();
-    (
-        id,
-        PathBuf::from(v["workspace"].as_str().expect("workspace")),
-    )
+    start_classic(env, &[])
 }
 
 #[test]

@@ -11,7 +11,7 @@ use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::exec::StartExecResults;
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, ExecConfig, HealthConfig, HostConfig,
+    ChangeType, ContainerCreateBody, EndpointSettings, ExecConfig, HealthConfig, HostConfig,
     HostConfigLogConfig, NetworkCreateRequest, NetworkingConfig, RestartPolicy,
     RestartPolicyNameEnum,
 };
@@ -51,7 +51,13 @@ pub struct DockerBackend {
     assets: PathBuf,
     /// The last pipeline run per repository, shared by checks that ask at the same time.
     pipelines: tokio::sync::Mutex<HashMap<PathBuf, PipelineSlot>>,
+    /// The OCI runtime candidate containers run under (`runsc` for gVisor); `None` is the
+    /// engine's default.
+    runtime: Option<String>,
 }
+
+/// The runtime gVisor registers as.
+pub const GVISOR: &str = "runsc";
 
 fn endpoint() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
@@ -83,7 +89,51 @@ impl DockerBackend {
             endpoint,
             assets,
             pipelines: Default::default(),
+            runtime: None,
         })
+    }
+
+    /// Runs candidate containers under `runtime` from now on. breakfix's own probe keeps the
+    /// default runtime.
+    pub fn with_runtime(mut self, runtime: Option<String>) -> Self {
+        self.runtime = runtime;
+        self
+    }
+
+    /// Refuses a runtime the engine does not have registered, before anything is created.
+    pub async fn check_runtime(&self) -> Result<()> {
+        if let Some(r) = &self.runtime {
+            let known = self.runtimes().await?;
+            if !known.contains(r) {
+                return Err(BackendError::Refused {
+                    op: "use runtime",
+                    object: format!("`{r}`"),
+                    message: format!(
+                        "the Docker engine at {} has no such runtime registered (it has {}); {}",
+                        self.endpoint,
+                        known.join(", "),
+                        if r == GVISOR {
+                            "install gVisor (`apt install runsc`), run `runsc install` to add it to /etc/docker/daemon.json, and restart the engine"
+                        } else {
+                            "register it under \"runtimes\" in /etc/docker/daemon.json and restart the engine"
+                        }
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The runtimes the engine has registered, sorted.
+    async fn runtimes(&self) -> Result<Vec<String>> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(self.err("read", "the engine's information"))?;
+        let mut names: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
+        names.sort();
+        Ok(names)
     }
 
     /// The content-hash tag of an image breakfix built (`repo:<hash>`), found through the
@@ -160,7 +210,7 @@ impl DockerBackend {
     }
 
     /// The hardened host configuration every sandbox container gets.
-    fn host_config(spec: &ServiceSpec, network: &str) -> HostConfig {
+    fn host_config(spec: &ServiceSpec, network: &str, runtime: Option<String>) -> HostConfig {
         let restart = spec.restart.split(':').collect::<Vec<_>>();
         let policy = match restart[0] {
             "always" => RestartPolicyNameEnum::ALWAYS,
@@ -171,6 +221,7 @@ impl DockerBackend {
         let retries = restart.get(1).and_then(|n| n.parse().ok());
         HostConfig {
             privileged: Some(false),
+            runtime,
             cap_drop: Some(vec!["ALL".into()]),
             cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
             security_opt: Some(vec!["no-new-privileges:true".into()]),
@@ -272,7 +323,12 @@ impl DockerBackend {
             labels: Some(lbls),
             healthcheck,
             stop_timeout: spec.stop_grace_secs,
-            host_config: Some(Self::host_config(spec, network)),
+            host_config: Some(Self::host_config(
+                spec,
+                network,
+                // The probe is breakfix's own observer, not the candidate's.
+                (role != "probe").then(|| self.runtime.clone()).flatten(),
+            )),
             networking_config: Some(NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(
                     network.to_string(),
@@ -662,6 +718,10 @@ fn classify(endpoint: &str, op: &'static str, object: String, e: DockerError) ->
 
 #[async_trait]
 impl Backend for DockerBackend {
+    fn runtime(&self) -> Option<String> {
+        self.runtime.clone()
+    }
+
     fn kind(&self) -> BackendKind {
         BackendKind::Docker
     }
@@ -687,6 +747,21 @@ impl Backend for DockerBackend {
                 return h;
             }
         }
+        let runtimes = self.runtimes().await.unwrap_or_default();
+        let gvisor = runtimes.iter().any(|r| r == GVISOR);
+        let installed = crate::tools::on_path(GVISOR).is_some();
+        h.detail.push((
+            "gVisor (runsc)".into(),
+            gvisor,
+            match (gvisor, installed) {
+                (true, _) => match &self.runtime {
+                    Some(r) => format!("registered; candidate containers run under `{r}`"),
+                    None => "registered: `breakfix start --runtime runsc` (or BREAKFIX_RUNTIME=runsc) runs candidate containers under it".into(),
+                },
+                (false, true) => "installed but not registered with the engine: run `runsc install` and restart the engine for stronger isolation".into(),
+                (false, false) => "not available (optional): `apt install runsc` for stronger isolation than namespaces and cgroups".into(),
+            },
+        ));
         let base = self.docker.inspect_image(BASE_IMAGE).await.is_ok();
         h.detail.push((
             BASE_IMAGE.into(),
@@ -1009,6 +1084,28 @@ impl Backend for DockerBackend {
         Ok(samples)
     }
 
+    async fn tampered_tools(&self, t: &Target, service: &str) -> Result<Option<Vec<String>>> {
+        let name = self.container_name(t, service);
+        let changes = self
+            .docker
+            .container_changes(&name)
+            .await
+            .map_err(self.err("list changes of container", &name))?
+            .unwrap_or_default();
+        let changes: Vec<(String, &str)> = changes
+            .into_iter()
+            .map(|c| {
+                let what = match c.kind {
+                    ChangeType::_0 => "changed",
+                    ChangeType::_1 => "added",
+                    ChangeType::_2 => "deleted",
+                };
+                (c.path, what)
+            })
+            .collect();
+        Ok(Some(tool_changes(&changes)))
+    }
+
     async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String> {
         let name = self.container_name(t, service);
         let opts = LogsOptionsBuilder::default()
@@ -1260,6 +1357,24 @@ impl Backend for DockerBackend {
     }
 }
 
+/// The changes (path, what happened) that touch a container's tools, leaving out folders that
+/// only changed because something inside them did.
+fn tool_changes(changes: &[(String, &str)]) -> Vec<String> {
+    let mut out: Vec<String> = changes
+        .iter()
+        .filter(|(path, what)| {
+            crate::compose::shadows_tools(path)
+                && !(*what == "changed"
+                    && changes
+                        .iter()
+                        .any(|(other, _)| other.starts_with(&format!("{path}/"))))
+        })
+        .map(|(path, what)| format!("{path} {what}"))
+        .collect();
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1274,6 +1389,32 @@ mod tests {
         serde_json::from_str::<Vec<bollard::models::ImageInspect>>(json)
             .unwrap()
             .remove(0)
+    }
+
+    #[test]
+    fn tool_changes_name_replaced_programs_but_not_their_folders_or_other_files() {
+        let diff = [
+            ("/usr".to_string(), "changed"),
+            ("/usr/bin".to_string(), "changed"),
+            ("/usr/bin/curl".to_string(), "changed"),
+            ("/usr/local/bin/ps".to_string(), "added"),
+            (
+                "/usr/lib/x86_64-linux-gnu/libssl.so.3".to_string(),
+                "deleted",
+            ),
+            ("/tmp".to_string(), "changed"),
+            ("/tmp/healthy".to_string(), "added"),
+            ("/var/run/nginx.pid".to_string(), "added"),
+        ];
+        assert_eq!(
+            tool_changes(&diff),
+            [
+                "/usr/bin/curl changed",
+                "/usr/lib/x86_64-linux-gnu/libssl.so.3 deleted",
+                "/usr/local/bin/ps added",
+            ]
+        );
+        assert!(tool_changes(&diff[5..]).is_empty());
     }
 
     #[test]

@@ -1352,6 +1352,12 @@ impl Backend for KubeBackend {
         Ok(samples)
     }
 
+    /// The API offers no view of a container's filesystem changes; sandboxes that need
+    /// inside observations to be trusted set `readOnlyRootFilesystem`.
+    async fn tampered_tools(&self, _: &Target, _: &str) -> Result<Option<Vec<String>>> {
+        Ok(None)
+    }
+
     async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String> {
         let pod = self.pick_pod(t, service).await?;
         let name = pod.metadata.name.clone().unwrap_or_default();

@@ -441,6 +441,10 @@ pub fn shell_command() -> Vec<String> {
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
     /// The kubeconfig context it talks to (kube backend); recorded in the session.
+    /// The OCI runtime candidate containers run under, when not the engine's default.
+    fn runtime(&self) -> Option<String> {
+        None
+    }
     fn context(&self) -> Option<String> {
         None
     }
@@ -500,6 +504,10 @@ pub trait Backend: Send + Sync {
         body: Option<&str>,
     ) -> Result<HttpResponse>;
     async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String>;
+    /// Programs and libraries of a service's container that were added, changed or deleted
+    /// since it started from its image (`/usr/bin/curl changed`): what a check observes
+    /// inside that container may have been faked. `None` when the backend cannot tell.
+    async fn tampered_tools(&self, t: &Target, service: &str) -> Result<Option<Vec<String>>>;
     /// A bounded stream of GETs from the probe, outside the candidate's containers, sent in
     /// one go so the interval holds; every request is recorded. Times out (an error) when
     /// the stream cannot finish within its own worst case.

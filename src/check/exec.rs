@@ -33,6 +33,13 @@ pub async fn run(k: &ExecCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         ));
     };
     evidence.push(format!("exit code: {code}"));
+    match super::inside_trust(cx, service).await? {
+        Ok(line) => evidence.push(line),
+        Err(mut tampered) => {
+            tampered.evidence.splice(0..0, evidence);
+            return Ok(tampered);
+        }
+    }
     if code != k.expect_exit {
         return Ok(Outcome::fail(
             format!("`{cmd}` exited {code}, expected {}", k.expect_exit),

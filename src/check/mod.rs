@@ -219,6 +219,41 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
     format!("{kept}… ({} more bytes)", text.len() - kept.len())
 }
 
+/// Whether an observation made inside a service's container can be trusted: its programs and
+/// libraries must be the image's, since a replaced `curl` or `nginx` could answer anything.
+/// `Ok(line)` is a line of evidence saying so; `Err(outcome)` fails the check, listing the
+/// changed files.
+pub(crate) async fn inside_trust(
+    cx: &Ctx<'_>,
+    service: &str,
+) -> crate::backend::Result<std::result::Result<String, Outcome>> {
+    Ok(match cx.backend.tampered_tools(cx.target, service).await? {
+        None => Ok(format!(
+            "whether `{service}`'s own programs were changed cannot be told on this backend"
+        )),
+        Some(changed) if changed.is_empty() => Ok(format!(
+            "`{service}`'s programs and libraries are its image's (none changed since it started)"
+        )),
+        Some(changed) => {
+            let mut evidence: Vec<String> = changed
+                .iter()
+                .take(10)
+                .map(|c| format!("inside `{service}`: {c}"))
+                .collect();
+            if changed.len() > 10 {
+                evidence.push(format!("… and {} more changes", changed.len() - 10));
+            }
+            Err(Outcome::fail(
+                format!(
+                    "`{service}`'s own programs or libraries were changed inside the container ({}), so what it reports from inside is not trusted",
+                    changed[0]
+                ),
+                evidence,
+            ))
+        }
+    })
+}
+
 /// The last `n` lines of a log, for evidence.
 pub(crate) fn tail_lines(text: &str, n: usize) -> Vec<String> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -248,6 +283,8 @@ mod tests {
     #[derive(Default)]
     struct Recorder {
         calls: Mutex<Vec<String>>,
+        /// What `tampered_tools` answers for every container.
+        tampered: Vec<String>,
     }
 
     impl Recorder {
@@ -368,6 +405,9 @@ mod tests {
         async fn logs(&self, _: &Target, _: &str, _: usize) -> Result<String> {
             Ok(String::new())
         }
+        async fn tampered_tools(&self, _: &Target, _: &str) -> Result<Option<Vec<String>>> {
+            Ok(Some(self.tampered.clone()))
+        }
         async fn teardown(&self, _: &str) -> Result<Removed> {
             Ok(Removed::default())
         }
@@ -428,5 +468,51 @@ mod tests {
                 "exec control check",
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn an_answer_from_inside_a_container_whose_tools_were_replaced_is_not_trusted() {
+        let nginx_t = check(
+            "id: nginx-ok\ntitle: t\ncompetency: incident-response\npoints: 1\nkind:\n  exec:\n    service: web\n    command: [nginx, -t]\n",
+        );
+        let target = Target {
+            session: "s".into(),
+            scenario: "crashloop-docker".into(),
+            store: "t".into(),
+        };
+        let run = |backend: Recorder| {
+            let nginx_t = nginx_t.clone();
+            let target = target.clone();
+            async move {
+                let cx = Ctx {
+                    backend: &backend,
+                    target: &target,
+                    workspace: Path::new("."),
+                    patience: Patience::Once,
+                    round: 0,
+                };
+                run_all(&[&nginx_t], &cx).await.remove(0).1
+            }
+        };
+        let clean = run(Recorder::default()).await;
+        assert_eq!(clean.status, Status::Pass, "{clean:?}");
+        assert!(clean.evidence.iter().any(|e| e.contains("none changed")));
+
+        let faked = run(Recorder {
+            tampered: vec![
+                "/usr/bin/curl changed".into(),
+                "/usr/local/bin/ps added".into(),
+            ],
+            ..Recorder::default()
+        })
+        .await;
+        assert_eq!(faked.status, Status::Fail, "{faked:?}");
+        assert!(faked.summary.contains("/usr/bin/curl changed"), "{faked:?}");
+        assert!(
+            faked
+                .evidence
+                .contains(&"inside `web`: /usr/local/bin/ps added".to_string())
+        );
+        assert!(faked.evidence.iter().any(|e| e.starts_with("exit code: 0")));
     }
 }

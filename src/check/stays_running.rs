@@ -62,11 +62,22 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
             vec![format!("engine state: {last}")],
         ));
     }
+    let mut evidence = vec![format!("engine state: {last}")];
+    if k.require_healthy {
+        // The healthcheck runs inside the candidate's container, with its programs.
+        match super::inside_trust(cx, service).await? {
+            Ok(line) => evidence.push(line),
+            Err(mut tampered) => {
+                tampered.evidence.splice(0..0, evidence);
+                return Ok(tampered);
+            }
+        }
+    }
     Ok(Outcome::pass(
         format!(
             "service `{service}` stayed running for {} with restart count steady at {}",
             k.window, last.restart_count
         ),
-        vec![format!("engine state: {last}")],
+        evidence,
     ))
 }

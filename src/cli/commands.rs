@@ -9,7 +9,7 @@ use super::progress::Term;
 use super::{Cli, ClusterAction, Command, ReportAction};
 use crate::backend::docker::DockerBackend;
 use crate::backend::kube::KubeBackend;
-use crate::backend::{Backend, Progress, Silent};
+use crate::backend::{Backend, BackendError, Progress, Silent};
 use crate::engine::{self, Engine, EngineError};
 use crate::exit;
 use crate::grade::{Report, Scope};
@@ -259,13 +259,33 @@ fn open_store(state_dir: &Option<PathBuf>) -> Result<Store, EngineError> {
 }
 
 /// Connects to a backend: the local Docker engine, or the cluster of a kubeconfig context.
+/// Connects to a backend. `runtime` is the OCI runtime for candidate containers (Docker):
+/// one asked for now is checked against the engine; one recorded by a session is trusted, so
+/// `stop` works even if it was unregistered since.
 async fn connect(
     kind: BackendKind,
     context: &Option<String>,
     scenarios: &Path,
+    runtime: Option<String>,
+    runtime_is_new: bool,
 ) -> Result<Arc<dyn Backend>, EngineError> {
     Ok(match kind {
-        BackendKind::Docker => Arc::new(DockerBackend::connect(assets_dir(scenarios)).await?),
+        BackendKind::Docker => {
+            let b = DockerBackend::connect(assets_dir(scenarios))
+                .await?
+                .with_runtime(runtime);
+            if runtime_is_new {
+                b.check_runtime().await?;
+            }
+            Arc::new(b)
+        }
+        BackendKind::Kube if runtime.is_some() => {
+            return Err(BackendError::Unsupported {
+                op: "choose a container runtime (use a RuntimeClass in the manifests)",
+                backend: kind,
+            }
+            .into());
+        }
         BackendKind::Kube => {
             Arc::new(KubeBackend::connect(context.clone(), assets_dir(scenarios)).await?)
         }
@@ -279,7 +299,7 @@ async fn engine(
     context: &Option<String>,
 ) -> Result<Engine, EngineError> {
     let store = open_store(state_dir)?;
-    let backend = connect(kind, context, scenarios).await?;
+    let backend = connect(kind, context, scenarios, None, false).await?;
     Ok(Engine { store, backend })
 }
 
@@ -294,7 +314,7 @@ async fn session_engine(
     let id = pick_session(&store, arg)?;
     let s = store.load(&id)?;
     let context = s.context.clone().or_else(|| context.clone());
-    let backend = connect(s.backend, &context, scenarios).await?;
+    let backend = connect(s.backend, &context, scenarios, s.runtime.clone(), false).await?;
     Ok((Engine { store, backend }, id))
 }
 
@@ -394,6 +414,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
             workspace,
             backend,
             seed,
+            runtime,
             json,
             ..
         } => {
@@ -409,7 +430,10 @@ async fn dispatch(cli: Cli) -> CmdResult {
                     backend: kind,
                 });
             }
-            let eng = engine(&cli.state_dir, &scenarios, kind, &cli.context).await?;
+            let eng = Engine {
+                store: open_store(&cli.state_dir)?,
+                backend: connect(kind, &cli.context, &scenarios, runtime, true).await?,
+            };
             start(&eng, &pkg, candidate, workspace, json, None).await
         }
         Command::Next { assessment, json } => {
@@ -533,7 +557,8 @@ async fn dispatch(cli: Cli) -> CmdResult {
             let assets = scenarios.clone();
             let connect: crate::serve::Connector = Arc::new(move |kind, context| {
                 let assets = assets.clone();
-                Box::pin(async move { connect(kind, &context, &assets).await })
+                // The dashboard observes; it never deploys, so the runtime does not matter.
+                Box::pin(async move { connect(kind, &context, &assets, None, false).await })
             });
             let opts = crate::serve::Options {
                 addr: bind,
@@ -1112,6 +1137,7 @@ async fn status(eng: &Engine, id: &str, json: bool) -> CmdResult {
             "seed": pkg.variant.as_ref().map(|v| v.seed.clone()),
             "namespace": s.namespace,
             "kubeconfig": s.kubeconfig,
+            "runtime": s.runtime,
             "elapsed-secs": elapsed,
             "time-limit-secs": s.time_limit_secs,
             "hints-taken": s.hints.len(),

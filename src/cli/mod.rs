@@ -99,6 +99,11 @@ pub enum Command {
         /// ports, which fault). Default: a random one, recorded in the session and the report.
         #[arg(long, value_name = "SEED")]
         seed: Option<String>,
+        /// Run the candidate's containers under this OCI runtime of the Docker engine, e.g.
+        /// `runsc` (gVisor) for a kernel of their own; `breakfix doctor` says whether it is
+        /// registered. Kept for the session's later commands.
+        #[arg(long, value_name = "NAME", env = "BREAKFIX_RUNTIME")]
+        runtime: Option<String>,
         /// Print the session as JSON (its id, workspace, containers) instead of the briefing.
         #[arg(long)]
         json: bool,

@@ -99,6 +99,46 @@ pub fn images_built() {
     }
 }
 
+/// Starts `crashloop-docker` in its classic variant (see [`CLASSIC_SEED`]) and returns the
+/// session id and the candidate's workspace.
+pub fn start_classic(env: &Env, extra: &[&str]) -> (String, PathBuf) {
+    images_built();
+    let mut args = vec![
+        "start",
+        "crashloop-docker",
+        "--seed",
+        CLASSIC_SEED,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let v = env.json(&args, EXIT_OK);
+    let id = v["session"].as_str().expect("session id").to_string();
+    let ws = PathBuf::from(v["workspace"].as_str().expect("workspace"));
+    assert!(ws.join("compose.yaml").is_file());
+    (id, ws)
+}
+
+/// Waits (up to 90 s) until a container's healthcheck reports `healthy`, as an interviewer
+/// would before grading a fix on a loaded machine.
+pub fn wait_healthy(container: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let out = Command::new("docker")
+            .args(["inspect", "--format", "{{.State.Health.Status}}", container])
+            .output()
+            .expect("run docker inspect");
+        let health = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if health == "healthy" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{container} is still {health:?} after 90 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 /// Labelled Docker objects of a session, as `docker` itself lists them.
 pub fn labelled_objects(session: &str) -> usize {
     let filter = format!("label=dev.breakfix.session={session}");
