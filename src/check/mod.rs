@@ -419,6 +419,23 @@ mod tests {
         }
     }
 
+    /// Runs checks once against a backend, for a session `s`.
+    async fn run_with<'a>(backend: &Recorder, checks: &[&'a Check]) -> Vec<(&'a Check, Outcome)> {
+        let target = Target {
+            session: "s".into(),
+            scenario: "sample".into(),
+            store: "t".into(),
+        };
+        let cx = Ctx {
+            backend,
+            target: &target,
+            workspace: Path::new("."),
+            patience: Patience::Once,
+            round: 0,
+        };
+        run_all(checks, &cx).await
+    }
+
     fn check(yaml: &str) -> Check {
         crate::yaml::from_str(yaml).expect("test check parses")
     }
@@ -438,19 +455,7 @@ mod tests {
         assert!(!looks.kind.changes_sandbox() && !page.kind.changes_sandbox());
 
         let backend = Recorder::default();
-        let target = Target {
-            session: "s".into(),
-            scenario: "config-drift".into(),
-            store: "t".into(),
-        };
-        let cx = Ctx {
-            backend: &backend,
-            target: &target,
-            workspace: Path::new("."),
-            patience: Patience::Once,
-            round: 0,
-        };
-        let outcomes = run_all(&[&applies, &looks, &page], &cx).await;
+        let outcomes = run_with(&backend, &[&applies, &looks, &page]).await;
 
         let ids: Vec<&str> = outcomes.iter().map(|(c, _)| c.id.value.as_str()).collect();
         assert_eq!(ids, ["converges", "looks", "page"]);
@@ -475,24 +480,9 @@ mod tests {
         let nginx_t = check(
             "id: nginx-ok\ntitle: t\ncompetency: incident-response\npoints: 1\nkind:\n  exec:\n    service: web\n    command: [nginx, -t]\n",
         );
-        let target = Target {
-            session: "s".into(),
-            scenario: "crashloop-docker".into(),
-            store: "t".into(),
-        };
         let run = |backend: Recorder| {
             let nginx_t = nginx_t.clone();
-            let target = target.clone();
-            async move {
-                let cx = Ctx {
-                    backend: &backend,
-                    target: &target,
-                    workspace: Path::new("."),
-                    patience: Patience::Once,
-                    round: 0,
-                };
-                run_all(&[&nginx_t], &cx).await.remove(0).1
-            }
+            async move { run_with(&backend, &[&nginx_t]).await.remove(0).1 }
         };
         let clean = run(Recorder::default()).await;
         assert_eq!(clean.status, Status::Pass, "{clean:?}");
