@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use regex::Regex;
 
@@ -1063,7 +1064,10 @@ fn validate_stream(k: &super::HttpStreamCheck, label: &str, err: &mut dyn FnMut(
             format!("{label}: request-timeout must be above zero"),
         );
     }
-    let worst = (k.request_timeout.value.0 + k.interval.value.0) * k.requests.value;
+    let worst = (k.request_timeout.value.0)
+        .checked_add(k.interval.value.0)
+        .and_then(|d| d.checked_mul(k.requests.value))
+        .unwrap_or(Duration::MAX);
     if worst > MAX_STREAM_WORST_CASE {
         err(
             k.requests.pos,
