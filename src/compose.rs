@@ -479,25 +479,18 @@ impl Deployment {
 /// Loads `file` (a compose file inside `workspace`) into a deployment, or every problem
 /// found in it, each with its position.
 pub fn load(workspace: &Path, file: &Path) -> Result<Deployment, Vec<Diagnostic>> {
-    let text = std::fs::read(file).map_err(|e| {
-        vec![Diagnostic::at(
-            file,
-            Pos::default(),
-            format!("cannot read the compose file: {e}"),
-        )]
-    })?;
-    let text = String::from_utf8(text).map_err(|e| {
-        vec![Diagnostic::at(
-            file,
-            Pos::default(),
-            format!(
-                "the file is not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
-        )]
-    })?;
-    let parsed: ComposeFile =
-        yaml::from_str(&text).map_err(|e| vec![Diagnostic::from_parse(file, e)])?;
+    let text =
+        yaml::read_file(file, "compose file").map_err(|e| vec![Diagnostic::from_parse(file, e)])?;
+    parse(workspace, file, text.as_bytes())
+}
+
+/// Parses the bytes of a compose file (`file` names it in diagnostics and is where its
+/// relative paths start) and resolves it like [`load`]; the disk is only asked whether the
+/// paths it names exist inside `workspace`.
+pub fn parse(workspace: &Path, file: &Path, bytes: &[u8]) -> Result<Deployment, Vec<Diagnostic>> {
+    let parsed: ComposeFile = yaml::text(bytes)
+        .and_then(yaml::from_str)
+        .map_err(|e| vec![Diagnostic::from_parse(file, e)])?;
     resolve(workspace, file, parsed)
 }
 
@@ -918,6 +911,26 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.len(), 3, "{e:?}");
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused_where_it_goes_too_deep() {
+        // `depends_on` as a mapping ignores its values, so only the limit stops the nesting.
+        let mut text = String::from("services:\n  web:\n    image: nginx\n    depends_on:\n");
+        for i in 0..300 {
+            text.push_str(&format!("{}db{i}:\n", "  ".repeat(i + 3)));
+        }
+        text.push_str(&format!("{}x\n", "  ".repeat(303)));
+        let e = load_text(&text).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(
+            e[0].message,
+            format!(
+                "lists and mappings nest more than {} levels deep here",
+                yaml::MAX_DEPTH
+            )
+        );
+        assert!(e[0].pos.line > 4, "{e:?}");
     }
 
     #[test]

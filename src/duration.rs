@@ -6,6 +6,10 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The longest duration breakfix reads: a longer one is a mistake, and with this bound the
+/// sums, products and deadlines made of durations cannot overflow.
+pub const MAX: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// A human-written duration (`500ms`, `20s`, `1m30s`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct HumanDuration(pub Duration);
@@ -25,13 +29,18 @@ impl fmt::Display for HumanDuration {
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(text.trim())
-            .map(HumanDuration)
-            .map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "invalid duration `{text}` ({e}); write it like `500ms`, `20s` or `2m`"
-                ))
-            })
+        let d = humantime::parse_duration(text.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration `{text}` ({e}); write it like `500ms`, `20s` or `2m`"
+            ))
+        })?;
+        if d > MAX {
+            return Err(serde::de::Error::custom(format!(
+                "duration `{text}` is longer than {} days, the most breakfix allows",
+                MAX.as_secs() / 86_400
+            )));
+        }
+        Ok(HumanDuration(d))
     }
 }
 
@@ -64,6 +73,14 @@ mod tests {
         assert_eq!(d.0, Duration::from_secs(20));
         let d: HumanDuration = crate::yaml::from_str_plain("1m 30s").unwrap();
         assert_eq!(d.0, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn a_duration_longer_than_the_maximum_is_refused_and_the_maximum_is_read() {
+        let e = crate::yaml::from_str_plain::<HumanDuration>("18446744073709551615s").unwrap_err();
+        assert!(e.contains("longer than 366 days"), "{e}");
+        let d: HumanDuration = crate::yaml::from_str_plain("8784h").unwrap();
+        assert_eq!(d.0, MAX);
     }
 
     #[test]

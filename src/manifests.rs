@@ -213,23 +213,9 @@ pub fn load(workspace: &Path, dir: &Path) -> Result<Vec<Manifest>, Vec<Diagnosti
             ));
             continue;
         }
-        match std::fs::read(&file) {
-            Ok(b) if b.len() > crate::yaml::MAX_FILE_BYTES => {
-                diags.push(Diagnostic::at(
-                    &file,
-                    Pos::default(),
-                    format!("is larger than {} bytes", crate::yaml::MAX_FILE_BYTES),
-                ));
-            }
-            Ok(b) => match String::from_utf8(b) {
-                Ok(t) => sources.push((file, t)),
-                Err(_) => diags.push(Diagnostic::at(&file, Pos::default(), "is not valid UTF-8")),
-            },
-            Err(e) => diags.push(Diagnostic::at(
-                &file,
-                Pos::default(),
-                format!("cannot be read: {e}"),
-            )),
+        match crate::yaml::read_file(&file, "manifest") {
+            Ok(t) => sources.push((file, t)),
+            Err(e) => diags.push(Diagnostic::from_parse(&file, e)),
         }
     }
     let mut seen = std::collections::HashMap::new();

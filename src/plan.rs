@@ -77,12 +77,8 @@ pub fn load(file: &Path, scenario_time: &dyn Fn(&str) -> Option<u64>) -> Result<
         diagnostics,
     };
     let at = |pos: Pos, msg: String| Diagnostic::at(file, pos, msg);
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        invalid(vec![at(
-            Pos::default(),
-            format!("cannot read the plan file: {e}"),
-        )])
-    })?;
+    let text = yaml::read_file(file, "plan file")
+        .map_err(|e| invalid(vec![Diagnostic::from_parse(file, e)]))?;
     let raw: PlanFile =
         yaml::from_str(&text).map_err(|e| invalid(vec![Diagnostic::from_parse(file, e)]))?;
     let mut diags = vec![];

@@ -3,13 +3,20 @@
 //! values and for [`Located`] positions, so the parser can be swapped.
 
 use std::fmt;
+use std::io::Read;
+use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Scenario and compose files larger than this are refused before parsing.
+/// Files breakfix reads from a package (scenario, compose, variables, fixes, manifests, the
+/// briefing) and plan files larger than this are refused without reading them.
 pub const MAX_FILE_BYTES: usize = 1 << 20;
+
+/// Lists and mappings may nest this deep (block and flow style alike); deeper input is
+/// refused while parsing, before it can exhaust the stack.
+pub const MAX_DEPTH: usize = 32;
 
 /// A position in a YAML file (1-based; 0 when unknown).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,7 +35,8 @@ pub struct ParseError {
 fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
-            max_depth: 32,
+            max_depth: MAX_DEPTH,
+            flow_nesting_limit: MAX_DEPTH,
             max_events: 200_000,
             max_aliases: 1_000,
             max_anchors: 1_000,
@@ -44,16 +52,68 @@ fn options() -> serde_saphyr::Options {
     }
 }
 
+fn too_large(len: u64) -> ParseError {
+    ParseError {
+        message: format!(
+            "file is {len} bytes, more than the {MAX_FILE_BYTES} bytes breakfix reads"
+        ),
+        pos: Pos::default(),
+    }
+}
+
+/// The text of a file's `bytes`: refused when larger than [`MAX_FILE_BYTES`], or when not
+/// UTF-8 (positioned at the first invalid byte). Touches no disk.
+pub fn text(bytes: &[u8]) -> Result<&str, ParseError> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
+        let offset = e.valid_up_to();
+        let prefix = &bytes[..offset];
+        let line = prefix.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        let line_start = prefix
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        ParseError {
+            message: "the file is not UTF-8 text (invalid byte here)".into(),
+            pos: Pos {
+                line,
+                column: (offset - line_start) as u64 + 1,
+            },
+        }
+    })
+}
+
+/// Reads a file of a package as text (see [`text`]) in bounded memory: only a regular file
+/// is opened (not a device or a pipe), and at most [`MAX_FILE_BYTES`] + 1 bytes are read.
+/// `what` names the file in an I/O error (`cannot read the {what}: ...`).
+pub fn read_file(path: &Path, what: &str) -> Result<String, ParseError> {
+    let io = |e: std::io::Error| ParseError {
+        message: format!("cannot read the {what}: {e}"),
+        pos: Pos::default(),
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(ParseError {
+            message: format!("cannot read the {what}: it is not a regular file"),
+            pos: Pos::default(),
+        });
+    }
+    if meta.len() > MAX_FILE_BYTES as u64 {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(io)?;
+    text(&bytes).map(str::to_owned)
+}
+
 /// Parses one YAML document into `T`, with breakfix's limits.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ParseError> {
     if text.len() > MAX_FILE_BYTES {
-        return Err(ParseError {
-            message: format!(
-                "file is {} bytes, more than the {MAX_FILE_BYTES} bytes breakfix reads",
-                text.len()
-            ),
-            pos: Pos::default(),
-        });
+        return Err(too_large(text.len() as u64));
     }
     if text.trim().is_empty()
         || text
@@ -103,6 +163,9 @@ fn reword(msg: &str) -> String {
     if let Some(key) = msg.strip_prefix("duplicate mapping key: ") {
         let key = key.split(',').next().unwrap_or(key).trim();
         return format!("key `{key}` is written twice in the same mapping");
+    }
+    if msg.starts_with("budget breached: Depth") || msg.starts_with("recursion limit exceeded") {
+        return format!("lists and mappings nest more than {MAX_DEPTH} levels deep here");
     }
     if msg.starts_with("budget breached: Documents") {
         return "the file must hold one YAML document; a second one starts here".into();
@@ -262,9 +325,70 @@ mod tests {
         assert!(!e.message.is_empty());
     }
 
+    /// `depth` nested lists in flow style, nested mappings and nested lists in block style.
+    fn nested(depth: usize) -> [String; 3] {
+        let flow = "[".repeat(depth) + &"]".repeat(depth);
+        let mut mappings = String::new();
+        let mut lists = String::new();
+        for i in 0..depth {
+            mappings.push_str(&format!("{}k{i}:\n", "  ".repeat(i)));
+            lists.push_str(&format!("{}-\n", "  ".repeat(i)));
+        }
+        mappings.push_str(&format!("{}x\n", "  ".repeat(depth)));
+        lists.push_str(&format!("{}x\n", "  ".repeat(depth)));
+        [flow, mappings, lists]
+    }
+
     #[test]
-    fn deep_nesting_is_refused() {
-        let text = "[".repeat(200) + &"]".repeat(200);
-        assert!(from_str::<serde_json::Value>(&text).is_err());
+    fn nesting_up_to_the_limit_is_read() {
+        for text in nested(MAX_DEPTH) {
+            from_str::<serde_json::Value>(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_a_position_in_every_style() {
+        for depth in [MAX_DEPTH + 1, 300, 600] {
+            for text in nested(depth) {
+                let e = from_str::<serde_json::Value>(&text).unwrap_err();
+                assert_eq!(
+                    e.message,
+                    format!("lists and mappings nest more than {MAX_DEPTH} levels deep here"),
+                    "depth {depth}"
+                );
+                assert!(e.pos.line > 0, "{e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_names_the_line_and_column_of_the_first_byte_that_is_not_utf8() {
+        let e = text(b"a: 1\nbc: \xff\n").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 2, column: 5 });
+        assert_eq!(text(b"a: 1\n").unwrap(), "a: 1\n");
+    }
+
+    #[test]
+    fn read_file_refuses_large_files_and_devices_without_reading_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.yaml");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(64 << 30).unwrap(); // sparse: 64 GiB that take no room
+        let e = read_file(&big, "scenario file").unwrap_err();
+        assert!(
+            e.message
+                .starts_with(&format!("file is {} bytes", 64u64 << 30)),
+            "{e:?}"
+        );
+        let e = read_file(Path::new("/dev/zero"), "scenario file").unwrap_err();
+        assert_eq!(
+            e.message,
+            "cannot read the scenario file: it is not a regular file"
+        );
+        let e = read_file(&dir.path().join("none.yaml"), "compose file").unwrap_err();
+        assert!(
+            e.message.starts_with("cannot read the compose file: "),
+            "{e:?}"
+        );
     }
 }

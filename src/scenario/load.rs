@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use regex::Regex;
 
@@ -56,16 +57,12 @@ pub fn load_seeded(path: &Path, seed: Option<&str>) -> Result<Package, LoadError
         root: root.clone(),
         diagnostics,
     };
-    let vars = variables::read(&root).map_err(invalid)?;
-    let links = escaping_links(&root);
+    let links = link_diagnostics(&root);
     if !links.is_empty() {
-        return Err(invalid(
-            links
-                .into_iter()
-                .map(|(p, why)| Diagnostic::at(&p, Pos::default(), why))
-                .collect(),
-        ));
+        // Nothing is read through a link that leaves the package.
+        return Err(invalid(links));
     }
+    let vars = variables::read(&root).map_err(invalid)?;
     let id = root
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -148,42 +145,14 @@ fn load_plain(path: &Path) -> Result<Package, LoadError> {
         root: root.clone(),
         diagnostics,
     };
-    let bytes = std::fs::read(&file).map_err(|e| {
-        invalid(vec![Diagnostic::at(
-            &file,
-            Pos::default(),
-            format!("cannot read the scenario file: {e}"),
-        )])
-    })?;
-    if bytes.len() > yaml::MAX_FILE_BYTES {
-        return Err(invalid(vec![Diagnostic::at(
-            &file,
-            Pos::default(),
-            format!(
-                "file is {} bytes, more than the {} bytes breakfix reads",
-                bytes.len(),
-                yaml::MAX_FILE_BYTES
-            ),
-        )]));
+    let links = link_diagnostics(&root);
+    if !links.is_empty() {
+        // Nothing is read through a link that leaves the package.
+        return Err(invalid(links));
     }
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let offset = e.utf8_error().valid_up_to();
-        let prefix = &e.as_bytes()[..offset];
-        let line = prefix.iter().filter(|b| **b == b'\n').count() as u64 + 1;
-        let column = (offset
-            - prefix
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |i| i + 1)) as u64
-            + 1;
-        invalid(vec![Diagnostic::at(
-            &file,
-            Pos { line, column },
-            "the file is not UTF-8 text (invalid byte here)",
-        )])
-    })?;
-    let scenario: Scenario =
-        yaml::from_str(&text).map_err(|e| invalid(vec![Diagnostic::from_parse(&file, e)]))?;
+    let text = yaml::read_file(&file, "scenario file")
+        .map_err(|e| invalid(vec![Diagnostic::from_parse(&file, e)]))?;
+    let scenario = parse_text(&file, text.as_bytes()).map_err(|d| invalid(vec![d]))?;
     let mut diags = Vec::new();
     let briefing = validate(&root, &file, &scenario, &mut diags);
     let fixes = load_fixes(&root, &scenario, &mut diags);
@@ -204,6 +173,15 @@ fn load_plain(path: &Path) -> Result<Package, LoadError> {
     }
 }
 
+/// Parses the bytes of a scenario file (`file` names it in the diagnostic) without touching
+/// the disk: the same size, UTF-8 and YAML limits as [`load`], but none of the checks that
+/// need the package's other files.
+pub fn parse_text(file: &Path, bytes: &[u8]) -> Result<Scenario, Diagnostic> {
+    yaml::text(bytes)
+        .and_then(yaml::from_str)
+        .map_err(|e| Diagnostic::from_parse(file, e))
+}
+
 /// Loads `fixes/*/fix.yaml`, reporting problems with their positions.
 fn load_fixes(root: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>) -> Vec<Fix> {
     let mut fixes = Vec::new();
@@ -213,14 +191,10 @@ fn load_fixes(root: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>) -> Vec<Fix
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let file = dir.join("fix.yaml");
-        let text = match std::fs::read_to_string(&file) {
+        let text = match yaml::read_file(&file, "fix description") {
             Ok(t) => t,
             Err(e) => {
-                diags.push(Diagnostic::at(
-                    &file,
-                    Pos::default(),
-                    format!("cannot read the fix description: {e}"),
-                ));
+                diags.push(Diagnostic::from_parse(&file, e));
                 continue;
             }
         };
@@ -345,8 +319,16 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
 
     // Package files.
     let briefing_path = root.join("briefing.md");
-    let briefing = std::fs::read_to_string(&briefing_path).unwrap_or_default();
-    if briefing.trim().is_empty() {
+    let mut briefing_problem = None;
+    let briefing = match yaml::read_file(&briefing_path, "briefing") {
+        Ok(text) => text,
+        Err(e) if briefing_path.exists() => {
+            briefing_problem = Some(Diagnostic::from_parse(&briefing_path, e));
+            String::new()
+        }
+        Err(_) => String::new(),
+    };
+    if briefing.trim().is_empty() && briefing_problem.is_none() {
         err(
             top,
             format!("briefing.md is missing or empty in {}", root.display()),
@@ -364,9 +346,6 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
             "the package has no solution/ folder (the reference fix laid over the workspace)"
                 .into(),
         );
-    }
-    for (path, why) in escaping_links(root) {
-        err(top, format!("{} {why}", path.display()));
     }
 
     // Images.
@@ -1039,6 +1018,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
         err(top, "rubric: list strong-signals and red-flags".into());
     }
     diags.extend(compose_diags);
+    diags.extend(briefing_problem);
     briefing
 }
 
@@ -1084,7 +1064,10 @@ fn validate_stream(k: &super::HttpStreamCheck, label: &str, err: &mut dyn FnMut(
             format!("{label}: request-timeout must be above zero"),
         );
     }
-    let worst = (k.request_timeout.value.0 + k.interval.value.0) * k.requests.value;
+    let worst = (k.request_timeout.value.0)
+        .checked_add(k.interval.value.0)
+        .and_then(|d| d.checked_mul(k.requests.value))
+        .unwrap_or(Duration::MAX);
     if worst > MAX_STREAM_WORST_CASE {
         err(
             k.requests.pos,
@@ -1195,6 +1178,17 @@ pub fn safe_join(base: &Path, rel: &str) -> Result<PathBuf, &'static str> {
     Ok(base.join(p))
 }
 
+/// A diagnostic for each link in the package that leaves it (or is broken).
+fn link_diagnostics(root: &Path) -> Vec<Diagnostic> {
+    escaping_links(root)
+        .into_iter()
+        .map(|(p, why)| Diagnostic::at(&p, Pos::default(), why))
+        .collect()
+}
+
+/// The most files and folders a package may hold (they are all checked for links).
+const MAX_PACKAGE_ENTRIES: usize = 10_000;
+
 /// Symbolic links anywhere in the package that point outside it.
 fn escaping_links(root: &Path) -> Vec<(PathBuf, &'static str)> {
     let mut out = Vec::new();
@@ -1209,7 +1203,12 @@ fn escaping_links(root: &Path) -> Vec<(PathBuf, &'static str)> {
         };
         for e in rd.filter_map(Result::ok) {
             visited += 1;
-            if visited > 10_000 {
+            if visited > MAX_PACKAGE_ENTRIES {
+                // Unchecked entries could hide a link, so the package is refused.
+                out.push((
+                    root.to_path_buf(),
+                    "holds more than 10000 files and folders; breakfix checks no more",
+                ));
                 return out;
             }
             let path = e.path();

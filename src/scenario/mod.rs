@@ -14,7 +14,7 @@ use crate::duration::HumanDuration;
 use crate::yaml::Located;
 
 pub use crate::diagnostic::Diagnostic;
-pub use load::{LoadError, load, load_all, load_seeded, package_roots};
+pub use load::{LoadError, load, load_all, load_seeded, package_roots, parse_text};
 
 /// A rubric competency. The ids are the same in scenarios, checks and reports.
 #[derive(

@@ -166,13 +166,8 @@ fn name_pattern() -> Regex {
 /// Reads and checks `variables.yaml` of the package at `root`.
 pub fn read(root: &Path) -> Result<VariablesFile, Vec<Diagnostic>> {
     let file = root.join(FILE);
-    let text = std::fs::read_to_string(&file).map_err(|e| {
-        vec![Diagnostic::at(
-            &file,
-            Pos::default(),
-            format!("cannot read the variables file: {e}"),
-        )]
-    })?;
+    let text = yaml::read_file(&file, "variables file")
+        .map_err(|e| vec![Diagnostic::from_parse(&file, e)])?;
     let vars: VariablesFile =
         yaml::from_str(&text).map_err(|e| vec![Diagnostic::from_parse(&file, e)])?;
     let mut diags = vec![];
@@ -427,6 +422,13 @@ pub fn render(from: &Path, to: &Path, variant: &Variant) -> Result<(), Vec<Diagn
                 let target = std::fs::read_link(&src).map_err(|e| io(&src, e))?;
                 std::os::unix::fs::symlink(&target, &dest).map_err(|e| io(&dest, e))?;
             } else if ft.is_file() {
+                if e.metadata()
+                    .is_ok_and(|m| m.len() > yaml::MAX_FILE_BYTES as u64)
+                {
+                    // Too large to read as text: copied as it is, like a file that is not text.
+                    std::fs::copy(&src, &dest).map_err(|e| io(&dest, e))?;
+                    continue;
+                }
                 let bytes = std::fs::read(&src).map_err(|e| io(&src, e))?;
                 let out = match String::from_utf8(bytes) {
                     Ok(text) => {
@@ -495,8 +497,8 @@ fn describe_names(values: &BTreeMap<String, Choice>) -> String {
 
 /// The seed and values of a rendered package, if it is one.
 pub fn read_variant(root: &Path) -> Option<Variant> {
-    let bytes = std::fs::read(root.join(VARIANT_FILE)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let text = yaml::read_file(&root.join(VARIANT_FILE), "variant record").ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// A fresh seed for a candidate: 8 random hex digits.
