@@ -11,9 +11,9 @@ use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::exec::StartExecResults;
 use bollard::models::{
-    ChangeType, ContainerCreateBody, EndpointSettings, ExecConfig, HealthConfig, HostConfig,
-    HostConfigLogConfig, NetworkCreateRequest, NetworkingConfig, RestartPolicy,
-    RestartPolicyNameEnum,
+    ChangeType, ContainerCreateBody, ContainerSummaryStateEnum, EndpointSettings, ExecConfig,
+    HealthConfig, HostConfig, HostConfigLogConfig, NetworkCreateRequest, NetworkingConfig,
+    RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
@@ -406,10 +406,17 @@ impl DockerBackend {
                 let l = c.labels.unwrap_or_default();
                 let name = first_name(c.names);
                 let get = |k: &str| l.get(k).cloned().unwrap_or_default();
+                // Created but never started: the command that created it was killed or failed
+                // before the start. No hash matches it, so the next deploy recreates it.
+                let never_started = c.state == Some(ContainerSummaryStateEnum::CREATED);
                 (
                     name,
                     get(labels::SERVICE),
-                    get(labels::CONFIG_HASH),
+                    if never_started {
+                        String::new()
+                    } else {
+                        get(labels::CONFIG_HASH)
+                    },
                     get(labels::ROLE),
                 )
             })
