@@ -78,8 +78,8 @@ const SCENARIOS: &[Scenario] = &[
         images: &["checkout", "monitoring", "receiver"],
         fix: None,
         broken_waits: (
-            36.0,
-            "the alert drill: 2 s evaluation margin, 4 s quiet window, 30 s fire-within (the alert never fires)",
+            79.0,
+            "the alert drill: settle up to 45 s until Prometheus evaluated fresh data, 4 s quiet window, 30 s fire-within (the alert never fires)",
         ),
         fixed_waits: (0.0, ""),
     },
@@ -670,6 +670,8 @@ struct Side {
 struct Compared {
     bf: Side,
     compose: Side,
+    /// Compose with breakfix's sandbox settings added (internal network, DNS, privileges).
+    hardened: Side,
     /// Verdicts that differ between breakfix's report and the script, per grade.
     disagree: Vec<String>,
     grades_compared: usize,
@@ -680,6 +682,28 @@ struct Compared {
 struct Template {
     workspace: PathBuf,
     solution: Option<PathBuf>,
+    /// The compose override with breakfix's sandbox settings.
+    hardening: String,
+}
+
+/// The override file the hardened compose variant adds (`-f compose.yaml -f <this>`).
+const OVERRIDE: &str = "sandbox.override.yaml";
+
+/// breakfix's runtime settings that compose can express, for every service: an internal
+/// network (no route out), the 1 s DNS timeout breakfix gives its containers, every
+/// capability dropped (the services add none), no-new-privileges and a process limit.
+fn sandbox_override(services: &[String]) -> String {
+    let mut y = String::from(
+        "# breakfix's sandbox settings, added by the benchmark to compare like with like.\n\
+         networks:\n  default:\n    internal: true\nservices:\n",
+    );
+    for s in services {
+        y.push_str(&format!(
+            "  {s}:\n    dns_opt: [\"timeout:1\", \"attempts:1\"]\n    cap_drop: [ALL]\n    \
+             security_opt: [\"no-new-privileges:true\"]\n    pids_limit: 256\n"
+        ));
+    }
+    y
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -776,10 +800,17 @@ fn prime(sc: &Scenario, root: &Path) -> Result<Template, String> {
     if !r.ok() {
         return Err(format!("breakfix stop: {}", r.why()));
     }
-    // docker-compose must accept the rendered file as it is.
+    // docker-compose must accept the rendered file as it is, and with the override.
     let mut c = Command::new("docker-compose");
-    c.args(["-p", "bfbenchconfig", "-f", "compose.yaml", "config", "-q"])
-        .current_dir(&workspace);
+    c.args([
+        "-p",
+        "bfbenchconfig",
+        "-f",
+        "compose.yaml",
+        "config",
+        "--services",
+    ])
+    .current_dir(&workspace);
     let r = run(c, DOCKER);
     if !r.ok() {
         return Err(format!(
@@ -788,9 +819,25 @@ fn prime(sc: &Scenario, root: &Path) -> Result<Template, String> {
             r.why()
         ));
     }
+    let hardening = sandbox_override(&lines(&r.stdout));
+    let check = dir.join("override-check");
+    copy_dir(&workspace, &check).map_err(|e| format!("copy the workspace: {e}"))?;
+    std::fs::write(check.join(OVERRIDE), &hardening).map_err(|e| e.to_string())?;
+    let mut c = Command::new("docker-compose");
+    c.args(["-p", "bfbenchconfig", "-f", "compose.yaml", "-f", OVERRIDE])
+        .args(["config", "-q"])
+        .current_dir(&check);
+    let r = run(c, DOCKER);
+    if !r.ok() {
+        return Err(format!(
+            "docker-compose does not accept {OVERRIDE}: {}",
+            r.why()
+        ));
+    }
     Ok(Template {
         workspace,
         solution,
+        hardening,
     })
 }
 
@@ -861,16 +908,22 @@ fn check_grade(what: &str, g: &Ran, side: &mut Side) {
     }
 }
 
-/// One compose cycle: (build,) up and wait, checks, (fix, checks,) down.
+/// One compose cycle: (build,) up and wait, checks, (fix, checks,) down. `hardened` adds
+/// breakfix's sandbox settings to the project (see [`sandbox_override`]).
 fn compose_cycle(
     sc: &Scenario,
     t: &Template,
     root: &Path,
     cold: bool,
-    out: &mut Compared,
+    hardened: bool,
+    side: &mut Side,
 ) -> Result<Vec<Verdicts>, String> {
     let (project, dir) = new_project(root);
     copy_dir(&t.workspace, &dir).map_err(|e| format!("copy the workspace: {e}"))?;
+    if hardened {
+        std::fs::write(dir.join(OVERRIDE), &t.hardening)
+            .map_err(|e| format!("write {OVERRIDE}: {e}"))?;
+    }
     let started = Instant::now();
     if cold {
         for img in sc.images {
@@ -886,8 +939,7 @@ fn compose_cycle(
                 .env("DOCKER_BUILDKIT", "0");
             let r = run(c, BUILD);
             if !r.ok() {
-                out.compose
-                    .failures
+                side.failures
                     .push(format!("docker build {img}: {}", r.why()));
                 return Err(format!("docker build {img}: {}", r.why()));
             }
@@ -899,22 +951,22 @@ fn compose_cycle(
     );
     let total = started.elapsed().as_secs_f64();
     if !up.ok() {
-        out.compose.failures.push(format!("up: {}", up.why()));
+        side.failures.push(format!("up: {}", up.why()));
         let _ = run(compose_cmd("down.sh", &project, &dir), STOP);
         return Err(format!("compose up: {}", up.why()));
     }
-    out.compose.start_rss = out.compose.start_rss.max(up.max_rss_kib);
+    side.start_rss = side.start_rss.max(up.max_rss_kib);
     if cold {
-        out.compose.cold.push(total);
+        side.cold.push(total);
     } else {
-        out.compose.warm.push(total);
+        side.warm.push(total);
         if let Some(us) = up
             .stderr
             .lines()
             .find_map(|l| l.strip_prefix("bench: up-d-us="))
             .and_then(|v| v.trim().parse::<f64>().ok())
         {
-            out.compose.up_only.push(us / 1e6);
+            side.up_only.push(us / 1e6);
         }
     }
     let mut verdicts = vec![];
@@ -922,37 +974,39 @@ fn compose_cycle(
         let checks = format!("{}-checks.sh", sc.id);
         let g = run(compose_cmd(&checks, &project, &dir), GRADE);
         if !matches!(g.code, Some(0) | Some(EXIT_CHECKS_FAILED)) {
-            out.compose
-                .failures
-                .push(format!("checks (broken): {}", g.why()));
+            side.failures.push(format!("checks (broken): {}", g.why()));
         }
-        out.compose.grade_broken.push(g.secs);
-        out.compose.grade_rss = out.compose.grade_rss.max(g.max_rss_kib);
+        side.grade_broken.push(g.secs);
+        side.grade_rss = side.grade_rss.max(g.max_rss_kib);
         verdicts.push(script_verdicts(&g.stdout));
         if let (Some(services), Some(sol)) = (sc.fix, &t.solution) {
             copy_dir(sol, &dir).map_err(|e| format!("lay the solution over: {e}"))?;
+            // Recreated without a grace period: breakfix's apply removes the old container
+            // at once too.
             let mut c = Command::new("docker-compose");
+            c.args(["-p", &project, "-f", "compose.yaml"]);
+            if hardened {
+                c.args(["-f", OVERRIDE]);
+            }
             c.args([
-                "-p",
-                &project,
-                "-f",
-                "compose.yaml",
                 "up",
                 "-d",
                 "--no-color",
                 "--no-deps",
                 "--force-recreate",
+                "--timeout",
+                "0",
             ])
             .args(services.iter())
             .current_dir(&dir);
             let a = run(c, APPLY);
             if !a.ok() {
-                out.compose.failures.push(format!("apply: {}", a.why()));
+                side.failures.push(format!("apply: {}", a.why()));
             }
-            out.compose.apply.push(a.secs);
+            side.apply.push(a.secs);
             let g = run(compose_cmd(&checks, &project, &dir), GRADE);
             if !g.ok() {
-                out.compose.failures.push(format!(
+                side.failures.push(format!(
                     "checks (fixed) did not all pass: {}",
                     g.stdout
                         .lines()
@@ -961,31 +1015,31 @@ fn compose_cycle(
                         .join("; ")
                 ));
             }
-            out.compose.grade_fixed.push(g.secs);
+            side.grade_fixed.push(g.secs);
             verdicts.push(script_verdicts(&g.stdout));
         }
     }
     let d = run(compose_cmd("down.sh", &project, &dir), STOP);
     if !d.ok() {
-        out.compose.failures.push(format!("down: {}", d.why()));
+        side.failures.push(format!("down: {}", d.why()));
     }
-    out.compose.stop.push(d.secs);
-    out.compose.leftovers += compose_leftovers(&project);
+    side.stop.push(d.secs);
+    side.leftovers += compose_leftovers(&project);
     Ok(verdicts)
 }
 
-fn compare_verdicts(out: &mut Compared, run_no: usize, bf: &[Option<Verdicts>], sh: &[Verdicts]) {
+fn compare_verdicts(out: &mut Compared, what: &str, bf: &[Option<Verdicts>], sh: &[Verdicts]) {
     for (i, (b, s)) in bf.iter().zip(sh.iter()).enumerate() {
         let phase = if i == 0 { "broken" } else { "fixed" };
         out.grades_compared += 1;
         match b {
             None => out
                 .disagree
-                .push(format!("run {run_no}, {phase}: breakfix printed no report")),
+                .push(format!("{what}, {phase}: breakfix printed no report")),
             Some(b) => out.disagree.extend(
                 disagreements(b, s)
                     .into_iter()
-                    .map(|d| format!("run {run_no}, {phase}: {d}")),
+                    .map(|d| format!("{what}, {phase}: {d}")),
             ),
         }
     }
@@ -1004,7 +1058,7 @@ fn compare(sc: &Scenario, o: &Opts, root: &Path) -> Result<Compared, String> {
             eprintln!("== {}: cold start {n}/{}: compose", sc.id, o.cold_runs);
             let removed = remove_scenario_images(sc)?;
             eprintln!("   removed {}", removed.join(" "));
-            compose_cycle(sc, &t, root, true, &mut out)?;
+            compose_cycle(sc, &t, root, true, false, &mut out.compose)?;
             interrupted()?;
             eprintln!("== {}: cold start {n}/{}: breakfix", sc.id, o.cold_runs);
             let removed = remove_scenario_images(sc)?;
@@ -1014,20 +1068,30 @@ fn compare(sc: &Scenario, o: &Opts, root: &Path) -> Result<Compared, String> {
     }
     for n in 1..=o.runs {
         interrupted()?;
-        // Alternate which side goes first, so neither always runs on a warmer engine.
-        let bf_first = n % 2 == 1;
-        let (mut bf, mut sh) = (vec![], vec![]);
-        for side in 0..2 {
+        // Rotate which side goes first, so none always runs on a warmer engine.
+        let (mut bf, mut sh, mut hard) = (vec![], vec![], vec![]);
+        for k in 0..3 {
             interrupted()?;
-            if (side == 0) == bf_first {
-                eprintln!("== {}: warm run {n}/{}: breakfix", sc.id, o.runs);
-                bf = breakfix_cycle(sc, solution, false, &mut out)?;
-            } else {
-                eprintln!("== {}: warm run {n}/{}: compose", sc.id, o.runs);
-                sh = compose_cycle(sc, &t, root, false, &mut out)?;
+            match (k + n - 1) % 3 {
+                0 => {
+                    eprintln!("== {}: warm run {n}/{}: breakfix", sc.id, o.runs);
+                    bf = breakfix_cycle(sc, solution, false, &mut out)?;
+                }
+                1 => {
+                    eprintln!("== {}: warm run {n}/{}: compose", sc.id, o.runs);
+                    sh = compose_cycle(sc, &t, root, false, false, &mut out.compose)?;
+                }
+                _ => {
+                    eprintln!(
+                        "== {}: warm run {n}/{}: compose with breakfix's sandbox settings",
+                        sc.id, o.runs
+                    );
+                    hard = compose_cycle(sc, &t, root, false, true, &mut out.hardened)?;
+                }
             }
         }
-        compare_verdicts(&mut out, n, &bf, &sh);
+        compare_verdicts(&mut out, &format!("run {n}, compose"), &bf, &sh);
+        compare_verdicts(&mut out, &format!("run {n}, hardened compose"), &bf, &hard);
     }
     if let Ok(v) = docker_compose_version() {
         out.notes.push(v);
@@ -1046,57 +1110,67 @@ fn docker_compose_version() -> Result<String, String> {
 
 fn print_compared(sc: &Scenario, o: &Opts, c: &Compared) {
     let mut rows = vec![];
-    let mut row = |phase: &str, a: &Samples, b: &Samples| {
+    let mut row = |phase: &str, pick: &dyn Fn(&Side) -> &Samples| {
+        let (a, b, h) = (pick(&c.bf), pick(&c.compose), pick(&c.hardened));
         if a.0.is_empty() && b.0.is_empty() {
             return;
         }
-        rows.push(vec![phase.to_string(), a.secs(), b.secs(), ratio(a, b)]);
+        rows.push(vec![
+            phase.to_string(),
+            a.secs(),
+            b.secs(),
+            ratio(a, b),
+            h.secs(),
+            ratio(a, h),
+        ]);
     };
-    row(
-        "cold start (scenario images removed)",
-        &c.bf.cold,
-        &c.compose.cold,
-    );
-    row(
-        "warm start, until the broken state",
-        &c.bf.warm,
-        &c.compose.warm,
-    );
-    row(
-        "warm start vs bare `up -d` (no wait)",
-        &c.bf.warm,
-        &c.compose.up_only,
-    );
-    row(
-        "grade (broken state)",
-        &c.bf.grade_broken,
-        &c.compose.grade_broken,
-    );
-    row("apply the fix", &c.bf.apply, &c.compose.apply);
-    row("grade (fixed)", &c.bf.grade_fixed, &c.compose.grade_fixed);
-    row("stop", &c.bf.stop, &c.compose.stop);
+    row("cold start (scenario images removed)", &|s| &s.cold);
+    row("warm start, until the broken state", &|s| &s.warm);
+    row("grade (broken state)", &|s| &s.grade_broken);
+    row("apply the fix", &|s| &s.apply);
+    row("grade (fixed)", &|s| &s.grade_fixed);
+    row("stop", &|s| &s.stop);
+    if !c.compose.up_only.0.is_empty() {
+        rows.push(vec![
+            "compose: bare `up -d`, no wait".into(),
+            "".into(),
+            c.compose.up_only.secs(),
+            ratio(&c.bf.warm, &c.compose.up_only),
+            c.hardened.up_only.secs(),
+            ratio(&c.bf.warm, &c.hardened.up_only),
+        ]);
+    }
+    let rss = |s: &Side| format!("{} / {}", mib(s.start_rss), mib(s.grade_rss));
+    let count = |f: &dyn Fn(&Side) -> usize| {
+        [&c.bf, &c.compose, &c.hardened]
+            .map(|s| f(s).to_string())
+            .to_vec()
+    };
     rows.push(vec![
         "peak runner RSS (start / grade)".into(),
-        format!("{} / {}", mib(c.bf.start_rss), mib(c.bf.grade_rss)),
-        format!(
-            "{} / {}",
-            mib(c.compose.start_rss),
-            mib(c.compose.grade_rss)
+        rss(&c.bf),
+        rss(&c.compose),
+        "".into(),
+        rss(&c.hardened),
+        "".into(),
+    ]);
+    for (what, f) in [
+        (
+            "leftovers after stop",
+            &(|s: &Side| s.leftovers) as &dyn Fn(&Side) -> usize,
         ),
-        "".into(),
-    ]);
-    rows.push(vec![
-        "leftovers after stop".into(),
-        c.bf.leftovers.to_string(),
-        c.compose.leftovers.to_string(),
-        "".into(),
-    ]);
-    rows.push(vec![
-        "failures".into(),
-        c.bf.failures.len().to_string(),
-        c.compose.failures.len().to_string(),
-        "".into(),
-    ]);
+        ("failures", &|s: &Side| s.failures.len()),
+    ] {
+        let v = count(f);
+        rows.push(vec![
+            what.into(),
+            v[0].clone(),
+            v[1].clone(),
+            "".into(),
+            v[2].clone(),
+            "".into(),
+        ]);
+    }
     println!(
         "\n### {} — breakfix vs {} (medians of {} warm run(s), min–max in brackets)\n",
         sc.id,
@@ -1108,7 +1182,17 @@ fn print_compared(sc: &Scenario, o: &Opts, c: &Compared) {
     );
     print!(
         "{}",
-        table(&["phase", "breakfix", "compose + script", "ratio"], &rows)
+        table(
+            &[
+                "phase",
+                "breakfix",
+                "compose + script",
+                "ratio",
+                "compose, breakfix's sandbox settings",
+                "ratio",
+            ],
+            &rows
+        )
     );
     println!();
     if c.grades_compared > 0 {
@@ -1130,6 +1214,9 @@ fn print_compared(sc: &Scenario, o: &Opts, c: &Compared) {
     for f in &c.compose.failures {
         println!("compose failure: {f}");
     }
+    for f in &c.hardened.failures {
+        println!("compose (breakfix's sandbox settings) failure: {f}");
+    }
     // The targets.
     let mut targets = vec![];
     if sc.id == "crashloop-docker"
@@ -1140,8 +1227,17 @@ fn print_compared(sc: &Scenario, o: &Opts, c: &Compared) {
             a / b,
             if a < b { "met" } else { "NOT met" }
         ));
+        if let Some(h) = c.hardened.warm.median() {
+            targets.push(format!(
+                "(against compose with breakfix's sandbox settings the ratio is {:.2})",
+                a / h
+            ));
+        }
     }
-    let mut grade_target = |what: &str, s: &Samples, (waits, why): (f64, &str)| {
+    let mut grade_target = |what: &str,
+                            s: &Samples,
+                            script: &Samples,
+                            (waits, why): (f64, &str)| {
         if let Some(m) = s.max()
             && !why.is_empty()
         {
@@ -1151,9 +1247,26 @@ fn print_compared(sc: &Scenario, o: &Opts, c: &Compared) {
                 if m < budget { "met" } else { "NOT met" }
             ));
         }
+        // The script sits through the same waits: the difference is the tool's own cost.
+        if let (Some(a), Some(b)) = (s.median(), script.median()) {
+            targets.push(format!(
+                "{what}: breakfix's time over the script's, which sits through the same waits: {:+.2} s",
+                a - b
+            ));
+        }
     };
-    grade_target("grade (broken)", &c.bf.grade_broken, sc.broken_waits);
-    grade_target("grade (fixed)", &c.bf.grade_fixed, sc.fixed_waits);
+    grade_target(
+        "grade (broken)",
+        &c.bf.grade_broken,
+        &c.compose.grade_broken,
+        sc.broken_waits,
+    );
+    grade_target(
+        "grade (fixed)",
+        &c.bf.grade_fixed,
+        &c.compose.grade_fixed,
+        sc.fixed_waits,
+    );
     for t in targets {
         println!("target: {t}");
     }
@@ -1161,7 +1274,9 @@ fn print_compared(sc: &Scenario, o: &Opts, c: &Compared) {
         "\nbreakfix start waits until the scenario's broken-when checks fail; the compose side runs\n\
          benches/compose/{id}-up.sh: `docker-compose up -d`, a probe container, then the same\n\
          broken-state conditions polled once a second (see the script). Compose's grade is\n\
-         benches/compose/{id}-checks.sh; its stop is benches/compose/down.sh (`down -v --timeout 0`).",
+         benches/compose/{id}-checks.sh; its stop is benches/compose/down.sh (`down -v --timeout 0`).\n\
+         \"breakfix's sandbox settings\": the same with {OVERRIDE} added: an internal network,\n\
+         the 1 s DNS timeout, capabilities dropped, no-new-privileges, a process limit.",
         id = sc.id
     );
 }

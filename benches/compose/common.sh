@@ -13,6 +13,11 @@ NET="${P}_default"
 PROBE="${P}-probe"
 PROBE_CREATED=no
 
+# The compose files: compose.yaml, and the benchmark's override with breakfix's sandbox
+# settings when the folder holds one.
+FILES=(-f compose.yaml)
+if [ -f sandbox.override.yaml ]; then FILES+=(-f sandbox.override.yaml); fi
+
 # The container of a compose service.
 c() { echo "${P}_${1}_1"; }
 

@@ -8,5 +8,5 @@
 . "$(dirname "$0")/common.sh" "$@"
 
 timeout 60 docker rm -f "$PROBE" >/dev/null 2>&1
-timeout 120 docker-compose -p "$P" -f compose.yaml down -v --timeout 0 --remove-orphans 2>&1 | tail -n 3 >&2
+timeout 120 docker-compose -p "$P" "${FILES[@]}" down -v --timeout 0 --remove-orphans 2>&1 | tail -n 3 >&2
 exit "${PIPESTATUS[0]}"

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/common.sh" "$@"
 
 t0=$(now)
-timeout 120 docker-compose -p "$P" -f compose.yaml up -d --no-color 2>&1 | tail -n 3 >&2
+timeout 120 docker-compose -p "$P" "${FILES[@]}" up -d --no-color 2>&1 | tail -n 3 >&2
 [ "${PIPESTATUS[0]}" = 0 ] || exit 1
 echo "bench: up-d-us=$(($(now) - t0))" >&2
 ensure_probe || exit 1
