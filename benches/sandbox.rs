@@ -52,6 +52,8 @@ struct Scenario {
     images: &'static [&'static str],
     /// The reference fix is applied and graded too: the compose side recreates these services.
     fix: Option<&'static [&'static str]>,
+    /// The checks that fail in the broken state (breakfix and the compose script agree).
+    broken_failing: &'static [&'static str],
     /// What each grade waits for by declaration, in seconds, with the reason.
     broken_waits: (f64, &'static str),
     fixed_waits: (f64, &'static str),
@@ -63,6 +65,12 @@ const SCENARIOS: &[Scenario] = &[
         seed: Some("classic-17"),
         images: &["web", "orders"],
         fix: Some(&["web"]),
+        broken_failing: &[
+            "web-stays-up",
+            "checkout-api-through-web",
+            "web-reports-healthy",
+            "nginx-config-valid",
+        ],
         broken_waits: (
             5.0,
             "the failing HTTP check retries for 5 s (default retry-for); the stays-running checks fail at the first restart",
@@ -77,6 +85,7 @@ const SCENARIOS: &[Scenario] = &[
         seed: None,
         images: &["checkout", "monitoring", "receiver"],
         fix: None,
+        broken_failing: &["pages-on-failure"],
         broken_waits: (
             79.0,
             "the alert drill: settle up to 45 s until Prometheus evaluated fresh data, 4 s quiet window, 30 s fire-within (the alert never fires)",
@@ -750,25 +759,48 @@ fn remove_scenario_images(sc: &Scenario) -> Result<Vec<String>, String> {
         "--filter",
         &format!("reference=breakfix/{}-*", sc.id),
         "--format",
-        "{{.Repository}}:{{.Tag}}",
+        "{{.ID}} {{.Repository}}:{{.Tag}}",
     ]);
     if !r.ok() {
         return Err(format!("docker image ls: {}", r.why()));
     }
-    let tags: Vec<String> = lines(&r.stdout)
-        .into_iter()
-        .filter(|t| !t.ends_with(":<none>"))
+    let found: Vec<(String, String)> = lines(&r.stdout)
+        .iter()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, t)| !t.ends_with(":<none>"))
+        .map(|(i, t)| (i.to_string(), t.to_string()))
         .collect();
-    if tags.is_empty() {
-        return Ok(tags);
+    if found.is_empty() {
+        return Ok(vec![]);
     }
     let mut args = vec!["rmi"];
-    args.extend(tags.iter().map(String::as_str));
+    args.extend(found.iter().map(|(_, t)| t.as_str()));
     let r = docker(&args);
     if !r.ok() {
         return Err(format!("docker rmi: {}", r.why()));
     }
-    Ok(tags)
+    // Removing the last tag only untags an image that something else still holds (a
+    // container of another user of the engine): then the start would not be cold.
+    let mut ids: Vec<&str> = found.iter().map(|(i, _)| i.as_str()).collect();
+    ids.dedup();
+    for id in ids {
+        if docker(&["image", "inspect", "--format", "{{.Id}}", id]).ok() {
+            let users = docker(&[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("ancestor={id}"),
+                "--format",
+                "{{.Names}}",
+            ]);
+            return Err(format!(
+                "image {id} is still on the engine after docker rmi (containers using it: {}); \
+                 a start now would not be cold",
+                lines(&users.stdout).join(", ")
+            ));
+        }
+    }
+    Ok(found.into_iter().map(|(_, t)| t).collect())
 }
 
 /// Starts once (untimed) so images exist, and keeps the rendered workspace and solution.
@@ -1295,8 +1327,43 @@ struct ScaleRow {
     peak_rss: i64,
     sum_start_rss: i64,
     host_mib: f64,
+    /// RSS of the sessions' containers (cgroup memory.stat), the highest of the samples.
+    containers_kib: i64,
+    /// Commands that failed: a start, apply or stop that did not succeed, a grade that did
+    /// not complete.
     failures: Vec<String>,
+    /// Grades that completed with a verdict other than the expected one.
+    wrong: Vec<String>,
     leftovers: usize,
+}
+
+/// The summed RSS of the running containers labelled with a state directory's id, KiB
+/// (cgroup v1 `memory.stat` `total_rss`; 0 when the files are not there).
+fn containers_rss(store: &str) -> i64 {
+    let ids = docker(&[
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label=dev.breakfix.store={store}"),
+    ]);
+    lines(&ids.stdout)
+        .iter()
+        .filter_map(|id| {
+            let stat = ["/sys/fs/cgroup/memory/docker", "/sys/fs/cgroup/docker"]
+                .iter()
+                .find_map(|root| {
+                    std::fs::read_to_string(format!("{root}/{id}/memory.stat")).ok()
+                })?;
+            stat.lines().find_map(|l| {
+                let v = l
+                    .strip_prefix("total_rss ")
+                    .or_else(|| l.strip_prefix("anon "))?;
+                v.trim().parse::<i64>().ok()
+            })
+        })
+        .sum::<i64>()
+        / 1024
 }
 
 /// MemAvailable in KiB.
@@ -1376,6 +1443,7 @@ fn scale_step(sc: &Scenario, solution: Option<&Path>, n: usize) -> ScaleRow {
             _ => row.failures.push(format!("start: {}", r.why())),
         }
     }
+    row.containers_kib = containers_rss(&st.store);
     if INTERRUPTED.load(Ordering::SeqCst) {
         row.host_mib = (before - watch.lowest()) as f64 / 1024.0;
         return row;
@@ -1397,6 +1465,21 @@ fn scale_step(sc: &Scenario, solution: Option<&Path>, n: usize) -> ScaleRow {
         let mut side = Side::default();
         check_grade("grade (broken)", g, &mut side);
         row.failures.extend(side.failures);
+        // The broken state as graded alone (breakfix and the script agree on it).
+        if let Some(v) = report_verdicts(&g.stdout) {
+            let wrong: Vec<String> = v
+                .iter()
+                .filter(|(id, pass)| **pass == sc.broken_failing.contains(&id.as_str()))
+                .map(|(id, pass)| format!("{id} {}", if *pass { "passed" } else { "failed" }))
+                .collect();
+            if !wrong.is_empty() {
+                row.wrong.push(format!(
+                    "grade (broken): {} ({})",
+                    wrong.join(", "),
+                    failing_checks(&g.stdout)
+                ));
+            }
+        }
     }
     if let Some(sol) = solution
         && !INTERRUPTED.load(Ordering::SeqCst)
@@ -1434,14 +1517,15 @@ fn scale_step(sc: &Scenario, solution: Option<&Path>, n: usize) -> ScaleRow {
             row.grade_fixed.push(g.secs);
             let mut side = Side::default();
             check_grade("grade (fixed)", g, &mut side);
-            if g.code != Some(0) {
-                side.failures.push(format!(
-                    "grade (fixed) did not pass every check: {}",
+            if g.code == Some(EXIT_CHECKS_FAILED) {
+                row.wrong.push(format!(
+                    "grade (fixed) right after apply: {}",
                     failing_checks(&g.stdout)
                 ));
             }
             row.failures.extend(side.failures);
         }
+        row.containers_kib = row.containers_kib.max(containers_rss(&st.store));
     }
     // The sessions' containers and the runners, from before the starts until the stops.
     row.host_mib = (before - watch.lowest()) as f64 / 1024.0;
@@ -1464,16 +1548,26 @@ fn scale_step(sc: &Scenario, solution: Option<&Path>, n: usize) -> ScaleRow {
     row
 }
 
+/// The checks that did not pass, each with what was observed.
 fn failing_checks(json: &str) -> String {
-    match report_verdicts(json) {
-        Some(v) => v
-            .into_iter()
-            .filter(|(_, pass)| !pass)
-            .map(|(id, _)| id)
-            .collect::<Vec<_>>()
-            .join(", "),
-        None => "no report".into(),
-    }
+    let Ok(v) = serde_json::from_str::<Value>(json) else {
+        return "no report".into();
+    };
+    v["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["status"] != "pass")
+        .map(|c| {
+            format!(
+                "{} [{}: {}]",
+                c["id"].as_str().unwrap_or("?"),
+                c["status"].as_str().unwrap_or("?"),
+                c["summary"].as_str().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn print_scale(sc: &Scenario, rows: &[ScaleRow]) {
@@ -1486,8 +1580,10 @@ fn print_scale(sc: &Scenario, rows: &[ScaleRow]) {
     head.extend([
         "stop all",
         "peak runner RSS (one / sum of starts)",
+        "containers' RSS",
         "host memory used",
         "failures",
+        "wrong verdicts",
         "leftovers",
     ]);
     let body: Vec<Vec<String>> = rows
@@ -1509,8 +1605,10 @@ fn print_scale(sc: &Scenario, rows: &[ScaleRow]) {
             v.extend([
                 format!("{:.2} s", r.stop),
                 format!("{} / {}", mib(r.peak_rss), mib(r.sum_start_rss)),
+                mib(r.containers_kib),
                 format!("{:.0} MiB", r.host_mib),
                 r.failures.len().to_string(),
+                r.wrong.len().to_string(),
                 r.leftovers.to_string(),
             ]);
             v
@@ -1523,16 +1621,30 @@ fn print_scale(sc: &Scenario, rows: &[ScaleRow]) {
         for f in &r.failures {
             println!("N={} failure: {f}", r.n);
         }
+        for f in &r.wrong {
+            println!("N={} wrong verdict: {f}", r.n);
+        }
     }
+    println!(
+        "\nfailures: a start, apply or stop that failed, or a grade that did not complete;\n\
+         wrong verdicts: a completed grade whose checks are not the expected ones (broken: {};\n\
+         fixed: every check passes). The fixed sessions are graded right after `apply`.",
+        sc.broken_failing.join(", ")
+    );
     let worst = rows.iter().max_by_key(|r| r.n);
     if let Some(r) = worst {
         println!(
-            "target: {} concurrent sessions with no failure → {}",
+            "target: {} concurrent sessions with no failure → {}{}",
             r.n,
             if r.failures.is_empty() && r.leftovers == 0 {
                 "met"
             } else {
                 "NOT met"
+            },
+            if r.wrong.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} wrong verdict(s), listed above)", r.wrong.len())
             }
         );
     }
