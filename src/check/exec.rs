@@ -33,12 +33,8 @@ pub async fn run(k: &ExecCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         ));
     };
     evidence.push(format!("exit code: {code}"));
-    match super::inside_trust(cx, service).await? {
-        Ok(line) => evidence.push(line),
-        Err(mut tampered) => {
-            tampered.evidence.splice(0..0, evidence);
-            return Ok(tampered);
-        }
+    if let Some(tampered) = super::distrust_inside(cx, service, &mut evidence).await? {
+        return Ok(tampered);
     }
     if code != k.expect_exit {
         return Ok(Outcome::fail(

@@ -221,37 +221,41 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
 
 /// Whether an observation made inside a service's container can be trusted: its programs and
 /// libraries must be the image's, since a replaced `curl` or `nginx` could answer anything.
-/// `Ok(line)` is a line of evidence saying so; `Err(outcome)` fails the check, listing the
-/// changed files.
-pub(crate) async fn inside_trust(
+/// Adds a line saying so to `evidence`; or returns the failed outcome, the evidence so far
+/// followed by the changed files.
+pub(crate) async fn distrust_inside(
     cx: &Ctx<'_>,
     service: &str,
-) -> crate::backend::Result<std::result::Result<String, Outcome>> {
-    Ok(match cx.backend.tampered_tools(cx.target, service).await? {
-        None => Ok(format!(
+    evidence: &mut Vec<String>,
+) -> crate::backend::Result<Option<Outcome>> {
+    match cx.backend.tampered_tools(cx.target, service).await? {
+        None => evidence.push(format!(
             "whether `{service}`'s own programs were changed cannot be told on this backend"
         )),
-        Some(changed) if changed.is_empty() => Ok(format!(
+        Some(changed) if changed.is_empty() => evidence.push(format!(
             "`{service}`'s programs and libraries are its image's (none changed since it started)"
         )),
         Some(changed) => {
-            let mut evidence: Vec<String> = changed
-                .iter()
-                .take(10)
-                .map(|c| format!("inside `{service}`: {c}"))
-                .collect();
+            let mut all = std::mem::take(evidence);
+            all.extend(
+                changed
+                    .iter()
+                    .take(10)
+                    .map(|c| format!("inside `{service}`: {c}")),
+            );
             if changed.len() > 10 {
-                evidence.push(format!("… and {} more changes", changed.len() - 10));
+                all.push(format!("… and {} more changes", changed.len() - 10));
             }
-            Err(Outcome::fail(
+            return Ok(Some(Outcome::fail(
                 format!(
                     "`{service}`'s own programs or libraries were changed inside the container ({}), so what it reports from inside is not trusted",
                     changed[0]
                 ),
-                evidence,
-            ))
+                all,
+            )));
         }
-    })
+    }
+    Ok(None)
 }
 
 /// The last `n` lines of a log, for evidence.

@@ -65,12 +65,8 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
     let mut evidence = vec![format!("engine state: {last}")];
     if k.require_healthy {
         // The healthcheck runs inside the candidate's container, with its programs.
-        match super::inside_trust(cx, service).await? {
-            Ok(line) => evidence.push(line),
-            Err(mut tampered) => {
-                tampered.evidence.splice(0..0, evidence);
-                return Ok(tampered);
-            }
+        if let Some(tampered) = super::distrust_inside(cx, service, &mut evidence).await? {
+            return Ok(tampered);
         }
     }
     Ok(Outcome::pass(

@@ -259,7 +259,7 @@ fn open_store(state_dir: &Option<PathBuf>) -> Result<Store, EngineError> {
 }
 
 /// Connects to a backend: the local Docker engine, or the cluster of a kubeconfig context.
-/// Connects to a backend. `runtime` is the OCI runtime for candidate containers (Docker):
+/// `runtime` is the OCI runtime for candidate containers (Docker):
 /// one asked for now is checked against the engine; one recorded by a session is trusted, so
 /// `stop` works even if it was unregistered since.
 async fn connect(
