@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -16,19 +16,20 @@ use bollard::models::{
     RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
-    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, RestartContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
+    ListImagesOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    RestartContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
 use super::images::{self, BASE_IMAGE};
 use super::stream;
 use super::{
-    ApplySummary, Backend, BackendError, EventInfo, ExecOutput, Grant, Health, HttpRequest,
-    HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo, LabelledObject,
-    PipelineRequest, PipelineRun, PodState, Progress, Removed, Result, ServiceConfig, ServiceState,
-    Target, Terminal, Workload, labels,
+    ApplySummary, Backend, BackendError, EventInfo, ExecOutput, ExitSeen, Grant, Health,
+    HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo,
+    LabelledObject, PipelineRequest, PipelineRun, PodState, Progress, Removed, Result,
+    ServiceConfig, ServiceState, Target, Terminal, Workload, labels,
 };
 use crate::compose::{Deployment, ServiceSpec};
 use crate::scenario::BackendKind;
@@ -698,6 +699,15 @@ fn image_info(reference: String, i: bollard::models::ImageInspect) -> ImageInfo 
     }
 }
 
+/// How long a bounded read of the engine's event record may take.
+const EVENTS_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A time as the engine's `since`/`until` take it: Unix seconds with nanoseconds.
+fn unix_timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+}
+
 /// The probe's name cannot clash with a service's: service names have no `.`.
 fn probe_container(t: &Target) -> String {
     format!("bf-{}.probe", t.session)
@@ -837,36 +847,45 @@ impl Backend for DockerBackend {
         let existing = self.session_containers(&t.session).await?;
         let mut summary = ApplySummary::default();
 
-        let probe = self.probe_spec().await;
-        let probe_hash = probe.config_hash(&self.image_id(&probe.image).await?);
-        let probe_name = probe_container(t);
-        if !existing
-            .iter()
-            .any(|(n, _, h, _)| n == &probe_name && h == &probe_hash)
-        {
-            self.remove_container(&probe_name).await?;
-            self.create_service(t, &network, &probe, &probe_hash, "probe")
-                .await?;
-        }
-
-        for spec in d.start_order() {
-            let hash = spec.config_hash(&self.image_id(&spec.image).await?);
-            let name = self.container_name(t, &spec.name);
-            match existing.iter().find(|(n, ..)| n == &name) {
-                Some((_, _, h, _)) if h == &hash => summary.unchanged.push(spec.name.clone()),
-                Some(_) => {
-                    self.remove_container(&name).await?;
-                    self.create_service(t, &network, spec, &hash, "service")
-                        .await?;
-                    summary.recreated.push(spec.name.clone());
-                }
-                None => {
-                    self.create_service(t, &network, spec, &hash, "service")
-                        .await?;
-                    summary.created.push(spec.name.clone());
+        // The probe (breakfix's observer) comes up beside the services, not before them.
+        let probe = async {
+            let probe = self.probe_spec().await;
+            let probe_hash = probe.config_hash(&self.image_id(&probe.image).await?);
+            let probe_name = probe_container(t);
+            if !existing
+                .iter()
+                .any(|(n, _, h, _)| n == &probe_name && h == &probe_hash)
+            {
+                self.remove_container(&probe_name).await?;
+                self.create_service(t, &network, &probe, &probe_hash, "probe")
+                    .await?;
+            }
+            Ok::<(), BackendError>(())
+        };
+        let services = async {
+            for spec in d.start_order() {
+                let hash = spec.config_hash(&self.image_id(&spec.image).await?);
+                let name = self.container_name(t, &spec.name);
+                match existing.iter().find(|(n, ..)| n == &name) {
+                    Some((_, _, h, _)) if h == &hash => summary.unchanged.push(spec.name.clone()),
+                    Some(_) => {
+                        self.remove_container(&name).await?;
+                        self.create_service(t, &network, spec, &hash, "service")
+                            .await?;
+                        summary.recreated.push(spec.name.clone());
+                    }
+                    None => {
+                        self.create_service(t, &network, spec, &hash, "service")
+                            .await?;
+                        summary.created.push(spec.name.clone());
+                    }
                 }
             }
-        }
+            Ok::<(), BackendError>(())
+        };
+        let (probe, services) = tokio::join!(probe, services);
+        probe?;
+        services?;
         for (name, service, _, role) in &existing {
             if role == "service" && d.service(service).is_none() {
                 self.remove_container(name).await?;
@@ -1061,17 +1080,9 @@ impl Backend for DockerBackend {
         let url = format!("http://{}:{}{}", req.service, req.port, req.path);
         let cmd = stream::http_command(&url, method, body, req.timeout);
         let started = Instant::now();
-        let out = self
-            .run_exec(
-                &probe_container(t),
-                &cmd,
-                req.timeout + Duration::from_secs(5),
-            )
-            .await?;
-        Ok(stream::parse_http(
-            &out.output,
-            started.elapsed().as_millis() as u64,
-        ))
+        let deadline = req.timeout + Duration::from_secs(5);
+        let out = self.run_exec(&probe_container(t), &cmd, deadline).await?;
+        stream::probe_answer(&out, &url, deadline, started.elapsed().as_millis() as u64)
     }
 
     async fn http_stream(&self, t: &Target, req: &HttpStreamRequest) -> Result<Vec<HttpSample>> {
@@ -1144,6 +1155,54 @@ impl Backend for DockerBackend {
                 after: Duration::from_secs(10),
             })??;
         Ok(out)
+    }
+
+    async fn exits_since(
+        &self,
+        t: &Target,
+        service: &str,
+        since: SystemTime,
+    ) -> Result<Option<Vec<ExitSeen>>> {
+        let name = self.container_name(t, service);
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), vec!["die".to_string()]),
+            ("container".to_string(), vec![name.clone()]),
+        ]);
+        // A bounded query (`until` now): the engine sends what it recorded and closes.
+        let opts = EventsOptionsBuilder::default()
+            .since(&unix_timestamp(since))
+            .until(&unix_timestamp(SystemTime::now()))
+            .filters(&filters)
+            .build();
+        let read = self.docker.events(Some(opts)).collect::<Vec<_>>();
+        let events = tokio::time::timeout(EVENTS_DEADLINE, read)
+            .await
+            .map_err(|_| BackendError::Timeout {
+                op: "read the engine's events of",
+                object: name.clone(),
+                after: EVENTS_DEADLINE,
+            })?;
+        let mut exits = vec![];
+        for e in events {
+            let e = e.map_err(self.err("read the engine's events of", &name))?;
+            let attributes = e.actor.and_then(|a| a.attributes).unwrap_or_default();
+            // The engine's filter also matches IDs and name prefixes: keep this container's.
+            if attributes.get("name") != Some(&name) {
+                continue;
+            }
+            let at = e
+                .time_nano
+                .and_then(|n| u64::try_from(n).ok())
+                .map(|n| UNIX_EPOCH + Duration::from_nanos(n))
+                .unwrap_or(since);
+            exits.push(ExitSeen {
+                at,
+                exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
+            });
+        }
+        exits.sort_by_key(|e| e.at);
+        Ok(Some(exits))
     }
 
     async fn grant(&self, _: &Target, _: &std::path::Path, _: Duration) -> Result<Grant> {

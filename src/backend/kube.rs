@@ -1304,19 +1304,9 @@ impl Backend for KubeBackend {
         let url = format!("http://{}{}", targets[0], req.path);
         let cmd = stream::http_command(&url, method, body, req.timeout);
         let started = Instant::now();
-        let out = self
-            .exec_pod(
-                &ns,
-                &probe,
-                None,
-                &cmd,
-                req.timeout + Duration::from_secs(5),
-            )
-            .await?;
-        Ok(stream::parse_http(
-            &out.output,
-            started.elapsed().as_millis() as u64,
-        ))
+        let deadline = req.timeout + Duration::from_secs(5);
+        let out = self.exec_pod(&ns, &probe, None, &cmd, deadline).await?;
+        stream::probe_answer(&out, &url, deadline, started.elapsed().as_millis() as u64)
     }
 
     async fn http_stream(&self, t: &Target, req: &HttpStreamRequest) -> Result<Vec<HttpSample>> {
@@ -1355,6 +1345,16 @@ impl Backend for KubeBackend {
     /// The API offers no view of a container's filesystem changes; sandboxes that need
     /// inside observations to be trusted set `readOnlyRootFilesystem`.
     async fn tampered_tools(&self, _: &Target, _: &str) -> Result<Option<Vec<String>>> {
+        Ok(None)
+    }
+
+    async fn exits_since(
+        &self,
+        _: &Target,
+        _: &str,
+        _: std::time::SystemTime,
+    ) -> Result<Option<Vec<super::ExitSeen>>> {
+        // Pods restart under the kubelet; their restart counts are what checks read.
         Ok(None)
     }
 

@@ -277,6 +277,14 @@ pub struct EventInfo {
     pub kind: String,
 }
 
+/// A container exit the engine reported (Docker's `die` event).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExitSeen {
+    /// When the engine saw it.
+    pub at: std::time::SystemTime,
+    pub exit_code: Option<i64>,
+}
+
 /// What a candidate is given to reach the sandbox with their own tools.
 #[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Grant {
@@ -504,6 +512,16 @@ pub trait Backend: Send + Sync {
         body: Option<&str>,
     ) -> Result<HttpResponse>;
     async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String>;
+    /// The exits of a service's container since `since`, oldest first, from the engine's own
+    /// record; `None` when the backend keeps none. Unlike [`Backend::state`], which can wait
+    /// while the engine is still handling an exit, it answers at once, and it misses no exit
+    /// that happened between two looks.
+    async fn exits_since(
+        &self,
+        t: &Target,
+        service: &str,
+        since: std::time::SystemTime,
+    ) -> Result<Option<Vec<ExitSeen>>>;
     /// Programs and libraries of a service's container that were added, changed or deleted
     /// since it started from its image (`/usr/bin/curl changed`): what a check observes
     /// inside that container may have been faked. `None` when the backend cannot tell.

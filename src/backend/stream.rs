@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{HttpResponse, HttpSample, HttpStreamRequest};
+use super::{BackendError, ExecOutput, HttpResponse, HttpSample, HttpStreamRequest, Result};
 
 /// Printed by the loop after the last request: a stream without it was cut short.
 pub const END_MARK: &str = "--breakfix-stream-end";
@@ -76,7 +76,8 @@ pub fn http_command(url: &str, method: &str, body: Option<&str>, timeout: Durati
 }
 
 /// The response in the output of [`http_command`].
-pub fn parse_http(output: &str, elapsed_ms: u64) -> HttpResponse {
+fn parse_http(out: &ExecOutput, elapsed_ms: u64) -> HttpResponse {
+    let output = out.output.as_str();
     let (body, status) = match output.rfind(STATUS_MARK) {
         Some(i) => {
             let after = &output[i + STATUS_MARK.len()..];
@@ -91,7 +92,7 @@ pub fn parse_http(output: &str, elapsed_ms: u64) -> HttpResponse {
         output
             .lines()
             .find(|l| l.starts_with("curl:"))
-            .unwrap_or("no response")
+            .unwrap_or("curl printed no status")
             .trim_start_matches("curl: ")
             .to_string()
     });
@@ -101,6 +102,25 @@ pub fn parse_http(output: &str, elapsed_ms: u64) -> HttpResponse {
         error,
         elapsed_ms,
     }
+}
+
+/// The answer in the output of the probe's [`http_command`], or a timeout when the probe
+/// itself did not finish within `deadline` (a stalled engine, an overloaded host): that says
+/// nothing about the service, so it is no answer a check may judge.
+pub fn probe_answer(
+    out: &ExecOutput,
+    url: &str,
+    deadline: Duration,
+    elapsed_ms: u64,
+) -> Result<HttpResponse> {
+    if out.exit_code.is_none() && !out.output.contains(STATUS_MARK) {
+        return Err(BackendError::Timeout {
+            op: "hear back from the probe's request to",
+            object: url.to_string(),
+            after: deadline,
+        });
+    }
+    Ok(parse_http(out, elapsed_ms))
 }
 
 /// How long the whole stream may take before it counts as stuck.

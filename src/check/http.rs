@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 
 use super::{Ctx, Outcome, Patience, clip};
-use crate::backend::{HttpRequest, HttpResponse, Result};
+use crate::backend::{BackendError, HttpRequest, HttpResponse, Result};
+
+/// How long past `retry-for` a grade keeps asking when the probe itself did not finish.
+const STALLED_GRACE: Duration = Duration::from_secs(30);
 use crate::scenario::HttpCheck;
 
 pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
@@ -32,9 +35,23 @@ pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     };
     let started = Instant::now();
     let mut attempts = 0;
+    let mut stalled = 0;
     loop {
         attempts += 1;
-        let resp = backend.http(t, &req).await?;
+        let resp = match backend.http(t, &req).await {
+            Ok(resp) => resp,
+            // The probe did not finish (a busy host): nothing was observed, so when grading,
+            // ask again, a while past `retry-for`, rather than judge the service on it.
+            Err(BackendError::Timeout { .. })
+                if cx.patience == Patience::Settle
+                    && started.elapsed() < k.retry_for.0 + STALLED_GRACE =>
+            {
+                stalled += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let observed = match &resp.error {
             Some(e) => format!("GET {url} → no response ({e}) in {} ms", resp.elapsed_ms),
             None => format!("GET {url} → {} in {} ms", resp.status, resp.elapsed_ms),
@@ -46,6 +63,11 @@ pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         )];
         if resp.error.is_none() {
             evidence.push(format!("body: {}", clip(&resp.body, 400)));
+        }
+        if stalled > 0 {
+            evidence.push(format!(
+                "the probe did not finish {stalled} earlier attempt(s) in time (a busy host); they observed nothing and were not judged"
+            ));
         }
         if status_ok && body_ok {
             return match &k.hold {

@@ -270,6 +270,7 @@ pub(crate) fn tail_lines(text: &str, n: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     use async_trait::async_trait;
@@ -289,6 +290,14 @@ mod tests {
         calls: Mutex<Vec<String>>,
         /// What `tampered_tools` answers for every container.
         tampered: Vec<String>,
+        /// How long every look at a container's state takes (an engine busy with an exit).
+        state_delay: Duration,
+        /// What `exits_since` answers.
+        exits: Vec<crate::backend::ExitSeen>,
+        /// When set, the health a state reports: `starting` until then, `healthy` after.
+        healthy_at: Option<std::time::Instant>,
+        /// How many HTTP requests from here on find the probe stalled (a busy host).
+        probe_stalls: std::sync::atomic::AtomicUsize,
     }
 
     impl Recorder {
@@ -355,10 +364,18 @@ mod tests {
             })
         }
         async fn state(&self, _: &Target, _: &str) -> Result<ServiceState> {
+            tokio::time::sleep(self.state_delay).await;
             Ok(ServiceState {
                 exists: true,
                 status: "running".into(),
                 running: true,
+                health: self.healthy_at.map(|at| {
+                    if std::time::Instant::now() >= at {
+                        "healthy".into()
+                    } else {
+                        "starting".into()
+                    }
+                }),
                 ..ServiceState::default()
             })
         }
@@ -399,6 +416,17 @@ mod tests {
         async fn http(&self, _: &Target, req: &HttpRequest) -> Result<HttpResponse> {
             tokio::time::sleep(Duration::from_millis(50)).await;
             self.note(format!("http {}", req.path));
+            let stalls = &self.probe_stalls;
+            if stalls
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(crate::backend::BackendError::Timeout {
+                    op: "hear back from the probe's request to",
+                    object: req.path.clone(),
+                    after: Duration::from_secs(8),
+                });
+            }
             Ok(HttpResponse {
                 status: 200,
                 body: "ok".into(),
@@ -411,6 +439,14 @@ mod tests {
         }
         async fn tampered_tools(&self, _: &Target, _: &str) -> Result<Option<Vec<String>>> {
             Ok(Some(self.tampered.clone()))
+        }
+        async fn exits_since(
+            &self,
+            _: &Target,
+            _: &str,
+            _: std::time::SystemTime,
+        ) -> Result<Option<Vec<crate::backend::ExitSeen>>> {
+            Ok(Some(self.exits.clone()))
         }
         async fn teardown(&self, _: &str) -> Result<Removed> {
             Ok(Removed::default())
@@ -425,6 +461,14 @@ mod tests {
 
     /// Runs checks once against a backend, for a session `s`.
     async fn run_with<'a>(backend: &Recorder, checks: &[&'a Check]) -> Vec<(&'a Check, Outcome)> {
+        run_patiently(backend, checks, Patience::Once).await
+    }
+
+    async fn run_patiently<'a>(
+        backend: &Recorder,
+        checks: &[&'a Check],
+        patience: Patience,
+    ) -> Vec<(&'a Check, Outcome)> {
         let target = Target {
             session: "s".into(),
             scenario: "sample".into(),
@@ -434,7 +478,7 @@ mod tests {
             backend,
             target: &target,
             workspace: Path::new("."),
-            patience: Patience::Once,
+            patience,
             round: 0,
         };
         run_all(checks, &cx).await
@@ -508,5 +552,93 @@ mod tests {
                 .contains(&"inside `web`: /usr/local/bin/ps added".to_string())
         );
         assert!(faked.evidence.iter().any(|e| e.starts_with("exit code: 0")));
+    }
+    #[tokio::test]
+    async fn a_container_that_dies_while_the_engine_holds_its_state_fails_at_once_from_the_record_of_exits()
+     {
+        let stays = check(
+            "id: up\ntitle: t\ncompetency: containers\npoints: 1\nkind:\n  stays-running:\n    service: web\n    window: 20s\n",
+        );
+        let backend = Recorder {
+            state_delay: Duration::from_secs(3),
+            exits: vec![crate::backend::ExitSeen {
+                at: std::time::SystemTime::now(),
+                exit_code: Some(1),
+            }],
+            ..Recorder::default()
+        };
+        let started = std::time::Instant::now();
+        let (_, outcome) = run_with(&backend, &[&stays]).await.remove(0);
+        assert_eq!(outcome.status, Status::Fail, "{outcome:?}");
+        assert!(
+            outcome.summary.contains("`web` exited with code 1"),
+            "{outcome:?}"
+        );
+        assert!(
+            outcome.evidence[0].contains("died with exit code 1"),
+            "{outcome:?}"
+        );
+        // Neither the 20 s window nor the engine's 3 s hold on the state was waited for.
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_healthcheck_still_starting_when_the_window_ends_is_given_time_to_decide_when_grading()
+     {
+        let healthy = check(
+            "id: healthy\ntitle: t\ncompetency: containers\npoints: 1\nkind:\n  stays-running:\n    service: web\n    window: 1s\n    require-healthy: true\n",
+        );
+        let decides_late = || Recorder {
+            healthy_at: Some(std::time::Instant::now() + Duration::from_millis(2500)),
+            ..Recorder::default()
+        };
+        let (_, graded) = run_patiently(&decides_late(), &[&healthy], Patience::Settle)
+            .await
+            .remove(0);
+        assert_eq!(graded.status, Status::Pass, "{graded:?}");
+        assert!(
+            graded
+                .evidence
+                .iter()
+                .any(|e| e.contains("was still `starting` when the 1s window ended")),
+            "{graded:?}"
+        );
+        // One look (a live view, the broken-state poll) does not wait: starting is not healthy.
+        let (_, looked) = run_with(&decides_late(), &[&healthy]).await.remove(0);
+        assert_eq!(looked.status, Status::Fail, "{looked:?}");
+        assert!(
+            looked.summary.contains("its health is starting"),
+            "{looked:?}"
+        );
+    }
+    #[tokio::test]
+    async fn a_probe_that_stalls_is_asked_again_when_grading_and_never_judged() {
+        let page = check(
+            "id: page\ntitle: t\ncompetency: incident-response\npoints: 1\nkind:\n  http:\n    service: web\n    port: 8080\n    path: /page\n",
+        );
+        let stalls_twice = || Recorder {
+            probe_stalls: 2.into(),
+            ..Recorder::default()
+        };
+        let (_, graded) = run_patiently(&stalls_twice(), &[&page], Patience::Settle)
+            .await
+            .remove(0);
+        assert_eq!(graded.status, Status::Pass, "{graded:?}");
+        assert!(graded.summary.contains("→ 200"), "{graded:?}");
+        assert!(
+            graded
+                .evidence
+                .iter()
+                .any(|e| e.contains("did not finish 2 earlier attempt(s)")),
+            "{graded:?}"
+        );
+        // One look that finds the probe stalled could not run: an error, never a fail.
+        let (_, looked) = run_with(&stalls_twice(), &[&page]).await.remove(0);
+        assert_eq!(looked.status, Status::Error, "{looked:?}");
+        assert!(looked.summary.contains("timed out after 8s"), "{looked:?}");
     }
 }

@@ -1,18 +1,49 @@
 //! `stays-running`: the container stays up, with its restart count unchanged, for a window.
-//! A restart loop fails as soon as a restart is seen; one lucky poll cannot pass it.
+//! A restart loop fails as soon as a restart or an exit is seen; one lucky poll cannot pass
+//! it.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use super::{Ctx, Outcome, tail_lines};
-use crate::backend::{Result, ServiceState};
+use super::{Ctx, Outcome, Patience, tail_lines};
+use crate::backend::{ExitSeen, Result, ServiceState};
 use crate::scenario::StaysRunning;
 
 const POLL: Duration = Duration::from_millis(500);
 
+/// How long a grade waits, after the window, for a healthcheck still `starting` to decide.
+const HEALTH_DECIDE: Duration = Duration::from_secs(60);
+
+/// How long a look at the container's state may take before the engine's record of exits
+/// is read instead: while the engine handles an exit (seconds on some engines), it makes
+/// every inspection of that container wait.
+const STATE_PATIENCE: Duration = Duration::from_millis(250);
+
+/// What one look at the service found.
+enum Look {
+    State(ServiceState),
+    Exited(ExitSeen),
+}
+
 pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
-    let (backend, t) = (cx.backend, cx.target);
     let service = &k.service.value;
-    let first = backend.state(t, service).await?;
+    let since = SystemTime::now();
+    let started = Instant::now();
+    let exited = |exit: &ExitSeen| {
+        let at = exit
+            .at
+            .duration_since(since)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let code = exit
+            .exit_code
+            .map(|c| format!(" with code {c}"))
+            .unwrap_or_default();
+        format!("service `{service}` exited{code} {at:.1}s into the window")
+    };
+    let first = match look(cx, service, since).await? {
+        Look::State(s) => s,
+        Look::Exited(exit) => return failed(cx, service, exited(&exit), Seen::Exit(&exit)).await,
+    };
     let why_down = |s: &ServiceState| -> Option<String> {
         if !s.exists {
             Some(format!("service `{service}` has no container"))
@@ -24,8 +55,8 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
             None
         }
     };
-    let started = Instant::now();
     let mut last = first.clone();
+    let mut health_waited = false;
     loop {
         let failure = why_down(&last).or_else(|| {
             (last.restart_count > first.restart_count).then(|| {
@@ -36,18 +67,31 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
             })
         });
         if let Some(summary) = failure {
-            let mut evidence = vec![format!("engine state: {last}")];
-            if last.exists {
-                let logs = backend.logs(t, service, 8).await.unwrap_or_default();
-                evidence.extend(tail_lines(&logs, 5));
-            }
-            return Ok(Outcome::fail(summary, evidence));
+            return failed(cx, service, summary, Seen::State(&last)).await;
         }
         if started.elapsed() >= k.window.0 {
-            break;
+            // A healthcheck that has not decided yet (a loaded machine, a slow first probe)
+            // is given time to decide when grading, the service still held to the window's
+            // terms meanwhile.
+            let undecided = k.require_healthy
+                && cx.patience == Patience::Settle
+                && last.health.as_deref() == Some("starting");
+            if !undecided || started.elapsed() >= k.window.0 + HEALTH_DECIDE {
+                break;
+            }
+            health_waited = true;
         }
         tokio::time::sleep(POLL.min(k.window.0.saturating_sub(started.elapsed()))).await;
-        last = backend.state(t, service).await?;
+        last = match look(cx, service, since).await? {
+            Look::State(s) => s,
+            Look::Exited(exit) => {
+                return failed(cx, service, exited(&exit), Seen::Exit(&exit)).await;
+            }
+        };
+    }
+    // An exit and a restart between two looks that left no count behind (a `docker restart`).
+    if let Some(exit) = first_exit(cx, service, since).await? {
+        return failed(cx, service, exited(&exit), Seen::Exit(&exit)).await;
     }
     if k.require_healthy && last.health.as_deref() != Some("healthy") {
         let health = last
@@ -59,10 +103,27 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
                 "service `{service}` stayed up for {} but its health is {health}",
                 k.window
             ),
-            vec![format!("engine state: {last}")],
+            if health_waited {
+                vec![
+                    format!("engine state: {last}"),
+                    format!(
+                        "its healthcheck was given {} more to decide, and had not",
+                        humantime::format_duration(HEALTH_DECIDE)
+                    ),
+                ]
+            } else {
+                vec![format!("engine state: {last}")]
+            },
         ));
     }
     let mut evidence = vec![format!("engine state: {last}")];
+    if health_waited {
+        evidence.push(format!(
+            "its healthcheck was still `starting` when the {} window ended; it decided {:.1}s later",
+            k.window,
+            started.elapsed().saturating_sub(k.window.0).as_secs_f64()
+        ));
+    }
     if k.require_healthy {
         // The healthcheck runs inside the candidate's container, with its programs.
         if let Some(tampered) = super::distrust_inside(cx, service, &mut evidence).await? {
@@ -76,4 +137,64 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
         ),
         evidence,
     ))
+}
+
+/// The service's state, or an exit since `since` when the state takes long to come: an exit
+/// is known from the engine's record at once, the state only once the engine handled it.
+async fn look(cx: &Ctx<'_>, service: &str, since: SystemTime) -> Result<Look> {
+    let mut state = std::pin::pin!(cx.backend.state(cx.target, service));
+    loop {
+        tokio::select! {
+            s = &mut state => return Ok(Look::State(s?)),
+            _ = tokio::time::sleep(STATE_PATIENCE) => {
+                if let Some(exit) = first_exit(cx, service, since).await? {
+                    return Ok(Look::Exited(exit));
+                }
+            }
+        }
+    }
+}
+
+async fn first_exit(cx: &Ctx<'_>, service: &str, since: SystemTime) -> Result<Option<ExitSeen>> {
+    Ok(cx
+        .backend
+        .exits_since(cx.target, service, since)
+        .await?
+        .and_then(|exits| exits.into_iter().next()))
+}
+
+/// A failed outcome with what the engine said (its state, or the exit it recorded while
+/// the state was not to be had) and the last lines of the service's log.
+async fn failed(cx: &Ctx<'_>, service: &str, summary: String, seen: Seen<'_>) -> Result<Outcome> {
+    let (mut evidence, exists) = match seen {
+        Seen::State(s) => (vec![format!("engine state: {s}")], s.exists),
+        Seen::Exit(e) => (
+            vec![format!(
+                "engine record: container `{}` died{}",
+                cx.backend.container_name(cx.target, service),
+                e.exit_code
+                    .map(|c| format!(" with exit code {c}"))
+                    .unwrap_or_default()
+            )],
+            true,
+        ),
+    };
+    if exists {
+        let logs = cx.backend.logs(cx.target, service, 8);
+        // While the engine handles an exit, the log waits with the state; one look (the
+        // broken-state poll, a live view) does not wait for it.
+        let logs = match (&seen, cx.patience) {
+            (Seen::Exit(_), Patience::Once) => tokio::time::timeout(STATE_PATIENCE, logs)
+                .await
+                .unwrap_or_else(|_| Ok(String::new())),
+            _ => logs.await,
+        };
+        evidence.extend(tail_lines(&logs.unwrap_or_default(), 5));
+    }
+    Ok(Outcome::fail(summary, evidence))
+}
+
+enum Seen<'a> {
+    State(&'a ServiceState),
+    Exit(&'a ExitSeen),
 }
