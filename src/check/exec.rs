@@ -36,8 +36,13 @@ pub async fn run(k: &ExecCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     }
     evidence.push(format!("output: {}", clip(&out.output, 600)));
     let Some(code) = out.exit_code else {
+        let runs = if cx.patience == Patience::Settle {
+            " (twice)"
+        } else {
+            ""
+        };
         return Ok(Outcome::fail(
-            format!("`{cmd}` did not finish within {}", k.timeout),
+            format!("`{cmd}` did not finish within {}{runs}", k.timeout),
             evidence,
         ));
     };

@@ -9,10 +9,10 @@ use regex::Regex;
 
 use super::{Ctx, Outcome, Patience, clip};
 use crate::backend::{BackendError, HttpRequest, HttpResponse, Result};
+use crate::scenario::HttpCheck;
 
 /// How long past `retry-for` a grade keeps asking when the probe itself did not finish.
 const STALLED_GRACE: Duration = Duration::from_secs(30);
-use crate::scenario::HttpCheck;
 
 pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     let (backend, t) = (cx.backend, cx.target);

@@ -81,7 +81,10 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
             }
             health_waited = true;
         }
-        tokio::time::sleep(POLL.min(k.window.0.saturating_sub(started.elapsed()))).await;
+        // The last poll lands on the window's end; polls past it (a healthcheck given time
+        // to decide) come at the usual pace.
+        let left = k.window.0.saturating_sub(started.elapsed());
+        tokio::time::sleep(if left.is_zero() { POLL } else { POLL.min(left) }).await;
         last = match look(cx, service, since).await? {
             Look::State(s) => s,
             Look::Exited(exit) => {
