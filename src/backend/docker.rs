@@ -915,6 +915,22 @@ impl Backend for DockerBackend {
             restart_count: info.restart_count.unwrap_or(0),
             exit_code: st.exit_code,
             oom_killed: st.oom_killed.unwrap_or(false),
+            health_timed_out: st.health.as_ref().is_some_and(|h| {
+                let failed: Vec<_> = h
+                    .log
+                    .iter()
+                    .flatten()
+                    .filter(|r| r.exit_code != Some(0))
+                    .collect();
+                // The engine's own mark of a probe that ran out of time.
+                !failed.is_empty()
+                    && failed.iter().all(|r| {
+                        r.exit_code == Some(-1)
+                            && r.output
+                                .as_deref()
+                                .is_some_and(|o| o.contains("exceeded timeout"))
+                    })
+            }),
             health: st
                 .health
                 .and_then(|h| h.status)

@@ -1164,6 +1164,7 @@ impl Backend for KubeBackend {
             }),
             running,
             restarting: waiting.as_deref() == Some("CrashLoopBackOff"),
+            health_timed_out: false,
             restart_count: states.iter().map(|p| p.restarts).sum(),
             exit_code: states
                 .iter()

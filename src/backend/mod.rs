@@ -76,6 +76,9 @@ pub struct ServiceState {
     pub oom_killed: bool,
     /// `healthy`, `unhealthy`, `starting`, or none when the container has no healthcheck.
     pub health: Option<String>,
+    /// Every failed probe the engine still remembers ran out of its time rather than
+    /// answering: a hung service, or a host too busy to run the probe in time.
+    pub health_timed_out: bool,
     pub started_at: Option<String>,
 }
 
@@ -93,6 +96,9 @@ impl std::fmt::Display for ServiceState {
         }
         if let Some(h) = &self.health {
             write!(f, " health={h}")?;
+            if self.health_timed_out {
+                f.write_str(" (its failed probes timed out)")?;
+            }
         }
         Ok(())
     }

@@ -296,6 +296,8 @@ mod tests {
         exits: Vec<crate::backend::ExitSeen>,
         /// When set, the health a state reports: `starting` until then, `healthy` after.
         healthy_at: Option<std::time::Instant>,
+        /// Before `healthy_at`: `unhealthy` with every failed probe timed out, not `starting`.
+        probes_time_out: bool,
         /// How many HTTP requests from here on find the probe stalled (a busy host).
         probe_stalls: std::sync::atomic::AtomicUsize,
     }
@@ -372,10 +374,13 @@ mod tests {
                 health: self.healthy_at.map(|at| {
                     if std::time::Instant::now() >= at {
                         "healthy".into()
+                    } else if self.probes_time_out {
+                        "unhealthy".into()
                     } else {
                         "starting".into()
                     }
                 }),
+                health_timed_out: self.probes_time_out,
                 ..ServiceState::default()
             })
         }
@@ -604,7 +609,7 @@ mod tests {
             graded
                 .evidence
                 .iter()
-                .any(|e| e.contains("was still `starting` when the 1s window ended")),
+                .any(|e| e.contains("had not decided when the 1s window ended")),
             "{graded:?}"
         );
         // One look (a live view, the broken-state poll) does not wait: starting is not healthy.
@@ -640,5 +645,33 @@ mod tests {
         let (_, looked) = run_with(&stalls_twice(), &[&page]).await.remove(0);
         assert_eq!(looked.status, Status::Error, "{looked:?}");
         assert!(looked.summary.contains("timed out after 8s"), "{looked:?}");
+    }
+    #[tokio::test]
+    async fn unhealthy_only_because_its_probes_timed_out_is_undecided_when_grading() {
+        let healthy = check(
+            "id: healthy\ntitle: t\ncompetency: containers\npoints: 1\nkind:\n  stays-running:\n    service: web\n    window: 1s\n    require-healthy: true\n",
+        );
+        let busy_host = || Recorder {
+            healthy_at: Some(std::time::Instant::now() + Duration::from_millis(2500)),
+            probes_time_out: true,
+            ..Recorder::default()
+        };
+        let (_, graded) = run_patiently(&busy_host(), &[&healthy], Patience::Settle)
+            .await
+            .remove(0);
+        assert_eq!(graded.status, Status::Pass, "{graded:?}");
+        assert!(
+            graded
+                .evidence
+                .iter()
+                .any(|e| e.contains("had not decided")),
+            "{graded:?}"
+        );
+        let (_, looked) = run_with(&busy_host(), &[&healthy]).await.remove(0);
+        assert_eq!(looked.status, Status::Fail, "{looked:?}");
+        assert!(
+            looked.summary.contains("running but unhealthy"),
+            "{looked:?}"
+        );
     }
 }

@@ -10,7 +10,7 @@ use crate::scenario::StaysRunning;
 
 const POLL: Duration = Duration::from_millis(500);
 
-/// How long a grade waits, after the window, for a healthcheck still `starting` to decide.
+/// How long a grade waits, after the window, for a healthcheck that has not decided.
 const HEALTH_DECIDE: Duration = Duration::from_secs(60);
 
 /// How long a look at the container's state may take before the engine's record of exits
@@ -44,12 +44,23 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
         Look::State(s) => s,
         Look::Exited(exit) => return failed(cx, service, exited(&exit), Seen::Exit(&exit)).await,
     };
+    // A healthcheck yet to decide: `starting`, or, when grading, `unhealthy` only because its
+    // probes ran out of time, which a busy host causes as well as a hung service.
+    let undecided = |s: &ServiceState| {
+        k.require_healthy
+            && cx.patience == Patience::Settle
+            && match s.health.as_deref() {
+                Some("starting") => true,
+                Some("unhealthy") => s.health_timed_out,
+                _ => false,
+            }
+    };
     let why_down = |s: &ServiceState| -> Option<String> {
         if !s.exists {
             Some(format!("service `{service}` has no container"))
         } else if !s.running {
             Some(format!("service `{service}` is not running ({s})"))
-        } else if s.health.as_deref() == Some("unhealthy") && k.require_healthy {
+        } else if s.health.as_deref() == Some("unhealthy") && k.require_healthy && !undecided(s) {
             Some(format!("service `{service}` is running but unhealthy"))
         } else {
             None
@@ -58,14 +69,25 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
     let mut last = first.clone();
     let mut health_waited = false;
     loop {
-        let failure = why_down(&last).or_else(|| {
-            (last.restart_count > first.restart_count).then(|| {
-                format!(
-                    "service `{service}` restarted during the window (restart count {} → {})",
-                    first.restart_count, last.restart_count
-                )
+        let failure = why_down(&last)
+            .or_else(|| {
+                (last.restart_count > first.restart_count).then(|| {
+                    format!(
+                        "service `{service}` restarted during the window (restart count {} → {})",
+                        first.restart_count, last.restart_count
+                    )
+                })
             })
-        });
+            .or_else(|| {
+                // Started again with no count to show for it (`docker restart`, or an exit
+                // the engine's short record of events no longer holds on a busy host).
+                (first.started_at.is_some() && last.started_at != first.started_at).then(|| {
+                    format!(
+                        "service `{service}` started again during the window (at {})",
+                        last.started_at.as_deref().unwrap_or("an unknown time")
+                    )
+                })
+            });
         if let Some(summary) = failure {
             return failed(cx, service, summary, Seen::State(&last)).await;
         }
@@ -73,10 +95,7 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
             // A healthcheck that has not decided yet (a loaded machine, a slow first probe)
             // is given time to decide when grading, the service still held to the window's
             // terms meanwhile.
-            let undecided = k.require_healthy
-                && cx.patience == Patience::Settle
-                && last.health.as_deref() == Some("starting");
-            if !undecided || started.elapsed() >= k.window.0 + HEALTH_DECIDE {
+            if !undecided(&last) || started.elapsed() >= k.window.0 + HEALTH_DECIDE {
                 break;
             }
             health_waited = true;
@@ -110,7 +129,7 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
                 vec![
                     format!("engine state: {last}"),
                     format!(
-                        "its healthcheck was given {} more to decide, and had not",
+                        "its healthcheck was given {} more to decide, and had not (still starting, or its probes timing out)",
                         humantime::format_duration(HEALTH_DECIDE)
                     ),
                 ]
@@ -122,7 +141,7 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
     let mut evidence = vec![format!("engine state: {last}")];
     if health_waited {
         evidence.push(format!(
-            "its healthcheck was still `starting` when the {} window ended; it decided {:.1}s later",
+            "its healthcheck had not decided when the {} window ended (still starting, or its probes timing out); it decided {:.1}s later",
             k.window,
             started.elapsed().saturating_sub(k.window.0).as_secs_f64()
         ));
