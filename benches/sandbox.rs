@@ -699,7 +699,7 @@ struct Template {
 const OVERRIDE: &str = "sandbox.override.yaml";
 
 /// breakfix's runtime settings that compose can express, for every service: an internal
-/// network (no route out), the 1 s DNS timeout breakfix gives its containers, every
+/// network (no route out), the resolver options breakfix gives its containers, every
 /// capability dropped (the services add none), no-new-privileges and a process limit.
 fn sandbox_override(services: &[String]) -> String {
     let mut y = String::from(
@@ -708,7 +708,7 @@ fn sandbox_override(services: &[String]) -> String {
     );
     for s in services {
         y.push_str(&format!(
-            "  {s}:\n    dns_opt: [\"timeout:1\", \"attempts:1\"]\n    cap_drop: [ALL]\n    \
+            "  {s}:\n    dns_opt: [\"timeout:1\", \"attempts:1\", \"ndots:1\"]\n    cap_drop: [ALL]\n    \
              security_opt: [\"no-new-privileges:true\"]\n    pids_limit: 256\n"
         ));
     }
@@ -1308,7 +1308,7 @@ fn print_compared(sc: &Scenario, o: &Opts, c: &Compared) {
          broken-state conditions polled once a second (see the script). Compose's grade is\n\
          benches/compose/{id}-checks.sh; its stop is benches/compose/down.sh (`down -v --timeout 0`).\n\
          \"breakfix's sandbox settings\": the same with {OVERRIDE} added: an internal network,\n\
-         the 1 s DNS timeout, capabilities dropped, no-new-privileges, a process limit.",
+         breakfix's resolver options, capabilities dropped, no-new-privileges, a process limit.",
         id = sc.id
     );
 }

@@ -296,6 +296,27 @@ fn sandbox_containers_are_hardened_and_labelled() {
     assert!(!host["Binds"].to_string().contains("docker.sock"));
     assert_eq!(labels["dev.breakfix.session"], id.as_str());
     assert_eq!(labels["dev.breakfix.scenario"], "crashloop-docker");
+    // The network has no route out, yet a name that is no session service is answered "no
+    // such address" (EAI_NONAME -2 or EAI_NODATA -5), not left to time out (EAI_AGAIN -3).
+    let lookup = std::process::Command::new("docker")
+        .args([
+            "exec",
+            &name,
+            "python3",
+            "-c",
+            "import socket
+             for n in ['orders', 'orders-api']:
+                 try: socket.getaddrinfo(n, 80); print(n, 'resolves')
+                 except socket.gaierror as e: print(n, 'error', e.errno)",
+        ])
+        .output()
+        .unwrap();
+    let lookup = String::from_utf8_lossy(&lookup.stdout);
+    assert!(lookup.contains("orders resolves"), "{lookup}");
+    assert!(
+        lookup.contains("orders-api error -5") || lookup.contains("orders-api error -2"),
+        "{lookup}"
+    );
     env.expect(&["stop", &id], EXIT_OK);
 }
 

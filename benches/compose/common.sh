@@ -28,7 +28,7 @@ now() { echo "${EPOCHREALTIME/./}"; }
 past() { (($(now) - $2 >= $1 * 1000000)); }
 
 # A probe container on the project's network, reused when it is already running. It gets the
-# DNS options breakfix gives its own probe (a name that does not resolve fails in a second).
+# DNS options breakfix gives its own probe (a one-label name that does not resolve fails at once).
 ensure_probe() {
 	if [ "$(docker inspect -f '{{.State.Running}}' "$PROBE" 2>/dev/null)" = true ]; then
 		return 0
@@ -36,7 +36,7 @@ ensure_probe() {
 	docker rm -f "$PROBE" >/dev/null 2>&1
 	timeout 60 docker run -d --name "$PROBE" --network "$NET" \
 		--label "bfbench.project=$P" --read-only --tmpfs /tmp --user 65534:65534 \
-		--dns-option timeout:1 --dns-option attempts:1 \
+		--dns-option timeout:1 --dns-option attempts:1 --dns-option ndots:1 \
 		breakfix/probe:latest sleep infinity >/dev/null || return 1
 	PROBE_CREATED=yes
 }

@@ -264,8 +264,15 @@ impl DockerBackend {
             }),
             network_mode: Some(network.to_string()),
             // The network has no route out, so a name that is not a session service cannot
-            // resolve: fail the lookup in a second instead of the resolver's default ten.
-            dns_options: Some(vec!["timeout:1".into(), "attempts:1".into()]),
+            // resolve, and the engine's resolver does not answer for it on an internal network
+            // (moby/moby#43430). With `ndots` set explicitly it answers a one-label name it does
+            // not know at once (a renamed service fails in milliseconds, as on any network);
+            // other names fail in a second instead of the resolver's default ten.
+            dns_options: Some(vec![
+                "timeout:1".into(),
+                "attempts:1".into(),
+                "ndots:1".into(),
+            ]),
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".into()),
                 config: Some(HashMap::from([
@@ -1094,7 +1101,7 @@ impl Backend for DockerBackend {
         body: Option<&str>,
     ) -> Result<HttpResponse> {
         let url = format!("http://{}:{}{}", req.service, req.port, req.path);
-        let cmd = stream::http_command(&url, method, body, req.timeout);
+        let cmd = stream::http_command(&url, method, body, req.timeout, req.connect_timeout);
         let started = Instant::now();
         let deadline = req.timeout + Duration::from_secs(5);
         let out = self.run_exec(&probe_container(t), &cmd, deadline).await?;
@@ -1182,7 +1189,10 @@ impl Backend for DockerBackend {
         let name = self.container_name(t, service);
         let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
-            ("event".to_string(), vec!["die".to_string()]),
+            (
+                "event".to_string(),
+                vec!["die".to_string(), "start".to_string()],
+            ),
             ("container".to_string(), vec![name.clone()]),
         ]);
         // A bounded query (`until` now): the engine sends what it recorded and closes.
@@ -1199,7 +1209,7 @@ impl Backend for DockerBackend {
                 object: name.clone(),
                 after: EVENTS_DEADLINE,
             })?;
-        let mut exits = vec![];
+        let mut seen = vec![];
         for e in events {
             let e = e.map_err(self.err("read the engine's events of", &name))?;
             let attributes = e.actor.and_then(|a| a.attributes).unwrap_or_default();
@@ -1212,12 +1222,22 @@ impl Backend for DockerBackend {
                 .and_then(|n| u64::try_from(n).ok())
                 .map(|n| UNIX_EPOCH + Duration::from_nanos(n))
                 .unwrap_or(since);
-            exits.push(ExitSeen {
-                at,
-                exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
-            });
+            let exit_code = attributes.get("exitCode").and_then(|c| c.parse().ok());
+            seen.push((at, e.action.as_deref() == Some("die"), exit_code));
         }
-        exits.sort_by_key(|e| e.at);
+        seen.sort_by_key(|(at, ..)| *at);
+        let mut exits: Vec<ExitSeen> = vec![];
+        for (at, died, exit_code) in seen {
+            if died {
+                exits.push(ExitSeen {
+                    at,
+                    exit_code,
+                    started_again: false,
+                });
+            } else if let Some(last) = exits.last_mut() {
+                last.started_again = true;
+            }
+        }
         Ok(Some(exits))
     }
 

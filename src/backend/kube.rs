@@ -1303,7 +1303,7 @@ impl Backend for KubeBackend {
         };
         let probe = self.ensure_probe(t).await?;
         let url = format!("http://{}{}", targets[0], req.path);
-        let cmd = stream::http_command(&url, method, body, req.timeout);
+        let cmd = stream::http_command(&url, method, body, req.timeout, req.connect_timeout);
         let started = Instant::now();
         let deadline = req.timeout + Duration::from_secs(5);
         let out = self.exec_pod(&ns, &probe, None, &cmd, deadline).await?;

@@ -134,6 +134,8 @@ pub struct HttpRequest {
     pub port: u16,
     pub path: String,
     pub timeout: Duration,
+    /// How long connecting (name lookup included) may take, when shorter than `timeout`.
+    pub connect_timeout: Option<Duration>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -289,6 +291,8 @@ pub struct ExitSeen {
     /// When the engine saw it.
     pub at: std::time::SystemTime,
     pub exit_code: Option<i64>,
+    /// Whether the container was started again after it.
+    pub started_again: bool,
 }
 
 /// What a candidate is given to reach the sandbox with their own tools.
@@ -518,10 +522,10 @@ pub trait Backend: Send + Sync {
         body: Option<&str>,
     ) -> Result<HttpResponse>;
     async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String>;
-    /// The exits of a service's container since `since`, oldest first, from the engine's own
-    /// record; `None` when the backend keeps none. Unlike [`Backend::state`], which can wait
-    /// while the engine is still handling an exit, it answers at once, and it misses no exit
-    /// that happened between two looks.
+    /// The exits of a service's container since `since`, oldest first, each saying whether
+    /// the container started again after it, from the engine's own record; `None` when the
+    /// backend keeps none. Unlike [`Backend::state`], which can wait while the engine is still
+    /// handling an exit, it answers at once, and it misses no exit between two looks.
     async fn exits_since(
         &self,
         t: &Target,

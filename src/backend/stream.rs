@@ -46,7 +46,13 @@ echo {END_MARK}"#
 const STATUS_MARK: &str = "\n--breakfix-status:";
 
 /// One request from the probe: curl prints the body, then a marker and the status code.
-pub fn http_command(url: &str, method: &str, body: Option<&str>, timeout: Duration) -> Vec<String> {
+pub fn http_command(
+    url: &str,
+    method: &str,
+    body: Option<&str>,
+    timeout: Duration,
+    connect_timeout: Option<Duration>,
+) -> Vec<String> {
     let secs = timeout.as_secs_f64().max(0.5);
     let mut cmd: Vec<String> = [
         "curl",
@@ -63,6 +69,12 @@ pub fn http_command(url: &str, method: &str, body: Option<&str>, timeout: Durati
     .iter()
     .map(|s| s.to_string())
     .collect();
+    if let Some(c) = connect_timeout.filter(|c| *c < timeout) {
+        cmd.extend([
+            "--connect-timeout".to_string(),
+            format!("{:.1}", c.as_secs_f64().max(0.5)),
+        ]);
+    }
     if let Some(body) = body {
         // --data-raw: a body starting with `@` is sent as written, not read from a file.
         cmd.extend(
@@ -81,20 +93,21 @@ fn parse_http(out: &ExecOutput, elapsed_ms: u64) -> HttpResponse {
     let (body, status) = match output.rfind(STATUS_MARK) {
         Some(i) => {
             let after = &output[i + STATUS_MARK.len()..];
-            let code = after.split_whitespace().next().unwrap_or("");
-            (output[..i].to_string(), code.parse().unwrap_or(0))
+            let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
+            (output[..i].to_string(), digits.parse().unwrap_or(0))
         }
         None => (output.to_string(), 0),
     };
-    // curl's complaint may come before or after the status, depending on how the backend
-    // joins stdout and stderr.
-    let error = (status == 0).then(|| {
-        output
+    // curl's complaint may come before or after the status, even on the status's line,
+    // depending on how the backend joins stdout and stderr.
+    let error = (status == 0).then(|| match output.find("curl: (") {
+        Some(i) => output[i + "curl: ".len()..]
             .lines()
-            .find(|l| l.starts_with("curl:"))
-            .unwrap_or("curl printed no status")
-            .trim_start_matches("curl: ")
-            .to_string()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        None if output.contains(STATUS_MARK) => "no answer, and curl gave no reason".into(),
+        None => "curl printed no status".into(),
     });
     HttpResponse {
         status,
@@ -229,5 +242,34 @@ mod tests {
     fn the_deadline_covers_every_request_timing_out() {
         let d = deadline(&request());
         assert!(d >= Duration::from_secs(3 * 2 + 10), "{d:?}");
+    }
+    #[test]
+    fn a_probe_answer_reads_the_status_and_curls_complaint_wherever_stderr_lands() {
+        let answer = |output: &str, exit_code: Option<i64>| {
+            let out = ExecOutput {
+                exit_code,
+                output: output.into(),
+            };
+            probe_answer(&out, "http://web:8080/", Duration::from_secs(8), 5)
+        };
+        let ok = answer("{\"orders\": []}\n--breakfix-status:200", Some(0)).expect("answer");
+        assert_eq!((ok.status, ok.error.as_deref()), (200, None));
+        assert_eq!(ok.body, "{\"orders\": []}");
+        // stderr joined right after the status, on its line, or before it.
+        for output in [
+            "\n--breakfix-status:000curl: (6) Could not resolve host: web\n",
+            "curl: (6) Could not resolve host: web\n\n--breakfix-status:000",
+        ] {
+            let failed = answer(output, Some(6)).expect("answer");
+            assert_eq!(failed.status, 0);
+            assert_eq!(
+                failed.error.as_deref(),
+                Some("(6) Could not resolve host: web"),
+                "{output:?}"
+            );
+        }
+        // The probe itself did not finish: nothing was observed.
+        let stalled = answer("", None).expect_err("no answer");
+        assert!(matches!(stalled, BackendError::Timeout { .. }), "{stalled}");
     }
 }

@@ -11,6 +11,9 @@ use super::{Ctx, Outcome, Patience, clip};
 use crate::backend::{BackendError, HttpRequest, HttpResponse, Result};
 use crate::scenario::HttpCheck;
 
+/// The shortest time an attempt after the first is given.
+const LAST_ATTEMPT: Duration = Duration::from_millis(500);
+
 /// How long past `retry-for` a grade keeps asking when the probe itself did not finish.
 const STALLED_GRACE: Duration = Duration::from_secs(30);
 
@@ -32,13 +35,30 @@ pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         port: k.port.value,
         path: k.path.value.clone(),
         timeout: Duration::from_secs(3),
+        // One look (the broken-state poll, a live view) does not wait on a peer that is gone:
+        // a container that just died leaves connections to its address hanging.
+        connect_timeout: (cx.patience == Patience::Once).then_some(Duration::from_millis(500)),
     };
     let started = Instant::now();
     let mut attempts = 0;
     let mut stalled = 0;
     loop {
         attempts += 1;
-        let resp = match backend.http(t, &req).await {
+        // After the first attempt, which gets the whole request timeout, an attempt gets no
+        // more than what is left of `retry-for` (at least half a second), so a grade ends
+        // close to the time its check declares.
+        let attempt = if attempts == 1 {
+            req.clone()
+        } else {
+            HttpRequest {
+                timeout: req
+                    .timeout
+                    .min(k.retry_for.0.saturating_sub(started.elapsed()))
+                    .max(LAST_ATTEMPT),
+                ..req.clone()
+            }
+        };
+        let resp = match backend.http(t, &attempt).await {
             Ok(resp) => resp,
             // The probe did not finish (a busy host): nothing was observed, so when grading,
             // ask again, a while past `retry-for`, rather than judge the service on it.

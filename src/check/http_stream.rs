@@ -36,6 +36,7 @@ pub async fn run(k: &HttpStreamCheck, cx: &Ctx<'_>) -> Result<Outcome> {
 /// graded on its first second. The stream that follows is what counts.
 async fn settle(k: &HttpStreamCheck, cx: &Ctx<'_>) -> Result<()> {
     let req = HttpRequest {
+        connect_timeout: None,
         service: k.service.value.clone(),
         port: k.port.value,
         path: k.path.value.clone(),

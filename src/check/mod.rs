@@ -564,14 +564,25 @@ mod tests {
         let stays = check(
             "id: up\ntitle: t\ncompetency: containers\npoints: 1\nkind:\n  stays-running:\n    service: web\n    window: 20s\n",
         );
-        let backend = Recorder {
+        let died_at = |at: std::time::SystemTime| Recorder {
             state_delay: Duration::from_secs(3),
             exits: vec![crate::backend::ExitSeen {
-                at: std::time::SystemTime::now(),
+                at,
                 exit_code: Some(1),
+                started_again: false,
             }],
             ..Recorder::default()
         };
+        // An exit just before the look, not followed by a start: the container is down.
+        let before = died_at(std::time::SystemTime::now() - Duration::from_secs(5));
+        let (_, down) = run_with(&before, &[&stays]).await.remove(0);
+        assert_eq!(down.status, Status::Fail, "{down:?}");
+        assert!(
+            down.summary
+                .contains("is not running: it exited with code 1 5.0s before the window"),
+            "{down:?}"
+        );
+        let backend = died_at(std::time::SystemTime::now() + Duration::from_millis(100));
         let started = std::time::Instant::now();
         let (_, outcome) = run_with(&backend, &[&stays]).await.remove(0);
         assert_eq!(outcome.status, Status::Fail, "{outcome:?}");

@@ -131,6 +131,7 @@ async fn run_drill(k: &PrometheusAlertCheck, cx: &Ctx<'_>) -> Result<Drill> {
         lines: vec![],
     };
     let control = HttpRequest {
+        connect_timeout: None,
         service: k.service.value.clone(),
         port: k.control.port.value,
         path: k.control.path.value.clone(),
@@ -491,6 +492,7 @@ async fn notifications(
 
 async fn get(cx: &Ctx<'_>, service: &str, port: u16, path: &str) -> Result<HttpResponse> {
     let req = HttpRequest {
+        connect_timeout: None,
         service: service.to_string(),
         port,
         path: path.to_string(),

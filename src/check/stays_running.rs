@@ -29,16 +29,20 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
     let since = SystemTime::now();
     let started = Instant::now();
     let exited = |exit: &ExitSeen| {
-        let at = exit
-            .at
-            .duration_since(since)
-            .unwrap_or_default()
-            .as_secs_f64();
         let code = exit
             .exit_code
             .map(|c| format!(" with code {c}"))
             .unwrap_or_default();
-        format!("service `{service}` exited{code} {at:.1}s into the window")
+        match exit.at.duration_since(since) {
+            Ok(into) => format!(
+                "service `{service}` exited{code} {:.1}s into the window",
+                into.as_secs_f64()
+            ),
+            Err(before) => format!(
+                "service `{service}` is not running: it exited{code} {:.1}s before the window and has not started again",
+                before.duration().as_secs_f64()
+            ),
+        }
     };
     let first = match look(cx, service, since).await? {
         Look::State(s) => s,
@@ -112,7 +116,7 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
         };
     }
     // An exit and a restart between two looks that left no count behind (a `docker restart`).
-    if let Some(exit) = first_exit(cx, service, since).await? {
+    if let Some(exit) = exit_seen(cx, service, since, false).await? {
         return failed(cx, service, exited(&exit), Seen::Exit(&exit)).await;
     }
     if k.require_healthy && last.health.as_deref() != Some("healthy") {
@@ -161,15 +165,15 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
     ))
 }
 
-/// The service's state, or an exit since `since` when the state takes long to come: an exit
-/// is known from the engine's record at once, the state only once the engine handled it.
+/// The service's state, or an exit when the state takes long to come: an exit is known from
+/// the engine's record at once, the state only once the engine handled it.
 async fn look(cx: &Ctx<'_>, service: &str, since: SystemTime) -> Result<Look> {
     let mut state = std::pin::pin!(cx.backend.state(cx.target, service));
     loop {
         tokio::select! {
             s = &mut state => return Ok(Look::State(s?)),
             _ = tokio::time::sleep(STATE_PATIENCE) => {
-                if let Some(exit) = first_exit(cx, service, since).await? {
+                if let Some(exit) = exit_seen(cx, service, since, true).await? {
                     return Ok(Look::Exited(exit));
                 }
             }
@@ -177,12 +181,32 @@ async fn look(cx: &Ctx<'_>, service: &str, since: SystemTime) -> Result<Look> {
     }
 }
 
-async fn first_exit(cx: &Ctx<'_>, service: &str, since: SystemTime) -> Result<Option<ExitSeen>> {
-    Ok(cx
-        .backend
-        .exits_since(cx.target, service, since)
-        .await?
-        .and_then(|exits| exits.into_iter().next()))
+/// How far before the window the record is read for the exit a container is still down from.
+const DOWN_SINCE: Duration = Duration::from_secs(60);
+
+/// The first exit in the window (at or after `since`); with `down_now`, else the last exit
+/// before it that the container has not started again from (it is down at the window's start).
+async fn exit_seen(
+    cx: &Ctx<'_>,
+    service: &str,
+    since: SystemTime,
+    down_now: bool,
+) -> Result<Option<ExitSeen>> {
+    let from = if down_now {
+        since.checked_sub(DOWN_SINCE).unwrap_or(since)
+    } else {
+        since
+    };
+    let Some(exits) = cx.backend.exits_since(cx.target, service, from).await? else {
+        return Ok(None);
+    };
+    if let Some(exit) = exits.iter().find(|e| e.at >= since) {
+        return Ok(Some(exit.clone()));
+    }
+    Ok(exits
+        .last()
+        .filter(|e| down_now && !e.started_again)
+        .cloned())
 }
 
 /// A failed outcome with what the engine said (its state, or the exit it recorded while
