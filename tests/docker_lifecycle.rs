@@ -304,14 +304,20 @@ fn sandbox_containers_are_hardened_and_labelled() {
             &name,
             "python3",
             "-c",
-            "import socket
-             for n in ['orders', 'orders-api']:
-                 try: socket.getaddrinfo(n, 80); print(n, 'resolves')
-                 except socket.gaierror as e: print(n, 'error', e.errno)",
+            concat!(
+                "import socket\n",
+                "for n in ['orders', 'orders-api']:\n",
+                "    try: socket.getaddrinfo(n, 80); print(n, 'resolves')\n",
+                "    except socket.gaierror as e: print(n, 'error', e.errno)\n",
+            ),
         ])
         .output()
         .unwrap();
-    let lookup = String::from_utf8_lossy(&lookup.stdout);
+    let lookup = format!(
+        "{}{}",
+        String::from_utf8_lossy(&lookup.stdout),
+        String::from_utf8_lossy(&lookup.stderr)
+    );
     assert!(lookup.contains("orders resolves"), "{lookup}");
     assert!(
         lookup.contains("orders-api error -5") || lookup.contains("orders-api error -2"),
