@@ -44,10 +44,10 @@ pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     let mut stalled = 0;
     loop {
         attempts += 1;
-        // After the first attempt, which gets the whole request timeout, an attempt gets no
-        // more than what is left of `retry-for` (at least half a second), so a grade ends
-        // close to the time its check declares.
-        let attempt = if attempts == 1 {
+        // Until the probe has brought back an answer, an attempt gets the whole request
+        // timeout; after that no more than what is left of `retry-for` (at least half a
+        // second), so a grade ends close to the time its check declares.
+        let attempt = if attempts == stalled + 1 {
             req.clone()
         } else {
             HttpRequest {
