@@ -46,7 +46,7 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
     };
     let first = match look(cx, service, since).await? {
         Look::State(s) => s,
-        Look::Exited(exit) => return failed(cx, service, exited(&exit), Seen::Exit(&exit)).await,
+        Look::Exited(exit) => return failed(cx, service, exited(&exit), Look::Exited(exit)).await,
     };
     // A healthcheck yet to decide: `starting`, or, when grading, `unhealthy` only because its
     // probes ran out of time, which a busy host causes as well as a hung service.
@@ -93,7 +93,7 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
                 })
             });
         if let Some(summary) = failure {
-            return failed(cx, service, summary, Seen::State(&last)).await;
+            return failed(cx, service, summary, Look::State(last)).await;
         }
         if started.elapsed() >= k.window.0 {
             // A healthcheck that has not decided yet (a loaded machine, a slow first probe)
@@ -111,13 +111,13 @@ pub async fn run(k: &StaysRunning, cx: &Ctx<'_>) -> Result<Outcome> {
         last = match look(cx, service, since).await? {
             Look::State(s) => s,
             Look::Exited(exit) => {
-                return failed(cx, service, exited(&exit), Seen::Exit(&exit)).await;
+                return failed(cx, service, exited(&exit), Look::Exited(exit)).await;
             }
         };
     }
     // An exit and a restart between two looks that left no count behind (a `docker restart`).
     if let Some(exit) = exit_seen(cx, service, since, false).await? {
-        return failed(cx, service, exited(&exit), Seen::Exit(&exit)).await;
+        return failed(cx, service, exited(&exit), Look::Exited(exit)).await;
     }
     if k.require_healthy && last.health.as_deref() != Some("healthy") {
         let health = last
@@ -211,10 +211,10 @@ async fn exit_seen(
 
 /// A failed outcome with what the engine said (its state, or the exit it recorded while
 /// the state was not to be had) and the last lines of the service's log.
-async fn failed(cx: &Ctx<'_>, service: &str, summary: String, seen: Seen<'_>) -> Result<Outcome> {
-    let (mut evidence, exists) = match seen {
-        Seen::State(s) => (vec![format!("engine state: {s}")], s.exists),
-        Seen::Exit(e) => (
+async fn failed(cx: &Ctx<'_>, service: &str, summary: String, seen: Look) -> Result<Outcome> {
+    let (mut evidence, exists) = match &seen {
+        Look::State(s) => (vec![format!("engine state: {s}")], s.exists),
+        Look::Exited(e) => (
             vec![format!(
                 "engine record: container `{}` died{}",
                 cx.backend.container_name(cx.target, service),
@@ -230,7 +230,7 @@ async fn failed(cx: &Ctx<'_>, service: &str, summary: String, seen: Seen<'_>) ->
         // While the engine handles an exit, the log waits with the state; one look (the
         // broken-state poll, a live view) does not wait for it.
         let logs = match (&seen, cx.patience) {
-            (Seen::Exit(_), Patience::Once) => tokio::time::timeout(STATE_PATIENCE, logs)
+            (Look::Exited(_), Patience::Once) => tokio::time::timeout(STATE_PATIENCE, logs)
                 .await
                 .unwrap_or_else(|_| Ok(String::new())),
             _ => logs.await,
@@ -238,9 +238,4 @@ async fn failed(cx: &Ctx<'_>, service: &str, summary: String, seen: Seen<'_>) ->
         evidence.extend(tail_lines(&logs.unwrap_or_default(), 5));
     }
     Ok(Outcome::fail(summary, evidence))
-}
-
-enum Seen<'a> {
-    State(&'a ServiceState),
-    Exit(&'a ExitSeen),
 }
