@@ -936,7 +936,14 @@ fn breakfix_cycle(
 fn check_grade(what: &str, g: &Ran, side: &mut Side) {
     let expected = matches!(g.code, Some(0) | Some(EXIT_CHECKS_FAILED));
     if !expected || !report_complete(&g.stdout) {
-        side.failures.push(format!("{what}: {}", g.why()));
+        // A grade that could not complete names the checks that could not run and why.
+        let errored = checks_with(&g.stdout, |s| s == "error");
+        let errored = if errored.is_empty() {
+            String::new()
+        } else {
+            format!(" ({errored})")
+        };
+        side.failures.push(format!("{what}: {}{errored}", g.why()));
     }
 }
 
@@ -1550,14 +1557,22 @@ fn scale_step(sc: &Scenario, solution: Option<&Path>, n: usize) -> ScaleRow {
 
 /// The checks that did not pass, each with what was observed.
 fn failing_checks(json: &str) -> String {
-    let Ok(v) = serde_json::from_str::<Value>(json) else {
+    if serde_json::from_str::<Value>(json).is_err() {
         return "no report".into();
+    }
+    checks_with(json, |s| s != "pass")
+}
+
+/// The report's checks whose status matches, each with what was observed.
+fn checks_with(json: &str, status: impl Fn(&str) -> bool) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(json) else {
+        return String::new();
     };
     v["checks"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|c| c["status"] != "pass")
+        .filter(|c| status(c["status"].as_str().unwrap_or("?")))
         .map(|c| {
             format!(
                 "{} [{}: {}]",

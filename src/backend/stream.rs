@@ -64,7 +64,8 @@ pub fn http_command(
         "--max-filesize",
         "1000000",
         "-w",
-        &format!("{STATUS_MARK}%{{http_code}}"),
+        // curl's exit code and reason ride on the status line too: stderr may not come back.
+        &format!("{STATUS_MARK}%{{http_code}}\t%{{exitcode}}\t%{{errormsg}}"),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -98,16 +99,26 @@ fn parse_http(out: &ExecOutput, elapsed_ms: u64) -> HttpResponse {
         }
         None => (output.to_string(), 0),
     };
-    // curl's complaint may come before or after the status, even on the status's line,
-    // depending on how the backend joins stdout and stderr.
-    let error = (status == 0).then(|| match output.find("curl: (") {
-        Some(i) => output[i + "curl: ".len()..]
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-        None if output.contains(STATUS_MARK) => "no answer, and curl gave no reason".into(),
-        None => "curl printed no status".into(),
+    // curl's complaint on stderr may come before or after the status, even on the status's
+    // line, depending on how the backend joins stdout and stderr; its write-out carries the
+    // same reason after the status, for when stderr does not come back at all.
+    let error = (status == 0).then(|| {
+        if let Some(i) = output.find("curl: (") {
+            return output[i + "curl: ".len()..]
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+        let Some(i) = output.rfind(STATUS_MARK) else {
+            return "curl printed no status".into();
+        };
+        let line = output[i + STATUS_MARK.len()..].lines().next().unwrap_or("");
+        let mut fields = line.splitn(3, '\t').skip(1).map(str::trim);
+        match (fields.next(), fields.next()) {
+            (Some(code), Some(reason)) if !reason.is_empty() => format!("({code}) {reason}"),
+            _ => "no answer, and curl gave no reason".into(),
+        }
     });
     HttpResponse {
         status,
@@ -268,6 +279,18 @@ mod tests {
                 "{output:?}"
             );
         }
+        // Only the write-out came back: the reason is read from it.
+        let refused = answer(
+            "\n--breakfix-status:000\t7\tFailed to connect to web port 80 after 3 ms: Couldn't connect to server",
+            Some(7),
+        )
+        .expect("answer");
+        assert_eq!(
+            refused.error.as_deref(),
+            Some("(7) Failed to connect to web port 80 after 3 ms: Couldn't connect to server")
+        );
+        let ok = answer("hi\n--breakfix-status:200\t0\t", Some(0)).expect("answer");
+        assert_eq!((ok.status, ok.error.as_deref(), ok.body.as_str()), (200, None, "hi"));
         // The probe itself did not finish: nothing was observed.
         let stalled = answer("", None).expect_err("no answer");
         assert!(matches!(stalled, BackendError::Timeout { .. }), "{stalled}");

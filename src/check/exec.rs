@@ -4,7 +4,7 @@
 use regex::Regex;
 
 use super::{Ctx, Outcome, Patience, clip};
-use crate::backend::Result;
+use crate::backend::{ExecOutput, Result, ServiceState};
 use crate::scenario::ExecCheck;
 
 pub async fn run(k: &ExecCheck, cx: &Ctx<'_>) -> Result<Outcome> {
@@ -20,8 +20,11 @@ pub async fn run(k: &ExecCheck, cx: &Ctx<'_>) -> Result<Outcome> {
             vec![format!("engine state: {state}")],
         ));
     }
-    let mut out = backend.exec(t, service, &k.command, k.timeout.0).await?;
     let cmd = k.command.join(" ");
+    let mut out = match exec_or_stopped(k, cx, &state).await? {
+        Ok(out) => out,
+        Err(stopped) => return Ok(stopped),
+    };
     let mut evidence = vec![format!(
         "ran `{cmd}` inside `{service}` (a candidate-controlled container)"
     )];
@@ -32,7 +35,10 @@ pub async fn run(k: &ExecCheck, cx: &Ctx<'_>) -> Result<Outcome> {
             "the first run did not finish within {}; ran it again",
             k.timeout
         ));
-        out = backend.exec(t, service, &k.command, k.timeout.0).await?;
+        out = match exec_or_stopped(k, cx, &state).await? {
+            Ok(out) => out,
+            Err(stopped) => return Ok(stopped),
+        };
     }
     evidence.push(format!("output: {}", clip(&out.output, 600)));
     let Some(code) = out.exit_code else {
@@ -73,4 +79,35 @@ pub async fn run(k: &ExecCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         format!("`{cmd}` exited {code} as expected"),
         evidence,
     ))
+}
+
+/// Runs the command, or — when the engine refuses because the container stopped after the
+/// look (a service in a restart loop) — the failed outcome that says so: an observation
+/// about the service, not a check that could not run.
+async fn exec_or_stopped(
+    k: &ExecCheck,
+    cx: &Ctx<'_>,
+    before: &ServiceState,
+) -> Result<std::result::Result<ExecOutput, Outcome>> {
+    let (backend, t, service) = (cx.backend, cx.target, &k.service.value);
+    let e = match backend.exec(t, service, &k.command, k.timeout.0).await {
+        Ok(out) => return Ok(Ok(out)),
+        Err(e) if e.is_unreachable() => return Err(e),
+        Err(e) => e,
+    };
+    let now = backend.state(t, service).await?;
+    if now.running && now.started_at == before.started_at {
+        return Err(e);
+    }
+    Ok(Err(Outcome::fail(
+        format!(
+            "cannot run `{}`: service `{service}` stopped as it was asked to",
+            k.command.join(" ")
+        ),
+        vec![
+            format!("engine state before: {before}"),
+            format!("the engine refused the command: {e}"),
+            format!("engine state after: {now}"),
+        ],
+    )))
 }

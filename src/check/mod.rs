@@ -300,6 +300,10 @@ mod tests {
         probes_time_out: bool,
         /// How many HTTP requests from here on find the probe stalled (a busy host).
         probe_stalls: std::sync::atomic::AtomicUsize,
+        /// The container stops when a command is run in it: the engine refuses the exec and
+        /// every look after that finds it restarting (a restart loop).
+        stops_at_exec: std::sync::atomic::AtomicBool,
+        stopped: std::sync::atomic::AtomicBool,
     }
 
     impl Recorder {
@@ -367,6 +371,16 @@ mod tests {
         }
         async fn state(&self, _: &Target, _: &str) -> Result<ServiceState> {
             tokio::time::sleep(self.state_delay).await;
+            if self.stopped.load(Ordering::SeqCst) {
+                return Ok(ServiceState {
+                    exists: true,
+                    status: "restarting".into(),
+                    restarting: true,
+                    restart_count: 1,
+                    exit_code: Some(1),
+                    ..ServiceState::default()
+                });
+            }
             Ok(ServiceState {
                 exists: true,
                 status: "running".into(),
@@ -394,6 +408,15 @@ mod tests {
             cmd: &[String],
             _: Duration,
         ) -> Result<ExecOutput> {
+            if self.stops_at_exec.load(Ordering::SeqCst) {
+                self.stopped.store(true, Ordering::SeqCst);
+                return Err(crate::backend::BackendError::Refused {
+                    op: "exec in",
+                    object: service.into(),
+                    message: "container is restarting, wait until the container is running"
+                        .into(),
+                });
+            }
             let check_mode = cmd.iter().any(|a| a == "--check");
             self.note(format!(
                 "exec {service} {}",
@@ -661,5 +684,24 @@ mod tests {
         let (_, looked) = run_with(&stalls_twice(), &[&page]).await.remove(0);
         assert_eq!(looked.status, Status::Error, "{looked:?}");
         assert!(looked.summary.contains("timed out after 8s"), "{looked:?}");
+    }
+
+    #[tokio::test]
+    async fn a_command_refused_because_the_container_stopped_fails_the_check_rather_than_erroring()
+     {
+        let valid = check(
+            "id: valid\ntitle: t\ncompetency: incident-response\npoints: 1\nkind:\n  exec:\n    service: web\n    command: [nginx, -t]\n",
+        );
+        let backend = Recorder::default();
+        backend.stops_at_exec.store(true, Ordering::SeqCst);
+        let (_, o) = run_patiently(&backend, &[&valid], Patience::Settle)
+            .await
+            .remove(0);
+        assert_eq!(o.status, Status::Fail, "{o:?}");
+        assert!(o.summary.contains("stopped as it was asked to"), "{o:?}");
+        assert!(
+            o.evidence.iter().any(|e| e.contains("status=restarting")),
+            "{o:?}"
+        );
     }
 }
