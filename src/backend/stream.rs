@@ -290,7 +290,10 @@ mod tests {
             Some("(7) Failed to connect to web port 80 after 3 ms: Couldn't connect to server")
         );
         let ok = answer("hi\n--breakfix-status:200\t0\t", Some(0)).expect("answer");
-        assert_eq!((ok.status, ok.error.as_deref(), ok.body.as_str()), (200, None, "hi"));
+        assert_eq!(
+            (ok.status, ok.error.as_deref(), ok.body.as_str()),
+            (200, None, "hi")
+        );
         // The probe itself did not finish: nothing was observed.
         let stalled = answer("", None).expect_err("no answer");
         assert!(matches!(stalled, BackendError::Timeout { .. }), "{stalled}");

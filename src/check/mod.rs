@@ -413,8 +413,7 @@ mod tests {
                 return Err(crate::backend::BackendError::Refused {
                     op: "exec in",
                     object: service.into(),
-                    message: "container is restarting, wait until the container is running"
-                        .into(),
+                    message: "container is restarting, wait until the container is running".into(),
                 });
             }
             let check_mode = cmd.iter().any(|a| a == "--check");
@@ -688,7 +687,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_command_refused_because_the_container_stopped_fails_the_check_rather_than_erroring()
-     {
+    {
         let valid = check(
             "id: valid\ntitle: t\ncompetency: incident-response\npoints: 1\nkind:\n  exec:\n    service: web\n    command: [nginx, -t]\n",
         );
