@@ -937,12 +937,10 @@ fn check_grade(what: &str, g: &Ran, side: &mut Side) {
     let expected = matches!(g.code, Some(0) | Some(EXIT_CHECKS_FAILED));
     if !expected || !report_complete(&g.stdout) {
         // A grade that could not complete names the checks that could not run and why.
-        let errored = checks_with(&g.stdout, |s| s == "error");
-        let errored = if errored.is_empty() {
-            String::new()
-        } else {
-            format!(" ({errored})")
-        };
+        let errored = checks_with(&g.stdout, |s| s == "error")
+            .filter(|e| !e.is_empty())
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
         side.failures.push(format!("{what}: {}{errored}", g.why()));
     }
 }
@@ -1557,18 +1555,14 @@ fn scale_step(sc: &Scenario, solution: Option<&Path>, n: usize) -> ScaleRow {
 
 /// The checks that did not pass, each with what was observed.
 fn failing_checks(json: &str) -> String {
-    if serde_json::from_str::<Value>(json).is_err() {
-        return "no report".into();
-    }
-    checks_with(json, |s| s != "pass")
+    checks_with(json, |s| s != "pass").unwrap_or_else(|| "no report".into())
 }
 
-/// The report's checks whose status matches, each with what was observed.
-fn checks_with(json: &str, status: impl Fn(&str) -> bool) -> String {
-    let Ok(v) = serde_json::from_str::<Value>(json) else {
-        return String::new();
-    };
-    v["checks"]
+/// The report's checks whose status matches, each with what was observed; none without a
+/// report.
+fn checks_with(json: &str, status: impl Fn(&str) -> bool) -> Option<String> {
+    let v = serde_json::from_str::<Value>(json).ok()?;
+    let found = v["checks"]
         .as_array()
         .into_iter()
         .flatten()
@@ -1582,7 +1576,8 @@ fn checks_with(json: &str, status: impl Fn(&str) -> bool) -> String {
             )
         })
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    Some(found)
 }
 
 fn print_scale(sc: &Scenario, rows: &[ScaleRow]) {

@@ -21,7 +21,7 @@ pub async fn run(k: &ExecCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         ));
     }
     let cmd = k.command.join(" ");
-    let mut out = match exec_or_stopped(k, cx, &state).await? {
+    let mut out = match exec_or_stopped(k, &cmd, cx, &state).await? {
         Ok(out) => out,
         Err(stopped) => return Ok(stopped),
     };
@@ -35,7 +35,7 @@ pub async fn run(k: &ExecCheck, cx: &Ctx<'_>) -> Result<Outcome> {
             "the first run did not finish within {}; ran it again",
             k.timeout
         ));
-        out = match exec_or_stopped(k, cx, &state).await? {
+        out = match exec_or_stopped(k, &cmd, cx, &state).await? {
             Ok(out) => out,
             Err(stopped) => return Ok(stopped),
         };
@@ -86,6 +86,7 @@ pub async fn run(k: &ExecCheck, cx: &Ctx<'_>) -> Result<Outcome> {
 /// about the service, not a check that could not run.
 async fn exec_or_stopped(
     k: &ExecCheck,
+    cmd: &str,
     cx: &Ctx<'_>,
     before: &ServiceState,
 ) -> Result<std::result::Result<ExecOutput, Outcome>> {
@@ -100,10 +101,7 @@ async fn exec_or_stopped(
         return Err(e);
     }
     Ok(Err(Outcome::fail(
-        format!(
-            "cannot run `{}`: service `{service}` stopped as it was asked to",
-            k.command.join(" ")
-        ),
+        format!("cannot run `{cmd}`: service `{service}` stopped as it was asked to"),
         vec![
             format!("engine state before: {before}"),
             format!("the engine refused the command: {e}"),

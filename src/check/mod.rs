@@ -303,6 +303,7 @@ mod tests {
         /// The container stops when a command is run in it: the engine refuses the exec and
         /// every look after that finds it restarting (a restart loop).
         stops_at_exec: std::sync::atomic::AtomicBool,
+        /// Set once the container stopped: every look from then on finds it restarting.
         stopped: std::sync::atomic::AtomicBool,
     }
 
