@@ -136,6 +136,18 @@ mod browser {
         }
 
         pub async fn call(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
+            self.request(method, params, session)
+                .await
+                .unwrap_or_else(|e| panic!("{method}: {e}"))
+        }
+
+        /// Sends one command; its result, or the error DevTools answered with.
+        async fn request(
+            &mut self,
+            method: &str,
+            params: Value,
+            session: Option<&str>,
+        ) -> Result<Value, Value> {
             self.next += 1;
             let id = self.next;
             let mut msg = json!({"id": id, "method": method, "params": params});
@@ -155,8 +167,10 @@ mod browser {
                 let Message::Text(t) = m else { continue };
                 let v: Value = serde_json::from_str(&t).unwrap();
                 if v["id"] == json!(id) {
-                    assert!(v.get("error").is_none(), "{method}: {v}");
-                    return v["result"].clone();
+                    return match v.get("error") {
+                        Some(e) => Err(e.clone()),
+                        None => Ok(v["result"].clone()),
+                    };
                 }
             }
         }
@@ -198,7 +212,18 @@ mod browser {
             let start = std::time::Instant::now();
             let mut last = Value::Null;
             while start.elapsed() < deadline {
-                last = self.eval(session, expression).await;
+                // Mid-navigation the page's context can be gone for a moment: try again.
+                last = match self
+                    .request(
+                        "Runtime.evaluate",
+                        json!({"expression": expression, "returnByValue": true}),
+                        Some(session),
+                    )
+                    .await
+                {
+                    Ok(r) => r["result"]["value"].clone(),
+                    Err(e) => e,
+                };
                 if last == want {
                     return;
                 }
@@ -268,21 +293,25 @@ async fn the_dashboard_turns_a_check_green_without_reloading_the_page() {
 
     // A note added from the page lands in the session, labelled as the interviewer's.
     let note_page = b.open(&format!("{url}s/{id}")).await;
+    // A new tab is `about:blank` (readyState "complete") until the page commits: wait for
+    // the form itself.
     b.wait_for(
         &note_page,
-        "document.readyState",
-        "complete".into(),
+        "document.readyState === 'complete' && document.querySelector('form.note') !== null",
+        true.into(),
         Duration::from_secs(30),
     )
     .await;
-    b.eval(
-        &note_page,
-        "document.querySelector('textarea[name=text]').value = 'Checked the logs first'; \
+    let sent = b
+        .eval(
+            &note_page,
+            "document.querySelector('textarea[name=text]').value = 'Checked the logs first'; \
          document.querySelector('select[name=competency]').value = 'incident-response'; \
          document.querySelector('select[name=mark]').value = 'strong'; \
          document.querySelector('form.note').submit(); 'sent'",
-    )
-    .await;
+        )
+        .await;
+    assert_eq!(sent, "sent", "the note form could not be filled in");
     b.wait_for(
         &note_page,
         "document.body.innerText.includes('Checked the logs first')",
