@@ -191,14 +191,21 @@ mod browser {
         }
 
         pub async fn eval(&mut self, session: &str, expression: &str) -> Value {
+            self.try_eval(session, expression)
+                .await
+                .unwrap_or_else(|e| panic!("Runtime.evaluate: {e}"))
+        }
+
+        /// The expression's value, or the error DevTools answered with.
+        async fn try_eval(&mut self, session: &str, expression: &str) -> Result<Value, Value> {
             let r = self
-                .call(
+                .request(
                     "Runtime.evaluate",
                     json!({"expression": expression, "returnByValue": true}),
                     Some(session),
                 )
-                .await;
-            r["result"]["value"].clone()
+                .await?;
+            Ok(r["result"]["value"].clone())
         }
 
         /// Evaluates until it yields `want`, or panics after `deadline` with the last value.
@@ -213,17 +220,10 @@ mod browser {
             let mut last = Value::Null;
             while start.elapsed() < deadline {
                 // Mid-navigation the page's context can be gone for a moment: try again.
-                last = match self
-                    .request(
-                        "Runtime.evaluate",
-                        json!({"expression": expression, "returnByValue": true}),
-                        Some(session),
-                    )
+                last = self
+                    .try_eval(session, expression)
                     .await
-                {
-                    Ok(r) => r["result"]["value"].clone(),
-                    Err(e) => e,
-                };
+                    .unwrap_or_else(|e| e);
                 if last == want {
                     return;
                 }
