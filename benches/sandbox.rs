@@ -70,6 +70,7 @@ const SCENARIOS: &[Scenario] = &[
             "checkout-api-through-web",
             "web-reports-healthy",
             "nginx-config-valid",
+            "web-healthcheck-probes-web",
         ],
         broken_waits: (
             5.0,

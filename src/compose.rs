@@ -13,6 +13,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::ceiling::{Ceiling, Guard};
 use crate::diagnostic::Diagnostic;
 use crate::duration::HumanDuration;
 use crate::yaml::{self, Located, Pos};
@@ -382,6 +383,10 @@ pub struct ServiceSpec {
     pub labels: BTreeMap<String, String>,
     pub stop_grace_secs: Option<i64>,
     pub hostname: Option<String>,
+    /// What the backend must still judge against the scenario's ceiling (not part of the
+    /// container's definition, so not hashed).
+    #[serde(skip)]
+    pub guard: Guard,
 }
 
 /// An image built from a folder of the workspace.
@@ -425,18 +430,56 @@ impl ServiceSpec {
     }
 }
 
+/// Hashes a bound file or folder without ever blocking or reading without bound: a lenient
+/// walk (see [`crate::tree`]), links by their target, special files by their kind, files past
+/// [`crate::tree::MAX_BYTES`] by their size. `parse_bind` has refused all of these already;
+/// this only keeps what changed since (a FIFO made in the meantime) from hanging `apply`.
+/// A bound folder of regular files hashes as it always did.
 fn hash_path(h: &mut Sha256, path: &Path) {
-    h.update(path.as_os_str().as_encoded_bytes());
-    if path.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(path)
-            .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        entries.sort();
-        for e in entries {
-            hash_path(h, &e);
+    use crate::tree::{Kind, Walk};
+    // `parse_bind` resolved the source to a path without links; one there now was made since.
+    let swapped = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let walked = if swapped {
+        Err("the bound path became a link".to_string())
+    } else {
+        Walk::new("workspace")
+            .lenient()
+            .run(path)
+            .map_err(|e| e.to_string())
+    };
+    let tree = match walked {
+        Ok(t) => t,
+        Err(e) => {
+            h.update(path.as_os_str().as_encoded_bytes());
+            h.update(b"\0unreadable\0");
+            h.update(e);
+            return;
         }
-    } else if let Ok(bytes) = std::fs::read(path) {
-        h.update(&bytes);
+    };
+    let mut budget = crate::tree::MAX_BYTES;
+    for e in &tree.entries {
+        h.update(tree.path(e).as_os_str().as_encoded_bytes());
+        match &e.kind {
+            Kind::Dir => {}
+            Kind::File { len, .. } if *len <= budget => {
+                budget -= len;
+                if tree.hash(e, h).is_err() {
+                    h.update(b"\0unreadable\0");
+                }
+            }
+            Kind::File { len, .. } => {
+                h.update(b"\0size\0");
+                h.update(len.to_le_bytes());
+            }
+            Kind::Link { target } => {
+                h.update(b"\0link\0");
+                h.update(target.as_os_str().as_encoded_bytes());
+            }
+            Kind::Special(kind) => {
+                h.update(b"\0special\0");
+                h.update(kind);
+            }
+        }
     }
 }
 
@@ -477,30 +520,42 @@ impl Deployment {
 }
 
 /// Loads `file` (a compose file inside `workspace`) into a deployment, or every problem
-/// found in it, each with its position.
-pub fn load(workspace: &Path, file: &Path) -> Result<Deployment, Vec<Diagnostic>> {
+/// found in it, each with its position; anything above `ceiling` is one of them.
+pub fn load(
+    workspace: &Path,
+    file: &Path,
+    ceiling: &Ceiling,
+) -> Result<Deployment, Vec<Diagnostic>> {
     let text =
         yaml::read_file(file, "compose file").map_err(|e| vec![Diagnostic::from_parse(file, e)])?;
-    parse(workspace, file, text.as_bytes())
+    parse(workspace, file, text.as_bytes(), ceiling)
 }
 
 /// Parses the bytes of a compose file (`file` names it in diagnostics and is where its
 /// relative paths start) and resolves it like [`load`]; the disk is only asked whether the
 /// paths it names exist inside `workspace`.
-pub fn parse(workspace: &Path, file: &Path, bytes: &[u8]) -> Result<Deployment, Vec<Diagnostic>> {
+pub fn parse(
+    workspace: &Path,
+    file: &Path,
+    bytes: &[u8],
+    ceiling: &Ceiling,
+) -> Result<Deployment, Vec<Diagnostic>> {
     let parsed: ComposeFile = yaml::text(bytes)
         .and_then(yaml::from_str)
         .map_err(|e| vec![Diagnostic::from_parse(file, e)])?;
-    resolve(workspace, file, parsed)
+    resolve(workspace, file, parsed, ceiling)
 }
 
 fn resolve(
     workspace: &Path,
     file: &Path,
     parsed: ComposeFile,
+    ceiling: &Ceiling,
 ) -> Result<Deployment, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut services = Vec::new();
+    // Problems in a service's Dockerfile name that file, not the compose file.
+    let mut dockerfile_diags = Vec::new();
     let names: Vec<String> = parsed.services.keys().cloned().collect();
     if names.is_empty() {
         diags.push(Diagnostic::at(
@@ -594,6 +649,29 @@ fn resolve(
                 );
             }
         }
+        ceiling.check_service(&name, &svc, &binds, &mut err);
+        if let Some(b) = &build {
+            let path = b.context.join(&b.dockerfile);
+            match read_dockerfile(&path) {
+                Ok(text) => {
+                    for (line, msg) in ceiling.check_dockerfile(&text) {
+                        dockerfile_diags.push(Diagnostic::at(
+                            &path,
+                            Pos { line, column: 1 },
+                            format!("services.{name}: {msg}"),
+                        ));
+                    }
+                }
+                Err(msg) => err(at, format!("build: {msg}")),
+            }
+        }
+        let declared_at = format!(
+            "{}:{}:{}",
+            file.strip_prefix(workspace).unwrap_or(file).display(),
+            at.line,
+            at.column
+        );
+        let guard = ceiling.guard(&name, declared_at);
         let restart = svc
             .restart
             .as_ref()
@@ -696,14 +774,46 @@ fn resolve(
             stop_grace_secs: svc.stop_grace_period.map(|d| d.0.as_secs() as i64),
             hostname: svc.hostname,
             name,
+            guard,
         });
     }
+    diags.append(&mut dockerfile_diags);
+    let deployment = Deployment { services };
+    ceiling.check_totals(&deployment, &mut |msg| {
+        diags.push(Diagnostic::at(file, Pos { line: 1, column: 1 }, msg))
+    });
     if diags.is_empty() {
-        Ok(Deployment { services })
+        Ok(deployment)
     } else {
         diags.sort();
         Err(diags)
     }
+}
+
+/// The most of a Dockerfile read to check what it builds from.
+const MAX_DOCKERFILE_BYTES: u64 = 1 << 20;
+
+/// A workspace Dockerfile, read in bounded memory and never through a link or from a
+/// special file (the candidate controls it).
+fn read_dockerfile(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::symlink_metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !meta.file_type().is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    if meta.len() > MAX_DOCKERFILE_BYTES {
+        return Err(format!(
+            "{} is larger than {} KiB",
+            path.display(),
+            MAX_DOCKERFILE_BYTES >> 10
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_DOCKERFILE_BYTES).read_to_string(&mut text))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(text)
 }
 
 fn health_spec(h: &Healthcheck) -> HealthSpec {
@@ -796,6 +906,11 @@ fn parse_bind(workspace: &Path, file: &Path, text: &str) -> Result<Bind, String>
     if !real.starts_with(&real_root) {
         return Err("the source is a link that leaves the workspace".into());
     }
+    // What `apply` hashes and the container reads is judged here, so a FIFO or a link
+    // leading out is reported on this line rather than met when it is read.
+    crate::tree::Walk::new("workspace")
+        .run_from(&real_root, &real)
+        .map_err(|e| e.explain())?;
     Ok(Bind {
         source: real,
         target: target.to_string(),
@@ -834,6 +949,9 @@ fn parse_build(workspace: &Path, file: &Path, b: &Build) -> Result<BuildSpec, St
     if !real.is_dir() {
         return Err(format!("context `{ctx}` is not a folder"));
     }
+    crate::tree::Walk::build_context()
+        .run(&real)
+        .map_err(|e| format!("context `{ctx}`: {}", e.explain()))?;
     let dockerfile = b.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into());
     let rel = Path::new(&dockerfile);
     if rel.is_absolute() || rel.components().any(|c| matches!(c, Component::ParentDir)) {
@@ -877,7 +995,7 @@ mod tests {
         std::fs::write(dir.path().join("conf/app.conf"), "x").unwrap();
         let file = dir.path().join("compose.yaml");
         std::fs::write(&file, text).unwrap();
-        load(dir.path(), &file)
+        load(dir.path(), &file, &Ceiling::unlimited())
     }
 
     #[test]
@@ -995,7 +1113,7 @@ mod tests {
         std::fs::write(dir.path().join("app/Dockerfile.prod"), "FROM scratch\n").unwrap();
         let file = dir.path().join("compose.yaml");
         std::fs::write(&file, text).unwrap();
-        load(dir.path(), &file)
+        load(dir.path(), &file, &Ceiling::unlimited())
     }
 
     #[test]
@@ -1046,5 +1164,114 @@ mod tests {
         assert_eq!(parse_size("1g"), Some(1 << 30));
         assert_eq!(parse_size("1024"), Some(1024));
         assert_eq!(parse_size("lots"), None);
+    }
+
+    /// `config_hash`'s way of hashing a bound path before it read through `tree`.
+    fn hash_path_as_before(h: &mut Sha256, path: &Path) {
+        h.update(path.as_os_str().as_encoded_bytes());
+        if path.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(path)
+                .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
+                .unwrap_or_default();
+            entries.sort();
+            for e in entries {
+                hash_path_as_before(h, &e);
+            }
+        } else if let Ok(bytes) = std::fs::read(path) {
+            h.update(&bytes);
+        }
+    }
+
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+
+    /// A workspace binding its `nginx/conf.d` folder, resolved.
+    fn bound_folder() -> (tempfile::TempDir, Deployment) {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("workspace");
+        std::fs::create_dir_all(ws.join("nginx/conf.d/snippets")).unwrap();
+        std::fs::write(ws.join("nginx/conf.d/shop.conf"), "listen 8080;\n").unwrap();
+        std::fs::write(ws.join("nginx/conf.d/a-b.conf"), "x").unwrap();
+        std::fs::write(ws.join("nginx/conf.d/snippets/gzip"), "gzip on;\n").unwrap();
+        let file = ws.join("compose.yaml");
+        std::fs::write(
+            &file,
+            "services:\n  web:\n    image: nginx\n    volumes:\n      - ./nginx/conf.d:/etc/nginx/conf.d:ro\n",
+        )
+        .unwrap();
+        let d = load(&ws, &file, &Ceiling::unlimited()).unwrap();
+        (dir, d)
+    }
+
+    #[test]
+    fn a_bound_folder_of_regular_files_hashes_as_it_always_did() {
+        let (_dir, d) = bound_folder();
+        let web = d.service("web").unwrap();
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(web).unwrap());
+        h.update(b"sha256:img");
+        hash_path_as_before(&mut h, &web.binds[0].source);
+        assert_eq!(
+            web.config_hash("sha256:img"),
+            hex::encode(&h.finalize()[..12])
+        );
+    }
+
+    #[test]
+    fn a_fifo_in_a_bound_folder_is_refused_on_the_volume_line() {
+        let (dir, _) = bound_folder();
+        let ws = dir.path().join("workspace");
+        mkfifo(&ws.join("nginx/conf.d/snippets/pipe"));
+        let diags = load(&ws, &ws.join("compose.yaml"), &Ceiling::unlimited()).unwrap_err();
+        assert_eq!(
+            crate::diagnostic::render(&diags),
+            format!(
+                "{}:5:9: services.web: volume `./nginx/conf.d:/etc/nginx/conf.d:ro`: `workspace/nginx/conf.d/snippets/pipe` is a FIFO; a workspace may hold only regular files, folders and links that stay inside it",
+                ws.join("compose.yaml").display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_bound_folder_that_gains_a_fifo_after_it_was_resolved_still_hashes_promptly() {
+        let (dir, d) = bound_folder();
+        let ws = dir.path().join("workspace");
+        let web = d.service("web").unwrap().clone();
+        let before = web.config_hash("img");
+        mkfifo(&ws.join("nginx/conf.d/pipe"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spec = web.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(spec.config_hash("img"));
+        });
+        let after = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("config_hash blocked on the FIFO");
+        assert_ne!(before, after);
+        assert_eq!(after, web.config_hash("img"), "the marker is deterministic");
+    }
+
+    #[test]
+    fn a_build_context_holding_a_link_to_dev_zero_is_refused_on_the_build_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("workspace");
+        std::fs::create_dir_all(ws.join("app")).unwrap();
+        std::fs::write(ws.join("app/Dockerfile"), "FROM debian:bookworm-slim\n").unwrap();
+        std::os::unix::fs::symlink("/dev/zero", ws.join("app/zero")).unwrap();
+        let file = ws.join("compose.yaml");
+        std::fs::write(&file, "services:\n  app:\n    build: ./app\n").unwrap();
+        let diags = load(&ws, &file, &Ceiling::unlimited()).unwrap_err();
+        assert_eq!(
+            crate::diagnostic::render(&diags),
+            format!(
+                "{}:3:12: services.app: build: context `./app`: `app/zero` is a link to `/dev/zero`, which leaves the build context; a build context may hold only regular files, folders and links that stay inside it",
+                file.display()
+            )
+        );
     }
 }

@@ -13,6 +13,7 @@ use crate::backend::Workload;
 use crate::backend::{
     self, ApplySummary, Backend, BackendError, ImageBuild, Progress, Removed, Target,
 };
+use crate::ceiling::Ceiling;
 use crate::check::{self, Patience, Status};
 use crate::compose;
 use crate::diagnostic::{self, Diagnostic};
@@ -93,6 +94,13 @@ pub enum EngineError {
     },
     #[error("open a shell in `{service}`: the session has no such service (it has: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     NoSuchService { service: String, known: Vec<String> },
+    #[error("{op} `{service}`: session {session} has no such service (its services: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    NotSessionService {
+        op: &'static str,
+        service: String,
+        session: String,
+        known: Vec<String>,
+    },
     #[error("initialise the workspace's git repository")]
     Repository(#[from] crate::repository::RepositoryError),
     #[error("deploy the workspace: {} problem(s) in its files\n{}", diagnostics.len(), diagnostic::render(diagnostics))]
@@ -103,6 +111,13 @@ pub enum EngineError {
         to: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("copy {} to {}", from.display(), to.display())]
+    CopyTree {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: crate::tree::TreeError,
     },
     #[error("reach the broken state within {}: {detail}", humantime::format_duration(*after))]
     NotBroken { after: Duration, detail: String },
@@ -261,25 +276,31 @@ pub fn images_for(pkg: &Package) -> Vec<ImageBuild> {
         .collect()
 }
 
-/// Copies a folder tree (regular files and folders; links were refused at validation).
+/// The scenario's ceiling on what a workspace may declare: `environment.ceiling`, the rest
+/// from the scenario's own workspace (trusted: it comes from the package, not the session).
+pub fn ceiling_of(pkg: &Package) -> Result<Ceiling> {
+    let ws = pkg.workspace_dir();
+    let own = compose::load(
+        &ws,
+        &ws.join(&pkg.scenario.environment.compose.value),
+        &Ceiling::unlimited(),
+    )
+    .map_err(|diagnostics| EngineError::Workspace { diagnostics })?;
+    Ok(Ceiling::for_package(pkg, &own))
+}
+
+/// Copies a folder tree: folders, regular files and links that stay inside it (copied as
+/// links). The tree is walked and judged first (see [`crate::tree`]): a FIFO, a device, a
+/// link leading out or a tree past the limits is refused by name before anything is written.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    let err = |source| EngineError::Copy {
+    let err = |source| EngineError::CopyTree {
         from: from.to_path_buf(),
         to: to.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(to).map_err(err)?;
-    for entry in std::fs::read_dir(from).map_err(err)? {
-        let entry = entry.map_err(err)?;
-        let ft = entry.file_type().map_err(err)?;
-        let dest = to.join(entry.file_name());
-        if ft.is_dir() {
-            copy_tree(&entry.path(), &dest)?;
-        } else if ft.is_file() {
-            std::fs::copy(entry.path(), &dest).map_err(err)?;
-        }
-    }
-    Ok(())
+    crate::tree::walk(from)
+        .and_then(|t| t.copy_to(to))
+        .map_err(err)
 }
 
 /// Removes a workspace about to be filled again from `from`.
@@ -319,12 +340,41 @@ impl Engine {
         let env = &pkg.scenario.environment;
         let loaded = match self.backend.kind() {
             BackendKind::Docker => {
-                compose::load(workspace, &workspace.join(&env.compose.value)).map(Workload::Compose)
+                let ceiling = ceiling_of(pkg)?;
+                compose::load(workspace, &workspace.join(&env.compose.value), &ceiling)
+                    .map(Workload::Compose)
             }
-            BackendKind::Kube => manifests::load(workspace, &workspace.join(&env.manifests.value))
+            BackendKind::Kube => manifests::KubeCeiling::for_package(pkg)
+                .and_then(|c| manifests::load(workspace, &workspace.join(&env.manifests.value), &c))
                 .map(Workload::Manifests),
         };
         loaded.map_err(|diagnostics| EngineError::Workspace { diagnostics })
+    }
+
+    /// The workload to deploy: [`Engine::workload`], with every service that names one of the
+    /// scenario's images (`breakfix/<id>-<name>`, untagged or `:latest`) pinned to the build
+    /// its package makes now. `:latest` is whatever was built last, which may be another
+    /// version of the package: checks that prove a container runs the scenario's image need
+    /// it to be this one.
+    async fn deployable(&self, pkg: &Package, workspace: &Path) -> Result<Workload> {
+        let mut workload = self.workload(pkg, workspace)?;
+        if let Workload::Compose(d) = &mut workload {
+            for img in images_for(pkg) {
+                let latest = format!("{}:latest", img.repo);
+                let named = |s: &compose::ServiceSpec| {
+                    s.build.is_none() && (s.image == img.repo || s.image == latest)
+                };
+                if !d.services.iter().any(named) {
+                    continue;
+                }
+                if let Some(tag) = self.backend.built_tag(&img).await? {
+                    for s in d.services.iter_mut().filter(|s| named(s)) {
+                        s.image = tag.clone();
+                    }
+                }
+            }
+        }
+        Ok(workload)
     }
 
     /// The names a candidate knows the sandbox's parts by: compose services (Docker), or the
@@ -456,7 +506,7 @@ impl Engine {
         self.store.save(s)?;
         self.backend.prepare(&images_for(pkg), progress).await?;
         let t = self.target(s);
-        let workload = self.workload(pkg, &s.workspace)?;
+        let workload = self.deployable(pkg, &s.workspace).await?;
         progress.begin("deploying the submitted workspace");
         self.backend.deploy(&t, &workload, progress).await?;
         progress.finish("deployed");
@@ -490,7 +540,7 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<()> {
         let t = self.target(s);
-        let workload = self.workload(pkg, &s.workspace)?;
+        let workload = self.deployable(pkg, &s.workspace).await?;
         progress.begin("deploying the workspace");
         let summary = self.backend.deploy(&t, &workload, progress).await?;
         progress.finish(&format!(
@@ -597,7 +647,7 @@ impl Engine {
         let (_lock, mut s) = lock_live(&self.store, id)?;
         let pkg = package_of(&s)?;
         s.note_workspace();
-        let workload = match self.workload(&pkg, &s.workspace) {
+        let workload = match self.deployable(&pkg, &s.workspace).await {
             Ok(d) => d,
             Err(e) => {
                 s.record("apply-rejected", e.to_string());
@@ -723,6 +773,31 @@ impl Engine {
                     known: vec![],
                 })?,
         };
+        let shell = backend::shell_command();
+        self.recorded_terminal(&s, service, &shell, None, size, keys, screen)
+            .await
+    }
+
+    /// Opens a terminal running `cmd` in a service of the session (checked by the caller) and
+    /// records it like a shell: an asciicast in `recordings/`, the lines typed in the
+    /// timeline. `opening`, when given, is the command line that opened it (`breakfix exec
+    /// -t`), recorded first.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn recorded_terminal(
+        &self,
+        s: &Session,
+        service: String,
+        cmd: &[String],
+        opening: Option<String>,
+        size: (u16, u16),
+        keys: crate::recording::Keys,
+        screen: impl tokio::io::AsyncWrite + Unpin,
+    ) -> Result<ShellSummary> {
+        let what = if opening.is_some() {
+            "recorded terminal"
+        } else {
+            "recorded shell"
+        };
         let dir = self.store.dir(&s.id).join("recordings");
         let taken = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
         let mut attempt = taken + 1;
@@ -754,7 +829,7 @@ impl Engine {
         let opened_at = OffsetDateTime::now_utc();
         let term = match self
             .backend
-            .terminal(&self.target(&s), &service, &backend::shell_command(), size)
+            .terminal(&self.target(s), &service, cmd, size)
             .await
         {
             Ok(t) => t,
@@ -768,7 +843,15 @@ impl Engine {
         {
             let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
             let mut s = self.store.load(&s.id)?;
-            s.record("shell", format!("recorded shell opened in {place} ({rel})"));
+            s.record("shell", format!("{what} opened in {place} ({rel})"));
+            if let Some(command) = opening {
+                s.commands.push(crate::timeline::CommandRun {
+                    at: opened_at,
+                    target: service.clone(),
+                    command,
+                    recording: rel.clone(),
+                });
+            }
             self.store.save(&s)?;
         }
         let pumped = crate::recording::pump(term, keys, screen, &mut cast).await;
@@ -790,7 +873,7 @@ impl Engine {
             s.commands.extend(commands);
             s.record(
                 "shell",
-                format!("recorded shell in {place} closed: {count} command(s) ({rel})"),
+                format!("{what} in {place} closed: {count} command(s) ({rel})"),
             );
             self.store.save(&s)?;
         }
@@ -805,7 +888,7 @@ impl Engine {
         })
     }
 
-    fn live_session(&self, id: &str) -> Result<Session> {
+    pub(crate) fn live_session(&self, id: &str) -> Result<Session> {
         let s = self.store.load(&self.store.resolve(id)?)?;
         if s.status != SessionStatus::Ready {
             return Err(EngineError::NotLive {
@@ -1145,4 +1228,63 @@ pub async fn leftovers(backend: &dyn Backend, session: &str) -> backend::Result<
         .into_iter()
         .filter(|o| o.session == session)
         .count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workspace_holding_a_fifo_is_not_copied_and_the_fifo_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = d.path().join("workspace");
+        std::fs::create_dir_all(ws.join("logs")).unwrap();
+        std::fs::write(ws.join("compose.yaml"), "services: {}\n").unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(ws.join("logs/pipe"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let backup = d.path().join("backup");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (a, b) = (ws.clone(), backup.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(copy_tree(&a, &b).map_err(|e| {
+                let cause = std::error::Error::source(&e).map(|c| c.to_string());
+                (e.to_string(), cause)
+            }));
+        });
+        let (e, cause) = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the copy blocked on the FIFO")
+            .unwrap_err();
+        assert_eq!(e, format!("copy {} to {}", ws.display(), backup.display()));
+        assert_eq!(
+            cause.unwrap(),
+            "`workspace/logs/pipe` is a FIFO; a workspace may hold only regular files, folders and links that stay inside it"
+        );
+        assert!(
+            !backup.exists(),
+            "nothing is written before the walk is judged"
+        );
+    }
+
+    #[test]
+    fn a_regular_workspace_is_copied_as_before() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = d.path().join("workspace");
+        std::fs::create_dir_all(ws.join("nginx/conf.d")).unwrap();
+        std::fs::write(ws.join("nginx/conf.d/shop.conf"), "listen 8080;\n").unwrap();
+        std::fs::write(ws.join("compose.yaml"), "services: {}\n").unwrap();
+        let to = d.path().join("copy");
+        copy_tree(&ws, &to).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(to.join("nginx/conf.d/shop.conf")).unwrap(),
+            "listen 8080;\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(to.join("compose.yaml")).unwrap(),
+            "services: {}\n"
+        );
+    }
 }

@@ -8,7 +8,8 @@ pub const FAILURE: i32 = 1;
 pub const USAGE: i32 = 2;
 /// The checks ran and at least one did not pass (or `verify` found the scenario unproven).
 pub const CHECKS_FAILED: i32 = 3;
-/// A scenario package (or a candidate's compose file) is invalid.
+/// A scenario package (or a candidate's compose file) is invalid, or asks for more than the
+/// scenario's ceiling allows.
 pub const SCENARIO_INVALID: i32 = 4;
 /// The backend (the Docker engine) cannot be reached.
 pub const BACKEND_UNREACHABLE: i32 = 5;
@@ -29,9 +30,10 @@ Exit codes:
   1    operational error (I/O, image build, unknown session)
   2    invalid command line
   3    checks ran and at least one failed (verify: scenario not proven)
-  4    scenario package or workspace compose file is invalid
+  4    scenario package or workspace is invalid, or above the scenario's ceiling
   5    the backend (Docker engine) is unreachable
   6    at least one check could not run; the grade is incomplete
   7    the session is busy with another breakfix command
   8    report verify: the report was changed, is not sealed, or is not signed by the key given
-  130  interrupted; what this invocation created was torn down";
+  130  interrupted; what this invocation created was torn down
+  exec exits with its command's exit code once the command ran";

@@ -50,7 +50,8 @@ pub struct Report {
     /// The interviewer's notes and marks (empty in the candidate's scope).
     #[serde(default)]
     pub notes: Vec<NoteLine>,
-    /// Commands the candidate ran in recorded shells (`breakfix shell`).
+    /// Commands the candidate ran in recorded shells (`breakfix shell`, `breakfix exec -t`) or
+    /// with `breakfix exec`.
     #[serde(default)]
     pub commands: Vec<CommandLine>,
     /// For a graded take-home: what was submitted, and how it differs from the workspace as
@@ -67,8 +68,8 @@ pub struct TimelineEntry {
     /// Seconds on the session clock (0 before it started).
     pub after_secs: u64,
     /// `created`, `ready`, `hint`, `workspace-changed`, `applied`, `apply-rejected`,
-    /// `apply-failed`, `check-passed`, `check-failed`, `command`, `note`, `graded`, `reset`,
-    /// `stopped`, `failed`.
+    /// `apply-failed`, `check-passed`, `check-failed`, `command`, `shell`, `ps`, `logs`,
+    /// `inspect`, `exec-failed`, `note`, `graded`, `reset`, `stopped`, `failed`.
     pub kind: String,
     pub detail: String,
 }
@@ -673,7 +674,7 @@ mod tests {
     #[test]
     fn the_score_never_goes_below_zero() {
         let r = report(|_| Status::Fail);
-        assert_eq!(r.penalties, 45);
+        assert_eq!(r.penalties, 60);
         assert_eq!(r.score, 0);
     }
 

@@ -7,6 +7,8 @@
 //! outcomes, hints and penalties into a [`grade::Report`]; [`report`] renders it.
 
 pub mod backend;
+pub mod candidate;
+pub mod ceiling;
 pub mod check;
 pub mod cli;
 pub mod compose;
@@ -27,4 +29,5 @@ pub mod session;
 pub mod takehome;
 pub mod timeline;
 pub mod tools;
+pub mod tree;
 pub mod yaml;

@@ -3,7 +3,13 @@
 //! read as plain JSON values. Only namespaced kinds of the stable APIs every current cluster
 //! serves are accepted, and nothing that reaches the node (host namespaces, host paths,
 //! privileged containers): the session's namespace is the sandbox.
+//!
+//! The scenario's own manifests set a [`KubeCeiling`] on what a candidate's workspace may
+//! declare besides: added capabilities, uid or gid 0, images and start-up variables. What the
+//! candidate creates with kubectl never passes through here; the API server's admission
+//! (Pod Security labels, or the PodSecurityPolicy breakfix creates) refuses that.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -161,9 +167,13 @@ fn documents(text: &str) -> Vec<(usize, String)> {
     docs
 }
 
-/// Reads every manifest of `dir` (inside `workspace`); all problems are reported at once,
-/// each with its file and line.
-pub fn load(workspace: &Path, dir: &Path) -> Result<Vec<Manifest>, Vec<Diagnostic>> {
+/// Reads every manifest of `dir` (inside `workspace`) and holds it to `ceiling`; all
+/// problems are reported at once, each with its file and line.
+pub fn load(
+    workspace: &Path,
+    dir: &Path,
+    ceiling: &KubeCeiling,
+) -> Result<Vec<Manifest>, Vec<Diagnostic>> {
     let mut diags = vec![];
     let mut out = vec![];
     let rel = |p: &Path| p.strip_prefix(workspace).unwrap_or(p).to_path_buf();
@@ -258,6 +268,12 @@ pub fn load(workspace: &Path, dir: &Path) -> Result<Vec<Manifest>, Vec<Diagnosti
                         name,
                         object,
                     };
+                    for (problem, at_field) in ceiling.check(&m) {
+                        let offset = at_field
+                            .and_then(|(key, value)| line_of(&doc, &key, &value))
+                            .unwrap_or(0);
+                        diags.push(Diagnostic::at(&file, at(line + offset), problem));
+                    }
                     if let Some(first) = seen.insert(m.key(), (m.file.clone(), m.line)) {
                         diags.push(Diagnostic::at(
                             &file,
@@ -419,6 +435,265 @@ fn check_object(v: Value) -> Result<(&'static KindInfo, String, Value), Vec<Stri
     }
 }
 
+/// The container lists of a pod spec.
+const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
+
+/// What a workspace's manifests may declare besides what is refused everywhere: set by the
+/// scenario (trusted), from its own workspace manifests and `environment.ceiling`, never by
+/// the workspace being judged.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KubeCeiling {
+    /// `None`: no ceiling, for reading the scenario's own manifests, which set it.
+    limits: Option<Limits>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Limits {
+    /// Capabilities each container (by name) may add.
+    caps: BTreeMap<String, BTreeSet<String>>,
+    /// Containers (by name) that may run as uid 0, and as gid 0.
+    root_user: BTreeSet<String>,
+    root_group: BTreeSet<String>,
+    /// Images a container may run (normalised: `repo:tag`).
+    images: BTreeSet<String>,
+    /// Start-up variables allowed after all.
+    env: BTreeSet<String>,
+}
+
+/// One container of a manifest, with what its pod spec says for it.
+struct ContainerView<'v> {
+    name: &'v str,
+    container: &'v Value,
+    pod: &'v Value,
+}
+
+impl ContainerView<'_> {
+    /// `securityContext.<field>` of the container, else of the pod.
+    fn effective(&self, field: &str) -> Option<&Value> {
+        self.container
+            .pointer(&format!("/securityContext/{field}"))
+            .or_else(|| self.pod.pointer(&format!("/securityContext/{field}")))
+    }
+
+    fn runs_as(&self, field: &str) -> bool {
+        self.effective(field).and_then(Value::as_i64) == Some(0)
+    }
+
+    fn added_caps(&self) -> Vec<&str> {
+        self.container
+            .pointer("/securityContext/capabilities/add")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect()
+    }
+}
+
+fn containers(m: &Manifest) -> Vec<ContainerView<'_>> {
+    let Some(pod) = m.pod_spec() else {
+        return vec![];
+    };
+    CONTAINER_LISTS
+        .iter()
+        .filter_map(|l| pod.get(*l).and_then(Value::as_array))
+        .flatten()
+        .map(|c| ContainerView {
+            name: c.get("name").and_then(Value::as_str).unwrap_or("?"),
+            container: c,
+            pod,
+        })
+        .collect()
+}
+
+/// `sys_admin`, `CAP_SYS_ADMIN` and `SYS_ADMIN` are one capability.
+fn cap_name(c: &str) -> String {
+    let up = c.trim().to_ascii_uppercase();
+    up.strip_prefix("CAP_").map(str::to_string).unwrap_or(up)
+}
+
+fn list_or_none(items: &BTreeSet<String>) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A problem, and the field (key and value as written) whose line it concerns.
+type Problem = (String, Option<(String, String)>);
+
+impl KubeCeiling {
+    /// No ceiling at all: for reading the scenario's own manifests.
+    pub fn unlimited() -> KubeCeiling {
+        KubeCeiling { limits: None }
+    }
+
+    /// The ceiling the scenario's own manifests (`own`, read without one) set, with the
+    /// scenario's images (`breakfix/<id>-<name>`), and the images and start-up variables
+    /// `environment.ceiling` allows.
+    pub fn new(
+        own: &[Manifest],
+        scenario_images: &[String],
+        extra_images: &[String],
+        env: &[String],
+    ) -> KubeCeiling {
+        let mut l = Limits {
+            images: scenario_images
+                .iter()
+                .chain(extra_images)
+                .map(|i| crate::ceiling::normalize_image(i))
+                .collect(),
+            env: env.iter().cloned().collect(),
+            ..Limits::default()
+        };
+        for m in own {
+            for c in containers(m) {
+                let caps = l.caps.entry(c.name.to_string()).or_default();
+                caps.extend(c.added_caps().into_iter().map(cap_name));
+                if c.runs_as("runAsUser") {
+                    l.root_user.insert(c.name.to_string());
+                }
+                if c.runs_as("runAsGroup") {
+                    l.root_group.insert(c.name.to_string());
+                }
+                if let Some(i) = c.container.get("image").and_then(Value::as_str) {
+                    l.images.insert(crate::ceiling::normalize_image(i));
+                }
+                for name in env_names(c.container) {
+                    if crate::ceiling::is_startup_var(name) {
+                        l.env.insert(name.to_string());
+                    }
+                }
+            }
+        }
+        KubeCeiling { limits: Some(l) }
+    }
+
+    /// The package's ceiling, from its own workspace manifests.
+    pub fn for_package(pkg: &crate::scenario::Package) -> Result<KubeCeiling, Vec<Diagnostic>> {
+        let ws = pkg.workspace_dir();
+        let env = &pkg.scenario.environment;
+        let own = load(
+            &ws,
+            &ws.join(&env.manifests.value),
+            &KubeCeiling::unlimited(),
+        )?;
+        let images: Vec<String> = env.images.iter().map(|n| pkg.image_repo(n)).collect();
+        let extra: Vec<String> = env.ceiling.images.iter().map(|i| i.value.clone()).collect();
+        let vars: Vec<String> = env.ceiling.env.iter().map(|e| e.value.clone()).collect();
+        Ok(KubeCeiling::new(&own, &images, &extra, &vars))
+    }
+
+    /// What in `m` is above the ceiling. Privilege escalation and proc mounts other than
+    /// the default are refused even without one: no scenario needs them.
+    fn check(&self, m: &Manifest) -> Vec<Problem> {
+        let mut out: Vec<Problem> = vec![];
+        let key = m.key();
+        for c in containers(m) {
+            let name = c.name;
+            if c.effective("allowPrivilegeEscalation")
+                .and_then(Value::as_bool)
+                == Some(true)
+            {
+                out.push((
+                    format!("{key}: container `{name}` sets allowPrivilegeEscalation: true, which is refused"),
+                    Some(("allowPrivilegeEscalation".into(), "true".into())),
+                ));
+            }
+            if let Some(pm) = c.effective("procMount").and_then(Value::as_str)
+                && pm != "Default"
+            {
+                out.push((
+                    format!("{key}: container `{name}` asks for procMount {pm}; only the default is allowed"),
+                    Some(("procMount".into(), pm.into())),
+                ));
+            }
+            let Some(l) = &self.limits else {
+                continue;
+            };
+            let allowed = l.caps.get(name).cloned().unwrap_or_default();
+            for cap in c.added_caps() {
+                if !allowed.contains(&cap_name(cap)) {
+                    out.push((
+                        format!(
+                            "{key}: container `{name}` adds capability `{cap}`, above the scenario's ceiling: it may add {}",
+                            list_or_none(&allowed)
+                        ),
+                        Some((String::new(), cap.into())),
+                    ));
+                }
+            }
+            for (field, what, may) in [
+                ("runAsUser", "uid 0 (root)", &l.root_user),
+                ("runAsGroup", "gid 0 (root)", &l.root_group),
+            ] {
+                if c.runs_as(field) && !may.contains(name) {
+                    out.push((
+                        format!("{key}: container `{name}` runs as {what} through {field}: 0; the scenario's containers do not"),
+                        Some((field.into(), "0".into())),
+                    ));
+                }
+            }
+            if let Some(image) = c.container.get("image").and_then(Value::as_str)
+                && !l.images.contains(&crate::ceiling::normalize_image(image))
+            {
+                out.push((
+                    format!(
+                        "{key}: container `{name}` runs image `{image}`, which is not one this scenario runs (it may use {})",
+                        l.images.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                    Some(("image".into(), image.into())),
+                ));
+            }
+            for var in env_names(c.container) {
+                if crate::ceiling::is_startup_var(var) && !l.env.contains(var) {
+                    out.push((
+                        format!("{key}: container `{name}` sets environment `{var}`, which changes which code a program loads or where it connects; the scenario's ceiling does not allow it"),
+                        Some(("name".into(), var.into())),
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The names a container's `env:` list sets.
+fn env_names(c: &Value) -> Vec<&str> {
+    c.get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("name").and_then(Value::as_str))
+        .collect()
+}
+
+/// The line (0-based, within `doc`) where `key` is written with `value` (`runAsUser: 0`,
+/// `{runAsUser: 0}`, `- name: PATH`); an empty key finds `value` as a list item or a word.
+fn line_of(doc: &str, key: &str, value: &str) -> Option<usize> {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    doc.lines().position(|line| {
+        let line = line.split(" #").next().unwrap_or(line);
+        let mut rest = line;
+        while let Some(i) = rest.find(value) {
+            let before = &rest[..i];
+            let after = &rest[i + value.len()..];
+            let bounded = !before.ends_with(is_word) && !after.starts_with(is_word);
+            let keyed = key.is_empty()
+                || before
+                    .trim_end_matches([' ', '"', '\''])
+                    .strip_suffix(':')
+                    .is_some_and(|b| b.trim_end().trim_end_matches(['"', '\'']).ends_with(key));
+            if bounded && keyed {
+                return true;
+            }
+            rest = &rest[i + value.len()..];
+        }
+        false
+    })
+}
+
 fn is_dns_name(s: &str) -> bool {
     s.len() <= 253
         && s.chars()
@@ -487,7 +762,8 @@ mod tests {
         let m = dir.path().join("manifests");
         std::fs::create_dir(&m).unwrap();
         std::fs::write(m.join("app.yaml"), text).unwrap();
-        load(dir.path(), &m).map_err(|ds| ds.iter().map(|d| d.to_string()).collect())
+        load(dir.path(), &m, &KubeCeiling::unlimited())
+            .map_err(|ds| ds.iter().map(|d| d.to_string()).collect())
     }
 
     #[test]
@@ -552,5 +828,103 @@ mod tests {
         assert_eq!(c[0]["imagePullPolicy"], "IfNotPresent");
         assert_eq!(c[1]["image"], "busybox:1");
         assert!(c[1].get("imagePullPolicy").is_none());
+    }
+
+    fn load_under(own: &str, text: &str) -> Result<Vec<Manifest>, Vec<String>> {
+        let own = load_text(own).expect("the scenario's own manifests are valid");
+        let ceiling = KubeCeiling::new(
+            &own,
+            &["breakfix/s-app".to_string()],
+            &["busybox:1.36".to_string()],
+            &["PYTHONPATH".to_string()],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("manifests");
+        std::fs::create_dir(&m).unwrap();
+        std::fs::write(m.join("app.yaml"), text).unwrap();
+        load(dir.path(), &m, &ceiling).map_err(|ds| ds.iter().map(|d| d.to_string()).collect())
+    }
+
+    const OWN: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      securityContext: {runAsUser: 65534}\n      containers:\n      - name: api\n        image: breakfix/s-app\n      - name: net\n        image: breakfix/s-app\n        securityContext:\n          capabilities: {add: [NET_ADMIN]}\n";
+
+    #[test]
+    fn the_scenarios_own_manifests_stay_under_their_own_ceiling() {
+        assert!(load_under(OWN, OWN).is_ok());
+    }
+
+    #[test]
+    fn capabilities_root_images_and_startup_variables_above_the_ceiling_are_refused_on_their_line()
+    {
+        let errs = load_under(
+            OWN,
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      securityContext:\n        runAsUser: 0\n      containers:\n      - name: api\n        image: alpine:3\n        env:\n        - name: LD_PRELOAD\n          value: /tmp/x.so\n        - {name: PYTHONPATH, value: /app}\n        securityContext:\n          runAsGroup: 0\n          allowPrivilegeEscalation: true\n          procMount: Unmasked\n          capabilities:\n            add:\n            - SYS_ADMIN\n      - name: net\n        image: busybox:1.36\n        securityContext:\n          runAsUser: 1000\n          capabilities: {add: [CAP_NET_ADMIN, SYS_PTRACE]}\n",
+        )
+        .unwrap_err();
+        let all = errs.join("\n");
+        for want in [
+            "app.yaml:8:1: Deployment/api: container `api` runs as uid 0 (root) through runAsUser: 0",
+            "app.yaml:11:1: Deployment/api: container `api` runs image `alpine:3`, which is not one this scenario runs (it may use `breakfix/s-app:latest`, `busybox:1.36`)",
+            "app.yaml:13:1: Deployment/api: container `api` sets environment `LD_PRELOAD`",
+            "app.yaml:17:1: Deployment/api: container `api` runs as gid 0 (root) through runAsGroup: 0",
+            "app.yaml:18:1: Deployment/api: container `api` sets allowPrivilegeEscalation: true, which is refused",
+            "app.yaml:19:1: Deployment/api: container `api` asks for procMount Unmasked",
+            "app.yaml:22:1: Deployment/api: container `api` adds capability `SYS_ADMIN`, above the scenario's ceiling: it may add none",
+            "app.yaml:27:1: Deployment/api: container `net` adds capability `SYS_PTRACE`, above the scenario's ceiling: it may add NET_ADMIN",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+        // Allowed: PYTHONPATH by the scenario, CAP_NET_ADMIN as the scenario's `net` adds it,
+        // busybox:1.36 by the scenario, and uid 1000 overriding the pod's 0 for `net`.
+        assert_eq!(errs.len(), 8, "{all}");
+    }
+
+    #[test]
+    fn a_pod_level_root_user_is_refused_for_each_container_it_reaches() {
+        let errs = load_under(
+            OWN,
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: shell}\nspec:\n  securityContext: {runAsUser: 0}\n  containers: [{name: sh, image: breakfix/s-app}]\n",
+        )
+        .unwrap_err();
+        let errs: Vec<String> = errs
+            .iter()
+            .map(|e| e[e.find("app.yaml").unwrap_or(0)..].to_string())
+            .collect();
+        assert_eq!(
+            errs,
+            vec![
+                "app.yaml:5:1: Pod/shell: container `sh` runs as uid 0 (root) through runAsUser: 0; the scenario's containers do not"
+                    .to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_field_is_found_on_its_line_and_not_inside_another_word() {
+        let doc = "a:\n  runAsUser: 10\n  runAsUser: 0 # root\n  add: [NET_ADMIN, SYS_ADMIN]\n";
+        assert_eq!(line_of(doc, "runAsUser", "0"), Some(2));
+        assert_eq!(line_of(doc, "", "SYS_ADMIN"), Some(3));
+        assert_eq!(line_of(doc, "", "ADMIN"), None);
+    }
+
+    #[test]
+    fn the_kube_scenarios_solutions_and_fixes_stay_under_their_ceilings() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        for id in ["crashloop-k8s", "probes-and-limits"] {
+            let pkg = crate::scenario::load(&root.join(id)).expect("the scenario loads");
+            let ceiling = KubeCeiling::for_package(&pkg).expect("its own manifests are valid");
+            let mut trees = vec![pkg.solution_dir()];
+            trees.extend(pkg.fixes.iter().map(|f| f.files_dir()));
+            for tree in std::iter::once(None).chain(trees.into_iter().map(Some)) {
+                let ws = tempfile::tempdir().unwrap();
+                crate::engine::copy_tree(&pkg.workspace_dir(), ws.path()).unwrap();
+                if let Some(tree) = &tree {
+                    crate::engine::copy_tree(tree, ws.path()).unwrap();
+                }
+                let dir = ws.path().join(&pkg.scenario.environment.manifests.value);
+                if let Err(ds) = load(ws.path(), &dir, &ceiling) {
+                    panic!("{id} {tree:?}: {ds:?}");
+                }
+            }
+        }
     }
 }

@@ -542,12 +542,7 @@ pub fn unpack_submission(path: &Path) -> Result<Unpacked> {
         source,
     };
     if path.is_dir() {
-        let (files, bytes) = tree_size(path);
-        if files > MAX_SUBMISSION_FILES || bytes > MAX_SUBMISSION_BYTES {
-            return Err(bad(format!(
-                "it holds {files} files and {bytes} bytes; breakfix grades at most {MAX_SUBMISSION_FILES} files and {MAX_SUBMISSION_BYTES} bytes"
-            )));
-        }
+        judge_submission(path).map_err(bad)?;
         return Ok(Unpacked {
             kind: SubmissionKind::Folder,
             dir: path.to_path_buf(),
@@ -603,11 +598,30 @@ pub fn unpack_submission(path: &Path) -> Result<Unpacked> {
     {
         dir = only.path();
     }
+    // A git bundle's working tree may hold links, and any size.
+    judge_submission(&dir).map_err(bad)?;
     Ok(Unpacked {
         kind,
         dir,
         _tmp: Some(tmp),
     })
+}
+
+/// How much of a submitted workspace breakfix reads.
+const SUBMISSION_LIMITS: crate::tree::Limits = crate::tree::Limits {
+    entries: MAX_SUBMISSION_FILES,
+    bytes: MAX_SUBMISSION_BYTES,
+    ..crate::tree::Limits::WORKSPACE
+};
+
+/// A strict walk of a submitted workspace (see [`crate::tree`]): special files, links that
+/// leave it and anything past the limits are refused by name before it is diffed or copied.
+fn judge_submission(dir: &Path) -> std::result::Result<(), String> {
+    crate::tree::Walk::new("submission")
+        .limits(SUBMISSION_LIMITS)
+        .run(dir)
+        .map(|_| ())
+        .map_err(|e| e.explain())
 }
 
 /// Unpacks a tar stream into `out`, refusing entries that leave it, links, devices, and
@@ -661,46 +675,68 @@ fn unpack_tar(reader: impl Read, out: &Path) -> std::result::Result<(), String> 
     Ok(())
 }
 
-/// Regular files under `dir` except git's own, with their contents' digests.
-fn digests(dir: &Path) -> BTreeMap<String, PathBuf> {
-    crate::scenario::load::files_under(dir)
-        .into_iter()
-        .filter(|p| !p.starts_with(".git"))
-        .map(|p| (p.to_string_lossy().into_owned(), dir.join(p)))
-        .collect()
+/// Regular files under a folder except git's own, by relative path, read through a lenient
+/// walk (see [`crate::tree`]): links and special files are not files of a submission, and
+/// each read stops at the size the walk saw. An unreadable folder holds no files.
+struct Files {
+    tree: Option<crate::tree::Tree>,
+    index: BTreeMap<String, usize>,
+}
+
+impl Files {
+    fn of(dir: &Path) -> Files {
+        let tree = crate::tree::Walk::new("submission")
+            .limits(SUBMISSION_LIMITS)
+            .lenient()
+            .skip(&[".git"])
+            .run(dir)
+            .ok();
+        let index = tree
+            .iter()
+            .flat_map(|t| t.entries.iter().enumerate())
+            .filter(|(_, e)| matches!(e.kind, crate::tree::Kind::File { .. }))
+            .map(|(i, e)| (e.rel.to_string_lossy().into_owned(), i))
+            .collect();
+        Files { tree, index }
+    }
+
+    fn read(&self, rel: &str) -> Vec<u8> {
+        match (&self.tree, self.index.get(rel)) {
+            (Some(t), Some(&i)) => t.read(&t.entries[i]).unwrap_or_default(),
+            _ => vec![],
+        }
+    }
 }
 
 /// How `submitted` differs from `original`: files added, removed and changed, with a
 /// unified diff of each text file.
 pub fn diff_trees(original: &Path, submitted: &Path) -> Vec<FileChange> {
-    let (a, b) = (digests(original), digests(submitted));
+    let (a, b) = (Files::of(original), Files::of(submitted));
     let mut out = vec![];
-    let read = |p: &Path| std::fs::read(p).unwrap_or_default();
-    for (rel, pa) in &a {
-        match b.get(rel) {
-            None => out.push(FileChange {
+    for rel in a.index.keys() {
+        if b.index.contains_key(rel) {
+            let (x, y) = (a.read(rel), b.read(rel));
+            if x != y {
+                out.push(FileChange {
+                    path: rel.clone(),
+                    change: Change::Changed,
+                    diff: text_diff(rel, &x, &y),
+                });
+            }
+        } else {
+            out.push(FileChange {
                 path: rel.clone(),
                 change: Change::Removed,
-                diff: text_diff(rel, &read(pa), &[]),
-            }),
-            Some(pb) => {
-                let (x, y) = (read(pa), read(pb));
-                if x != y {
-                    out.push(FileChange {
-                        path: rel.clone(),
-                        change: Change::Changed,
-                        diff: text_diff(rel, &x, &y),
-                    });
-                }
-            }
+                diff: text_diff(rel, &a.read(rel), &[]),
+            });
         }
     }
-    for (rel, pb) in &b {
-        if !a.contains_key(rel) {
+    for rel in b.index.keys() {
+        if !a.index.contains_key(rel) {
             out.push(FileChange {
                 path: rel.clone(),
                 change: Change::Added,
-                diff: text_diff(rel, &[], &read(pb)),
+                diff: text_diff(rel, &[], &b.read(rel)),
             });
         }
     }
@@ -853,5 +889,38 @@ mod tests {
             "th-xyz789"
         );
         assert!(matching(&records, "alan").is_none());
+    }
+
+    #[test]
+    fn a_submitted_folder_holding_a_fifo_or_a_link_leading_out_is_refused_by_name() {
+        let src = tempfile::tempdir().unwrap();
+        let sub = src.path().join("work");
+        write(&sub, "compose.yaml", "services: {}\n");
+        std::os::unix::fs::symlink("/etc/passwd", sub.join("passwd")).unwrap();
+        let e = unpack_submission(&sub).err().unwrap().to_string();
+        assert!(
+            e.ends_with(": `work/passwd` is a link to `/etc/passwd`, which leaves the submission; a submission may hold only regular files, folders and links that stay inside it"),
+            "{e}"
+        );
+        std::fs::remove_file(sub.join("passwd")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(sub.join("pipe"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s = sub.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(unpack_submission(&s).err().map(|e| e.to_string()));
+        });
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("reading the submission blocked")
+            .unwrap();
+        assert!(e.contains("`work/pipe` is a FIFO"), "{e}");
+        // Diffing never opens it either.
+        let orig = tempfile::tempdir().unwrap();
+        write(orig.path(), "compose.yaml", "services: {}\n");
+        assert!(diff_trees(orig.path(), &sub).is_empty());
     }
 }

@@ -122,47 +122,49 @@ pub fn first_pass(seen: &[Observation], check: &str) -> (Option<OffsetDateTime>,
 
 /// Files of a workspace by relative path, with a digest of each. The `.git` folder is left
 /// out (commits show in the files they change) and so is anything past the limits, which a
-/// workspace a candidate edits by hand never reaches.
+/// workspace a candidate edits by hand never reaches. The workspace is read through a
+/// lenient walk (see [`crate::tree`]): links, FIFOs and devices are described, never
+/// followed or opened, and files are hashed in chunks.
 pub fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    use crate::tree::{Kind, Limits, Walk};
     use sha2::Digest;
     const MAX_FILES: usize = 5000;
     const MAX_BYTES: u64 = 4 << 20;
     let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                if e.file_name() != ".git" {
-                    stack.push(path);
-                }
-                continue;
-            }
-            if out.len() >= MAX_FILES {
-                return out;
-            }
-            let rel = path
-                .strip_prefix(dir)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .into_owned();
-            let digest = if meta.is_file() && meta.len() <= MAX_BYTES {
-                std::fs::read(&path)
-                    .map(|b| hex::encode(&sha2::Sha256::digest(&b)[..8]))
-                    .unwrap_or_default()
-            } else {
-                // Links and huge files: their size and target stand for their content.
-                let target = std::fs::read_link(&path).unwrap_or_default();
-                format!("{}:{}", meta.len(), target.display())
-            };
-            out.insert(rel, digest);
+    let limits = Limits {
+        entries: 2 * MAX_FILES,
+        ..Limits::WORKSPACE
+    };
+    let Ok(tree) = Walk::new("workspace")
+        .limits(limits)
+        .lenient()
+        .skip(&[".git"])
+        .run(dir)
+    else {
+        return out;
+    };
+    for e in &tree.entries {
+        if out.len() >= MAX_FILES {
+            break;
         }
+        let digest = match &e.kind {
+            Kind::Dir => continue,
+            Kind::File { len, .. } if *len <= MAX_BYTES => {
+                let mut h = sha2::Sha256::new();
+                match tree.hash(e, &mut h) {
+                    Ok(()) => hex::encode(&h.finalize()[..8]),
+                    Err(_) => String::new(),
+                }
+            }
+            // Links, huge files and special files: their size and target stand for their
+            // content.
+            Kind::File { len, .. } => format!("{len}:"),
+            Kind::Link { target } => {
+                format!("{}:{}", target.as_os_str().len(), target.display())
+            }
+            Kind::Special(_) => "0:".to_string(),
+        };
+        out.insert(e.rel.to_string_lossy().into_owned(), digest);
     }
     out
 }
@@ -333,6 +335,43 @@ mod tests {
             "edited a.conf; added sub/new.yaml; removed gone.txt"
         );
         assert_eq!(describe_change(&after, &after), None);
+    }
+
+    #[test]
+    fn a_snapshot_describes_links_and_fifos_without_opening_them() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("logs")).unwrap();
+        std::fs::write(dir.path().join("a.conf"), "one").unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("logs/pipe"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).unwrap();
+        std::fs::File::create(dir.path().join("huge"))
+            .unwrap()
+            .set_len(8 << 30)
+            .unwrap();
+        let path = dir.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(snapshot(&path));
+        });
+        let snap = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the snapshot blocked");
+        let one = hex::encode(&sha2::Sha256::digest(b"one")[..8]);
+        let expected: BTreeMap<String, String> = [
+            ("a.conf", one.as_str()),
+            ("huge", "8589934592:"),
+            ("logs/pipe", "0:"),
+            ("zero", "9:/dev/zero"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(snap, expected);
     }
 
     #[test]

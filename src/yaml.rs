@@ -103,8 +103,10 @@ pub fn read_file(path: &Path, what: &str) -> Result<String, ParseError> {
     if meta.len() > MAX_FILE_BYTES as u64 {
         return Err(too_large(meta.len()));
     }
+    // Opened without blocking and checked again: a file swapped for a FIFO since the check
+    // above is refused, not waited on.
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
+    crate::tree::open_regular(path, MAX_FILE_BYTES as u64)
         .and_then(|f| f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
         .map_err(io)?;
     text(&bytes).map(str::to_owned)

@@ -26,6 +26,27 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// `kubectl apply -f -` of `yaml`, as the holder of `kubeconfig`.
+fn kubectl_apply(kubeconfig: &str, yaml: &str) -> Output {
+    let mut child = Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig)
+        .args(["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), yaml.as_bytes()).unwrap();
+    child.wait_with_output().expect("wait for kubectl")
+}
+
+/// Whether the cluster holds pods to PodSecurityPolicy (Kubernetes before 1.25) rather
+/// than to the Pod Security labels.
+fn cluster_has_psp() -> bool {
+    let o = kubectl(None, &["get", "--raw", "/apis/policy/v1beta1"]);
+    o.status.success() && text(&o).contains("podsecuritypolicies")
+}
+
 fn namespace_exists(ns: &str) -> bool {
     kubectl(None, &["get", "namespace", ns, "-o", "name"])
         .status
@@ -130,6 +151,29 @@ fn a_kube_session_runs_in_its_own_namespace_and_the_candidate_reaches_only_that(
     let c = env.json(&["check", &id, "--json"], EXIT_OK);
     assert_eq!(c["score"], c["max-score"], "{c:#}");
 
+    // The candidate's commands reach the namespace's workloads, never the probe pod.
+    let ps = env.json(&["ps", &id, "--json"], EXIT_OK);
+    let services: Vec<&str> = ps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["service"].as_str().unwrap())
+        .collect();
+    assert!(services.contains(&"inventory"), "{ps:#}");
+    assert!(!services.contains(&"breakfix-probe"), "{ps:#}");
+    let detail = env.json(&["inspect", &id, "inventory", "--json"], EXIT_OK);
+    assert!(
+        detail["place"]
+            .as_str()
+            .unwrap()
+            .starts_with("pod/inventory-"),
+        "{detail:#}"
+    );
+    env.expect(&["logs", &id, "inventory", "--tail", "5"], EXIT_OK);
+    let echoed = env.expect(&["exec", &id, "inventory", "--", "echo", "in-pod"], EXIT_OK);
+    assert_eq!(String::from_utf8_lossy(&echoed.stdout).trim(), "in-pod");
+    env.expect(&["exec", &id, "breakfix-probe", "--", "id"], 1);
+
     // A recorded shell opens in a pod of the Deployment, over the API server's exec.
     let mut shell = env
         .cmd(&["shell", &id, "inventory", "--json"])
@@ -163,6 +207,144 @@ fn a_kube_session_runs_in_its_own_namespace_and_the_candidate_reaches_only_that(
         "{}",
         text(&after)
     );
+}
+
+/// A pod of the candidate's, named `name`, whose spec ends with `extra` (indented for
+/// `spec:`), on the scenario's own image so only the security fields can be refused.
+fn candidate_pod(name: &str, extra: &str, container_extra: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n{extra}  containers:\n  - name: c\n    image: breakfix/crashloop-k8s-inventory\n    imagePullPolicy: Never\n    command: [sleep, '3600']\n{container_extra}"
+    )
+}
+
+#[test]
+#[ignore = "needs cluster"]
+fn the_api_server_refuses_the_candidates_pods_that_reach_the_node_or_run_as_root() {
+    let env = Env::new();
+    let v = env.json(
+        &["start", "crashloop-k8s", "--backend", "kube", "--json"],
+        EXIT_OK,
+    );
+    let id = v["session"].as_str().unwrap().to_string();
+    let kc = v["kubeconfig"].as_str().expect("kubeconfig").to_string();
+    let psp = cluster_has_psp();
+
+    // The scenario's own pods were admitted: breakfix's Deployment and its probe pod.
+    let pods = kubectl(Some(&kc), &["get", "pods", "-o", "name"]);
+    assert!(
+        text(&pods).contains("pod/inventory-") && text(&pods).contains("pod/breakfix-probe"),
+        "{}",
+        text(&pods)
+    );
+
+    let host_root = candidate_pod(
+        "host-root",
+        "  volumes: [{name: node, hostPath: {path: /}}]\n",
+        "    volumeMounts: [{name: node, mountPath: /node}]\n",
+    );
+    let add_sys_admin = candidate_pod(
+        "sys-admin",
+        "",
+        "    securityContext: {capabilities: {add: [SYS_ADMIN]}}\n",
+    );
+    let uid_zero = candidate_pod("uid-zero", "  securityContext: {runAsUser: 0}\n", "");
+    let mut refused = vec![("hostPath /", host_root), ("SYS_ADMIN", add_sys_admin)];
+    if psp {
+        // Pod Security's baseline lets uid 0 through (only restricted refuses it); the
+        // PodSecurityPolicy breakfix applies does not.
+        refused.push(("runAsUser 0", uid_zero.clone()));
+    }
+    for (what, yaml) in &refused {
+        let o = kubectl_apply(&kc, yaml);
+        let said = text(&o);
+        assert!(
+            !o.status.success(),
+            "a pod with {what} was admitted from the candidate's kubeconfig: {said}"
+        );
+        let by = if psp {
+            "PodSecurityPolicy: unable to admit pod"
+        } else {
+            "violates PodSecurity \"baseline"
+        };
+        assert!(said.contains(by), "{what}: {said}");
+    }
+    if psp {
+        let o = kubectl_apply(&kc, &uid_zero);
+        assert!(
+            text(&o).contains("running with the root UID is forbidden"),
+            "{}",
+            text(&o)
+        );
+    } else {
+        // Admitted under baseline, but the candidate is warned it breaks restricted.
+        let o = kubectl_apply(&kc, &uid_zero);
+        assert!(
+            text(&o).contains("would violate PodSecurity \"restricted"),
+            "{}",
+            text(&o)
+        );
+    }
+    // None of them exists.
+    let pods = kubectl(Some(&kc), &["get", "pods", "-o", "name"]);
+    for name in ["host-root", "sys-admin"] {
+        assert!(!text(&pods).contains(name), "{}", text(&pods));
+    }
+    if psp {
+        assert!(!text(&pods).contains("uid-zero"), "{}", text(&pods));
+    }
+
+    // A Deployment's pods are created by the ReplicaSet controller, and refused all the same.
+    let o = kubectl_apply(
+        &kc,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: via-controller}\nspec:\n  selector: {matchLabels: {app: via-controller}}\n  template:\n    metadata: {labels: {app: via-controller}}\n    spec:\n      securityContext: {runAsUser: 65534}\n      volumes: [{name: node, hostPath: {path: /}}]\n      containers:\n      - {name: c, image: breakfix/crashloop-k8s-inventory, imagePullPolicy: Never, volumeMounts: [{name: node, mountPath: /node}]}\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let started = Instant::now();
+    loop {
+        let events = kubectl(
+            Some(&kc),
+            &[
+                "get",
+                "events",
+                "--field-selector",
+                "reason=FailedCreate",
+                "-o",
+                "jsonpath={.items[*].message}",
+            ],
+        );
+        if text(&events).contains("hostPath") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the ReplicaSet's pods were not refused: {}",
+            text(&events)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let pods = kubectl(
+        Some(&kc),
+        &["get", "pods", "-l", "app=via-controller", "-o", "name"],
+    );
+    assert!(text(&pods).trim().is_empty(), "{}", text(&pods));
+
+    // An ordinary pod of the candidate's still runs, and doctor says the cluster contains them.
+    let o = kubectl_apply(
+        &kc,
+        &candidate_pod("debug", "  securityContext: {runAsUser: 65534}\n", ""),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let d = env.json(&["doctor", "--json"], EXIT_OK);
+    let row = d
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["item"] == "candidates contained")
+        .cloned()
+        .unwrap_or_else(|| panic!("no containment row: {d:#}"));
+    assert_eq!(row["ok"], true, "{row:#}");
+
+    env.expect(&["stop", &id], EXIT_OK);
 }
 
 #[test]

@@ -114,6 +114,63 @@ http_check() {
 	done
 }
 
+# served_by UPSTREAM_CONTAINER IMAGE_REPO SERVICE PORT PATH BODY_REGEX(ERE, may be empty) [REQUESTS]
+# The upstream runs an image tagged IMAGE_REPO:... with the image's own program; then
+# REQUESTS answers in a row (3 by default; the first retried for 5 s) each carry, in
+# X-Breakfix-Proof, the token the upstream logged beside the request's X-Breakfix-Nonce.
+served_by() {
+	local up=$1 repo=$2 url="http://$3:$4$5" re=$6 n=${7:-3} j img i nonce out token started
+	j=$(timeout 10 docker inspect "$up" 2>/dev/null) || { fail "no container $up"; return; }
+	img=$(timeout 10 docker image inspect "$(jq -r '.[0].Image' <<<"$j")" 2>/dev/null) ||
+		{ fail "cannot inspect the image of $up"; return; }
+	jq -e --arg repo "$repo:" '.[0].RepoTags // [] | any(startswith($repo))' <<<"$img" >/dev/null ||
+		{ fail "$up does not run $repo"; return; }
+	local program='.[0].Config | (.Entrypoint // []) + (.Cmd // [])'
+	[ "$(jq -c "$program" <<<"$j")" = "$(jq -c "$program" <<<"$img")" ] ||
+		{ fail "$up does not run its image's program"; return; }
+	started=$(now)
+	for i in $(seq "$n"); do
+		while :; do
+			nonce=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+			out=$(timeout 10 docker exec "$PROBE" curl -sS --max-time 3 -D - \
+				-H "X-Breakfix-Nonce: $nonce" "$url" 2>&1 | tr -d '\r')
+			if grep -q '^HTTP/[0-9.]* 200' <<<"$out" && { [ -z "$re" ] || grep -Eq -- "$re" <<<"$out"; }; then
+				break
+			fi
+			if [ "$i" -gt 1 ] || past 5 "$started"; then fail "GET $url: answer $i is not a good one"; return; fi
+			sleep 0.5
+		done
+		token=$(sed -n 's/^[Xx]-[Bb]reakfix-[Pp]roof: *//p' <<<"$out" | head -1)
+		[ -n "$token" ] || { fail "GET $url: answer $i carries no proof"; return; }
+		for _ in 1 2 3 4 5 6; do
+			timeout 10 docker logs --tail 2000 "$up" 2>&1 |
+				grep -qxF "breakfix-proof nonce=$nonce token=$token" && continue 2
+			sleep 0.5
+		done
+		fail "GET $url: $up did not log the token of answer $i"; return
+	done
+	pass "GET $url: $n answers proven to come from $up"
+}
+
+# healthcheck_probes CONTAINER PORT PATH: the healthcheck is not a constant, swallows no
+# failure, and names the port and the path.
+healthcheck_probes() {
+	local test
+	test=$(timeout 10 docker inspect "$1" 2>/dev/null |
+		jq -r '.[0].Config.Healthcheck.Test // [] | if (.[0] // "NONE") == "NONE" then "" else .[1:] | join(" ") end') ||
+		{ fail "no container $1"; return; }
+	[ -n "$test" ] || { fail "no healthcheck"; return; }
+	if grep -Eqx '[[:space:]]*((/usr)?(/bin/)?true|:|exit( 0)?|echo.*|printf.*|sleep.*)[[:space:]]*' <<<"$test"; then
+		fail "healthcheck '$test' is a constant"; return
+	fi
+	if grep -Eq '\|\|[[:space:]]*(true|:|exit[[:space:]]+0|echo|printf)\b|;[[:space:]]*(true|:|exit[[:space:]]+0)[[:space:]]*$' <<<"$test"; then
+		fail "healthcheck '$test' swallows its failure"; return
+	fi
+	grep -Eq "(^|[^0-9])$2([^0-9]|\$)" <<<"$test" || { fail "healthcheck '$test' does not probe port $2"; return; }
+	grep -Eq -- "$3([^A-Za-z0-9_.-]|\$)" <<<"$test" || { fail "healthcheck '$test' does not probe $3"; return; }
+	pass "healthcheck '$test' probes port $2 and $3"
+}
+
 # exec_check CONTAINER EXPECT_EXIT OUTPUT_REGEX COMMAND...
 exec_check() {
 	local name=$1 want=$2 re=$3 out code

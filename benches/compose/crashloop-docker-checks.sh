@@ -2,7 +2,8 @@
 # The checks of scenarios/crashloop-docker/scenario.yaml, scripted by hand against a
 # docker-compose project of its workspace: `docker inspect` for restart counts, health and
 # configuration over the same windows, curl from a probe container on the project's network
-# for the HTTP checks, `docker exec` for `nginx -t`. Like `breakfix grade`, the checks that only
+# for the HTTP checks (with the nonce and token of `served-by`, read back from the orders
+# container's log), `docker exec` for `nginx -t`. Like `breakfix grade`, the checks that only
 # observe run at the same time.
 #
 #   crashloop-docker-checks.sh PROJECT     (exit 0: all passed, 3: one failed)
@@ -48,10 +49,12 @@ ensure_probe || { echo "error: cannot start the probe container" >&2; exit 6; }
 trap remove_probe_if_created EXIT
 
 check web-stays-up stays_running "$WEB" 20 no
-check checkout-api-through-web http_check web "$WEB_PORT" /api/orders 200 '"orders"[[:space:]]*:[[:space:]]*\[' 5
+ORDERS=$(c "$ORDERS_SERVICE")
+check checkout-api-through-web served_by "$ORDERS" breakfix/crashloop-docker-orders web "$WEB_PORT" /api/orders '"orders"[[:space:]]*:[[:space:]]*\['
 check web-reports-healthy stays_running "$WEB" 8 yes
 check nginx-config-valid exec_check "$WEB" 0 'syntax is ok' nginx -t -e stderr
 check keeps-healthcheck-and-restart-policy healthcheck_and_restart "$WEB"
+check web-healthcheck-probes-web healthcheck_probes "$WEB" "$WEB_PORT" /healthz
 check keeps-hardening hardening "$WEB"
-check orders-still-serves http_check "$ORDERS_SERVICE" "$ORDERS_PORT" /healthz 200 '' 5
+check orders-still-serves served_by "$ORDERS" breakfix/crashloop-docker-orders "$ORDERS_SERVICE" "$ORDERS_PORT" /healthz ''
 report

@@ -121,7 +121,8 @@ trap remove_probe_if_created EXIT
 
 check prometheus-scrapes-checkout http_check prometheus 9090 /api/v1/targets 200 '"scrapePool":"checkout"[^{}]*"health":"up"' 20
 check alertmanager-ready http_check alertmanager 9093 /-/ready 200 '' 20
-check checkout-still-serves http_check checkout 8080 /healthz 200 '' 5
+check checkout-still-serves served_by "$(c checkout)" breakfix/missing-alert-checkout checkout 8080 /healthz ''
+check pager-is-the-receiver served_by "$(c oncall-webhook)" breakfix/missing-alert-receiver oncall-webhook 9095 /notifications '"notifications"[[:space:]]*:[[:space:]]*\['
 wait
 drill >"$RESULTS/000"
 report

@@ -11,7 +11,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let workspace =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/valid/minimal/workspace");
-    match breakfix::compose::parse(&workspace, &workspace.join("compose.yaml"), data) {
+    // A ceiling in force, so its checks are fuzzed too.
+    let mut ceiling = breakfix::ceiling::Ceiling::unlimited();
+    ceiling.services = 8;
+    match breakfix::compose::parse(&workspace, &workspace.join("compose.yaml"), data, &ceiling) {
         Ok(deployment) => {
             let _ = deployment.start_order();
         }

@@ -27,18 +27,23 @@ use super::images::{self, BASE_IMAGE};
 use super::stream;
 use super::{
     ApplySummary, Backend, BackendError, EventInfo, ExecOutput, ExitSeen, Grant, Health,
-    HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo,
-    LabelledObject, PipelineRequest, PipelineRun, PodState, Progress, Removed, Result,
-    ServiceConfig, ServiceState, Target, Terminal, Workload, labels,
+    HealthProbe, HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo,
+    LabelledObject, LogStream, MountInfo, PipelineRequest, PipelineRun, PodState, Progress,
+    Removed, Result, ServiceConfig, ServiceDetail, ServiceState, Target, Terminal, Workload,
+    labels,
 };
 use crate::compose::{Deployment, ServiceSpec};
 use crate::scenario::BackendKind;
+
+mod guard;
 
 /// The most output kept from a command or a response body.
 const OUTPUT_CAP: usize = 64 * 1024;
 const DOCKER_ADVICE: &str = "is it running? (start it, or set DOCKER_HOST)";
 pub(crate) const PROBE_REPO: &str = "breakfix/probe";
 const PROBE_SERVICE: &str = "probe";
+/// The bridge driver's option that leaves the host's side of a network without an address.
+pub(crate) const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
 
 /// The most pipeline output kept (its tail: the summary is at the end).
 const PIPELINE_OUTPUT_CAP: usize = 512 * 1024;
@@ -52,6 +57,8 @@ pub struct DockerBackend {
     assets: PathBuf,
     /// The last pipeline run per repository, shared by checks that ask at the same time.
     pipelines: tokio::sync::Mutex<HashMap<PathBuf, PipelineSlot>>,
+    /// Users looked up in an image's `/etc/passwd`, by image id (an id never changes content).
+    uids: std::sync::Mutex<HashMap<(String, String), Option<u64>>>,
     /// The OCI runtime candidate containers run under (`runsc` for gVisor); `None` is the
     /// engine's default.
     runtime: Option<String>,
@@ -90,6 +97,7 @@ impl DockerBackend {
             endpoint,
             assets,
             pipelines: Default::default(),
+            uids: Default::default(),
             runtime: None,
         })
     }
@@ -202,6 +210,12 @@ impl DockerBackend {
                 driver: Some("bridge".into()),
                 // No route out: a sandbox reaches its own services and nothing else.
                 internal: Some(true),
+                // And no way in to the host: without an address on the host's side of the
+                // bridge, nothing listening on the host (or reached through it) answers.
+                options: Some(HashMap::from([(
+                    INHIBIT_IPV4.to_string(),
+                    "true".to_string(),
+                )])),
                 labels: Some(Self::base_labels(t, "network")),
                 ..Default::default()
             })
@@ -585,6 +599,7 @@ impl DockerBackend {
             labels: Default::default(),
             stop_grace_secs: Some(1),
             hostname: None,
+            guard: Default::default(),
         }
     }
 
@@ -684,6 +699,23 @@ async fn git_rev_parse(repo: &std::path::Path, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// How long reading a container's log may take.
+const LOG_READ_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Runs a read of `container`'s log, or gives up with a timeout naming it.
+async fn within_log_deadline(
+    container: &str,
+    read: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
+    tokio::time::timeout(LOG_READ_DEADLINE, read)
+        .await
+        .map_err(|_| BackendError::Timeout {
+            op: "read logs of",
+            object: container.to_string(),
+            after: LOG_READ_DEADLINE,
+        })?
+}
+
 /// The plain-data view of an image inspection.
 fn image_info(reference: String, i: bollard::models::ImageInspect) -> ImageInfo {
     let cfg = i.config.unwrap_or_default();
@@ -703,6 +735,46 @@ fn image_info(reference: String, i: bollard::models::ImageInspect) -> ImageInfo 
             ports.sort();
             ports
         },
+        tags: i.repo_tags.unwrap_or_default(),
+        entrypoint: cfg.entrypoint.unwrap_or_default(),
+        command: cfg.cmd.unwrap_or_default(),
+        uid: None,
+    }
+}
+
+/// A container's state as the checks read it.
+fn state_of(info: &bollard::models::ContainerInspectResponse) -> ServiceState {
+    let st = info.state.clone().unwrap_or_default();
+    ServiceState {
+        exists: true,
+        status: st.status.map(|s| s.to_string()).unwrap_or_default(),
+        running: st.running.unwrap_or(false) && !st.restarting.unwrap_or(false),
+        restarting: st.restarting.unwrap_or(false),
+        restart_count: info.restart_count.unwrap_or(0),
+        exit_code: st.exit_code,
+        oom_killed: st.oom_killed.unwrap_or(false),
+        health_timed_out: st.health.as_ref().is_some_and(|h| {
+            let failed: Vec<_> = h
+                .log
+                .iter()
+                .flatten()
+                .filter(|r| r.exit_code != Some(0))
+                .collect();
+            // The engine's own mark of a probe that ran out of time.
+            !failed.is_empty()
+                && failed.iter().all(|r| {
+                    r.exit_code == Some(-1)
+                        && r.output
+                            .as_deref()
+                            .is_some_and(|o| o.contains("exceeded timeout"))
+                })
+        }),
+        health: st
+            .health
+            .and_then(|h| h.status)
+            .map(|s| s.to_string())
+            .filter(|s| !s.is_empty() && s != "none"),
+        started_at: st.started_at,
     }
 }
 
@@ -797,6 +869,17 @@ impl Backend for DockerBackend {
             },
         ));
         let probe = self.probe_image();
+        let probe_latest = format!("{}:latest", probe.repo);
+        let (contained, how) = if self.docker.inspect_image(&probe_latest).await.is_ok() {
+            self.host_containment(&probe_latest).await
+        } else {
+            (
+                false,
+                "not checked yet: it needs the probe image (`breakfix build`)".to_string(),
+            )
+        };
+        h.detail
+            .push(("sandboxes cannot reach the host".into(), contained, how));
         for img in std::iter::once(&probe).chain(images) {
             let latest = format!("{}:latest", img.repo);
             let present = self.docker.inspect_image(&latest).await.is_ok();
@@ -820,6 +903,16 @@ impl Backend for DockerBackend {
             images::build(&self.docker, img, progress).await?;
         }
         Ok(())
+    }
+
+    async fn built_tag(&self, img: &ImageBuild) -> Result<Option<String>> {
+        let base = images::base_id(&self.docker).await;
+        let hash = images::content_hash(&img.context, &base).map_err(|e| BackendError::Build {
+            repo: img.repo.clone(),
+            message: format!("cannot read {}: {e}", img.context.display()),
+        })?;
+        let tag = format!("{}:{hash}", img.repo);
+        Ok(self.docker.inspect_image(&tag).await.is_ok().then_some(tag))
     }
 
     async fn deploy(
@@ -848,6 +941,11 @@ impl Backend for DockerBackend {
                 )
                 .await?;
             }
+        }
+        // Then what only the engine can tell (the user an image runs as, its own healthcheck)
+        // against the scenario's ceiling, before anything running changes.
+        for spec in &services {
+            self.judge(t, spec).await?;
         }
         let d = &Deployment { services };
         let network = self.ensure_network(t).await?;
@@ -913,38 +1011,7 @@ impl Backend for DockerBackend {
             }
             Err(e) => return Err(classify(&self.endpoint, "inspect container", name, e)),
         };
-        let st = info.state.unwrap_or_default();
-        Ok(ServiceState {
-            exists: true,
-            status: st.status.map(|s| s.to_string()).unwrap_or_default(),
-            running: st.running.unwrap_or(false) && !st.restarting.unwrap_or(false),
-            restarting: st.restarting.unwrap_or(false),
-            restart_count: info.restart_count.unwrap_or(0),
-            exit_code: st.exit_code,
-            oom_killed: st.oom_killed.unwrap_or(false),
-            health_timed_out: st.health.as_ref().is_some_and(|h| {
-                let failed: Vec<_> = h
-                    .log
-                    .iter()
-                    .flatten()
-                    .filter(|r| r.exit_code != Some(0))
-                    .collect();
-                // The engine's own mark of a probe that ran out of time.
-                !failed.is_empty()
-                    && failed.iter().all(|r| {
-                        r.exit_code == Some(-1)
-                            && r.output
-                                .as_deref()
-                                .is_some_and(|o| o.contains("exceeded timeout"))
-                    })
-            }),
-            health: st
-                .health
-                .and_then(|h| h.status)
-                .map(|s| s.to_string())
-                .filter(|s| !s.is_empty() && s != "none"),
-            started_at: st.started_at,
-        })
+        Ok(state_of(&info))
     }
 
     async fn config(&self, t: &Target, service: &str) -> Result<ServiceConfig> {
@@ -957,7 +1024,46 @@ impl Backend for DockerBackend {
         let cfg = info.config.unwrap_or_default();
         let hc = info.host_config.unwrap_or_default();
         let sec = hc.security_opt.clone().unwrap_or_default();
+        let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        let process_uids = if running {
+            self.process_uids(&name).await
+        } else {
+            vec![]
+        };
+        let image = info.image.clone().unwrap_or_default();
+        let user = cfg.user.clone().unwrap_or_default();
+        let effective = if user.is_empty() {
+            self.docker
+                .inspect_image(&image)
+                .await
+                .ok()
+                .and_then(|i| i.config)
+                .and_then(|c| c.user)
+                .unwrap_or_default()
+        } else {
+            user.clone()
+        };
+        let uid = self.uid_of(t, &image, &effective).await.ok().flatten();
         Ok(ServiceConfig {
+            process_uids,
+            uid,
+            image_id: info.image.unwrap_or_default(),
+            entrypoint: cfg.entrypoint.clone().unwrap_or_default(),
+            command: cfg.cmd.clone().unwrap_or_default(),
+            mounts: info
+                .mounts
+                .iter()
+                .flatten()
+                .filter(|m| m.typ.as_deref() == Some("bind"))
+                .filter_map(|m| {
+                    let at = m.destination.clone()?;
+                    Some(if m.rw == Some(false) {
+                        format!("{at} (ro)")
+                    } else {
+                        at
+                    })
+                })
+                .collect(),
             user: cfg.user.unwrap_or_default(),
             memory: hc.memory.unwrap_or(0),
             nano_cpus: hc.nano_cpus.unwrap_or(0),
@@ -998,7 +1104,9 @@ impl Backend for DockerBackend {
             .inspect_image(&id)
             .await
             .map_err(self.err("inspect image", &reference))?;
-        Ok(Some(image_info(reference, inspect)))
+        let mut info = image_info(reference, inspect);
+        info.uid = self.uid_of(t, &id, &info.user).await.ok().flatten();
+        Ok(Some(info))
     }
 
     async fn exec(
@@ -1101,7 +1209,7 @@ impl Backend for DockerBackend {
         body: Option<&str>,
     ) -> Result<HttpResponse> {
         let url = format!("http://{}:{}{}", req.service, req.port, req.path);
-        let cmd = stream::http_command(&url, method, body, req.timeout, req.connect_timeout);
+        let cmd = stream::http_command(&url, method, body, req);
         let started = Instant::now();
         let deadline = req.timeout + Duration::from_secs(5);
         let out = self.run_exec(&probe_container(t), &cmd, deadline).await?;
@@ -1170,14 +1278,56 @@ impl Backend for DockerBackend {
             }
             Ok(())
         };
-        tokio::time::timeout(Duration::from_secs(10), read)
-            .await
-            .map_err(|_| BackendError::Timeout {
-                op: "read logs of",
-                object: name.clone(),
-                after: Duration::from_secs(10),
-            })??;
+        within_log_deadline(&name, read).await?;
         Ok(out)
+    }
+
+    async fn log_lines_with(
+        &self,
+        t: &Target,
+        service: &str,
+        since: SystemTime,
+        needle: &str,
+    ) -> Result<Vec<String>> {
+        let name = self.container_name(t, service);
+        // The engine takes whole seconds: a second early, so no line of that second is missed.
+        let since = since
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs().saturating_sub(1));
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .since(i32::try_from(since).unwrap_or(0))
+            .build();
+        let mut s = self.docker.logs(&name, Some(opts));
+        let (mut found, mut pending) = (Vec::new(), String::new());
+        let read = async {
+            while let Some(chunk) = s.next().await {
+                let chunk =
+                    chunk.map_err(|e| classify(&self.endpoint, "read logs of", name.clone(), e))?;
+                pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                while let Some(end) = pending.find('\n') {
+                    let line: String = pending.drain(..=end).collect();
+                    if line.contains(needle) && found.len() < 100 {
+                        found.push(line.trim_end().to_string());
+                    }
+                }
+                // A line longer than this is no line the caller is after: keep its end only.
+                if pending.len() > OUTPUT_CAP {
+                    let mut cut = pending.len() - 1024;
+                    while !pending.is_char_boundary(cut) {
+                        cut += 1;
+                    }
+                    pending.drain(..cut);
+                }
+            }
+            if pending.contains(needle) {
+                found.push(pending.trim_end().to_string());
+            }
+            Ok(())
+        };
+        within_log_deadline(&name, read).await?;
+        Ok(found)
     }
 
     async fn exits_since(
@@ -1391,6 +1541,27 @@ impl Backend for DockerBackend {
         {
             return Ok(run.clone());
         }
+        // The file is the candidate's: screened before the executor reads it.
+        let ci_path = repo.join(".gitlab-ci.yml");
+        let problems = match crate::yaml::read_file(&ci_path, "pipeline file") {
+            Ok(ci) => crate::ceiling::screen_pipeline(&ci, &req.scenario),
+            // Missing: the executor says so. Present but unreadable here (a link, a FIFO, too
+            // large): the executor must not read it either.
+            Err(e) if std::fs::symlink_metadata(&ci_path).is_ok() => {
+                vec![format!(
+                    ".gitlab-ci.yml cannot be read safely: {}",
+                    e.message
+                )]
+            }
+            Err(_) => vec![],
+        };
+        if !problems.is_empty() {
+            return Err(BackendError::Refused {
+                op: "run the pipeline of",
+                object: repo.display().to_string(),
+                message: problems.join("\n"),
+            });
+        }
         let run = self.execute_pipeline(&repo, req.timeout).await?;
         *last = Some((req.round, run.clone()));
         Ok(run)
@@ -1457,6 +1628,172 @@ impl Backend for DockerBackend {
         }
         Ok(out)
     }
+
+    async fn services(&self, t: &Target) -> Result<Vec<String>> {
+        // Exactly this session's service containers of this state directory: the probe (role
+        // `probe`) is breakfix's observer and never the candidate's to touch.
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{}={}", labels::SESSION, t.session),
+                format!("{}={}", labels::STORE, t.store),
+                format!("{}=service", labels::ROLE),
+            ],
+        )]);
+        let list = self
+            .docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(self.err("list containers of session", &t.session))?;
+        let mut names: Vec<String> = list
+            .into_iter()
+            .filter_map(|c| c.labels.and_then(|l| l.get(labels::SERVICE).cloned()))
+            .filter(|s| !s.is_empty())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    async fn describe(&self, t: &Target, service: &str) -> Result<Option<ServiceDetail>> {
+        let name = self.container_name(t, service);
+        match self.docker.inspect_container(&name, None).await {
+            Ok(info) => Ok(Some(detail_of(name, info))),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(classify(&self.endpoint, "inspect container", name, e)),
+        }
+    }
+
+    async fn follow_logs(
+        &self,
+        t: &Target,
+        service: &str,
+        tail: Option<usize>,
+        since: Option<i64>,
+    ) -> Result<LogStream> {
+        let name = self.container_name(t, service);
+        // A missing container is said plainly, before any stream is opened.
+        self.docker
+            .inspect_container(&name, None)
+            .await
+            .map_err(self.err("read logs of", &name))?;
+        let tail = tail.map_or_else(|| "all".to_string(), |n| n.to_string());
+        let mut opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .timestamps(true)
+            .tail(&tail);
+        if let Some(since) = since {
+            opts = opts.since(i32::try_from(since).unwrap_or(i32::MAX));
+        }
+        let endpoint = self.endpoint.clone();
+        let stream = self
+            .docker
+            .logs(&name, Some(opts.build()))
+            .map(move |chunk| {
+                chunk
+                    .map(|c| c.into_bytes().to_vec())
+                    .map_err(|e| classify(&endpoint, "read logs of", name.clone(), e))
+            });
+        Ok(Box::pin(stream))
+    }
+}
+
+/// The curated view of an inspected container.
+fn detail_of(name: String, info: bollard::models::ContainerInspectResponse) -> ServiceDetail {
+    let state = state_of(&info);
+    let cfg = info.config.clone().unwrap_or_default();
+    let hc = info.host_config.clone().unwrap_or_default();
+    let st = info.state.clone().unwrap_or_default();
+    let mut mounts: Vec<MountInfo> = info
+        .mounts
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| MountInfo {
+            kind: m.typ.unwrap_or_default(),
+            source: m
+                .name
+                .filter(|n| !n.is_empty())
+                .or(m.source)
+                .unwrap_or_default(),
+            target: m.destination.unwrap_or_default(),
+            read_only: !m.rw.unwrap_or(true),
+        })
+        .collect();
+    let mut tmpfs: Vec<(String, String)> =
+        hc.tmpfs.clone().unwrap_or_default().into_iter().collect();
+    tmpfs.sort();
+    mounts.extend(tmpfs.into_iter().map(|(target, opts)| MountInfo {
+        kind: "tmpfs".into(),
+        source: String::new(),
+        read_only: opts.split(',').any(|o| o == "ro"),
+        target,
+    }));
+    mounts.sort_by(|a, b| a.target.cmp(&b.target));
+    let mut limits = std::collections::BTreeMap::new();
+    if let Some(m) = hc.memory.filter(|m| *m > 0) {
+        limits.insert("memory".to_string(), format!("{} MiB", m / (1024 * 1024)));
+    }
+    if let Some(c) = hc.nano_cpus.filter(|c| *c > 0) {
+        limits.insert("cpus".to_string(), format!("{}", c as f64 / 1e9));
+    }
+    if let Some(p) = hc.pids_limit.filter(|p| *p > 0) {
+        limits.insert("pids".to_string(), p.to_string());
+    }
+    let sec = hc.security_opt.clone().unwrap_or_default();
+    ServiceDetail {
+        place: name,
+        state,
+        finished_at: st
+            .finished_at
+            .filter(|f| !f.is_empty() && !f.starts_with("0001-")),
+        image: cfg.image.clone().unwrap_or_default(),
+        image_id: info.image.clone().unwrap_or_default(),
+        entrypoint: cfg.entrypoint.clone().unwrap_or_default(),
+        command: cfg.cmd.clone().unwrap_or_default(),
+        working_dir: cfg.working_dir.clone().unwrap_or_default(),
+        user: cfg.user.clone().unwrap_or_default(),
+        env: cfg.env.clone().unwrap_or_default(),
+        mounts,
+        limits,
+        restart_policy: hc
+            .restart_policy
+            .clone()
+            .and_then(|r| r.name)
+            .map(|n| n.to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "no".into()),
+        privileged: hc.privileged.unwrap_or(false),
+        cap_add: hc.cap_add.clone().unwrap_or_default(),
+        cap_drop: hc.cap_drop.clone().unwrap_or_default(),
+        read_only: hc.readonly_rootfs.unwrap_or(false),
+        no_new_privileges: sec.iter().any(|s| s.starts_with("no-new-privileges")),
+        healthcheck: cfg
+            .healthcheck
+            .and_then(|h| h.test)
+            .filter(|t| !t.is_empty() && t[0] != "NONE")
+            .unwrap_or_default(),
+        health_log: st
+            .health
+            .and_then(|h| h.log)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| HealthProbe {
+                at: r.start.unwrap_or_default(),
+                exit_code: r.exit_code,
+                output: r.output.unwrap_or_default().trim_end().to_string(),
+            })
+            .collect(),
+    }
 }
 
 /// The changes (path, what happened) that touch a container's tools, leaving out folders that
@@ -1486,6 +1823,60 @@ mod tests {
 
     /// The same service built in one stage on Debian with gcc, make and the headers kept.
     const SINGLE_STAGE: &str = r#"[{"Id": "sha256:f48d46ece873011a61f8932a05a51dea9f084e77acc0a7b02e517fa04d53505e", "RepoTags": ["bf-harden-test/fat:latest"], "Created": "2026-11-22T00:51:13.526469548Z", "Config": {"User": "", "ExposedPorts": {"8080/tcp": {}}, "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/src/ratecalc"], "WorkingDir": "/src", "Entrypoint": null, "Labels": null}, "Architecture": "amd64", "Os": "linux", "Size": 490774042, "RootFS": {"Type": "layers", "Layers": ["sha256:11abe9cbe82e5f0cda9b14bbbd31a25caf59b121ea306ad6557ebe6b183df017", "sha256:146c266790fa08df89be055d701786085d0560cd9cdb4b395a5cd6de859c60bf", "sha256:cd74838bf4693f2816e19790ff0724e8914c8b696ca4f07ab8121326b3e8f3d2", "sha256:eeedef9d524465efdcbdb4d87f640a29a120d4645ff2bd052fc626e97b69bba9", "sha256:8300c96f7c2dd171928d62956ee5af7f2bbc1cecc47366e05d5ed1961aae721c"]}}]"#;
+
+    /// `docker inspect` (Docker 20.10) of crashloop-docker's `web` once it stays up but its
+    /// healthcheck asks the wrong port, trimmed.
+    const WEB_UNHEALTHY: &str = r#"{"Id": "a9dd128688bc", "State": {"Status": "running", "Running": true, "Paused": false, "Restarting": false, "OOMKilled": false, "Dead": false, "Pid": 4242, "ExitCode": 0, "Error": "", "StartedAt": "2026-12-03T12:32:52.014469531Z", "FinishedAt": "2026-12-03T12:32:52.161403638Z", "Health": {"Status": "unhealthy", "FailingStreak": 3, "Log": [{"Start": "2026-12-03T12:33:00.1Z", "End": "2026-12-03T12:33:00.2Z", "ExitCode": 7, "Output": "curl: (7) Failed to connect to localhost port 80 after 0 ms: Couldn't connect to server\n"}]}}, "Image": "sha256:930fcaaafbda548a16b41af3ac2cce94eb6d2efebd1537ac907c4410e5e9e009", "Name": "/bf-crashloop-docker-ya43ej-web", "RestartCount": 9, "Mounts": [{"Type": "bind", "Source": "/state/sessions/crashloop-docker-ya43ej/workspace/nginx/conf.d/shop.conf", "Destination": "/etc/nginx/conf.d/shop.conf", "Mode": "ro", "RW": false, "Propagation": "rprivate"}], "Config": {"User": "www-data", "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["nginx", "-e", "stderr", "-g", "daemon off;"], "Healthcheck": {"Test": ["CMD-SHELL", "curl -fsS http://localhost:80/healthz"], "Interval": 2000000000, "Timeout": 2000000000, "Retries": 3}, "Image": "breakfix/crashloop-docker-web", "WorkingDir": "", "Entrypoint": null}, "HostConfig": {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 0}, "CapAdd": null, "CapDrop": ["ALL"], "Privileged": false, "ReadonlyRootfs": true, "SecurityOpt": ["no-new-privileges:true"], "Tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m"}, "Memory": 134217728, "NanoCpus": 500000000, "PidsLimit": 256}}"#;
+
+    #[test]
+    fn a_container_inspection_becomes_the_candidates_view_of_the_service() {
+        let info: bollard::models::ContainerInspectResponse =
+            serde_json::from_str(WEB_UNHEALTHY).unwrap();
+        let d = detail_of("bf-s1-web".into(), info);
+        assert_eq!(d.place, "bf-s1-web");
+        assert!(d.state.running && d.state.restart_count == 9);
+        assert_eq!(d.state.health.as_deref(), Some("unhealthy"));
+        assert_eq!(d.user, "www-data");
+        assert_eq!(d.command, ["nginx", "-e", "stderr", "-g", "daemon off;"]);
+        assert_eq!(
+            d.healthcheck,
+            ["CMD-SHELL", "curl -fsS http://localhost:80/healthz"]
+        );
+        assert_eq!(d.health_log.len(), 1);
+        assert_eq!(d.health_log[0].exit_code, Some(7));
+        assert!(d.health_log[0].output.starts_with("curl: (7)"));
+        assert!(!d.health_log[0].output.ends_with('\n'));
+        assert_eq!(
+            d.mounts,
+            vec![
+                MountInfo {
+                    kind: "bind".into(),
+                    source:
+                        "/state/sessions/crashloop-docker-ya43ej/workspace/nginx/conf.d/shop.conf"
+                            .into(),
+                    target: "/etc/nginx/conf.d/shop.conf".into(),
+                    read_only: true,
+                },
+                MountInfo {
+                    kind: "tmpfs".into(),
+                    source: String::new(),
+                    target: "/tmp".into(),
+                    read_only: false,
+                },
+            ]
+        );
+        assert_eq!(d.limits["memory"], "128 MiB");
+        assert_eq!(d.limits["cpus"], "0.5");
+        assert_eq!(d.limits["pids"], "256");
+        assert_eq!(d.restart_policy, "always");
+        assert_eq!(d.cap_drop, ["ALL"]);
+        assert!(d.cap_add.is_empty() && !d.privileged);
+        assert!(d.read_only && d.no_new_privileges);
+        assert_eq!(
+            d.finished_at.as_deref(),
+            Some("2026-12-03T12:32:52.161403638Z")
+        );
+    }
 
     fn inspect(json: &str) -> bollard::models::ImageInspect {
         serde_json::from_str::<Vec<bollard::models::ImageInspect>>(json)
@@ -1528,6 +1919,11 @@ mod tests {
         assert_eq!(i.layers, 1);
         assert_eq!(i.healthcheck, ["CMD", "/ratecalc", "--health"]);
         assert_eq!(i.exposed_ports, ["8080/tcp"]);
+        assert_eq!(i.tags, ["bf-harden-test/scratch:latest"]);
+        assert_eq!(
+            (i.entrypoint, i.command),
+            (vec!["/ratecalc".to_string()], vec![])
+        );
     }
 
     #[test]

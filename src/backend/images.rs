@@ -3,7 +3,7 @@
 //! pulled.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -17,7 +17,14 @@ use super::{BackendError, ImageBuild, Progress, Result, labels};
 use crate::compose::BuildSpec;
 
 pub const BASE_IMAGE: &str = "debian:bookworm-slim";
-const MAX_CONTEXT_FILES: usize = 5_000;
+/// What a build from a candidate's workspace may use: memory (swap included), a CPU, time
+/// and output. It has no network.
+const BUILD_MEMORY: i32 = 512 << 20;
+const BUILD_CPU_QUOTA: i32 = 100_000;
+const BUILD_TIME: Duration = Duration::from_secs(300);
+const BUILD_OUTPUT_CAP: usize = 8 << 20;
+/// A scenario's own image (interviewer side) installs packages from Debian's archive.
+const SCENARIO_BUILD_TIME: Duration = Duration::from_secs(1800);
 
 /// Makes sure the base image exists: present, pulled, or bootstrapped with the script.
 pub async fn ensure_base(docker: &Docker, assets: &Path, progress: &dyn Progress) -> Result<()> {
@@ -79,55 +86,83 @@ pub async fn ensure_base(docker: &Docker, assets: &Path, progress: &dyn Progress
     Ok(())
 }
 
-/// The files of a build context, sorted, as (path relative to the context, absolute path).
-fn context_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, PathBuf)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let e = e?;
-            let p = e.path();
-            let ft = e.file_type()?;
-            if ft.is_dir() {
-                stack.push(p);
-            } else if ft.is_file() {
-                let rel = p.strip_prefix(dir).unwrap_or(&p).to_path_buf();
-                out.push((rel, p));
-                if out.len() > MAX_CONTEXT_FILES {
-                    return Err(std::io::Error::other("build context has too many files"));
-                }
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+/// The build context as the engine will receive it: a strict walk (see [`crate::tree`]), so
+/// a FIFO, a device, a link that leaves the context or a context past the limits is refused
+/// with its path, before anything is read or sent.
+pub fn context_tree(dir: &Path) -> std::result::Result<crate::tree::Tree, crate::tree::TreeError> {
+    crate::tree::Walk::build_context().run(dir)
 }
 
 /// A digest of the context's files and the base image, so a change to either rebuilds.
-pub fn content_hash(dir: &Path, base_id: &str) -> std::io::Result<String> {
+/// Files are read in chunks; links count by their target.
+pub fn content_hash(
+    dir: &Path,
+    base_id: &str,
+) -> std::result::Result<String, crate::tree::TreeError> {
+    use crate::tree::Kind;
+    let tree = context_tree(dir)?;
     let mut h = Sha256::new();
     h.update(base_id.as_bytes());
-    for (rel, abs) in context_files(dir)? {
-        h.update(rel.as_os_str().as_encoded_bytes());
-        h.update([0]);
-        h.update(std::fs::read(abs)?);
-        h.update([0]);
+    for e in &tree.entries {
+        match &e.kind {
+            Kind::File { .. } => {
+                h.update(e.rel.as_os_str().as_encoded_bytes());
+                h.update([0]);
+                tree.hash(e, &mut h)?;
+                h.update([0]);
+            }
+            Kind::Link { target } => {
+                h.update(e.rel.as_os_str().as_encoded_bytes());
+                h.update([1]);
+                h.update(target.as_os_str().as_encoded_bytes());
+                h.update([1]);
+            }
+            Kind::Dir | Kind::Special(_) => {}
+        }
     }
     Ok(hex::encode(&h.finalize()[..6]))
 }
 
-fn context_tar(dir: &Path) -> std::io::Result<Vec<u8>> {
+/// The context as a tar stream: regular files read through the walk (bounded), links as
+/// links, never followed.
+fn context_tar(dir: &Path) -> std::result::Result<Vec<u8>, crate::tree::TreeError> {
+    use crate::tree::{Kind, TreeError};
+    let tree = context_tree(dir)?;
     let mut b = tar::Builder::new(Vec::new());
-    for (rel, abs) in context_files(dir)? {
-        b.append_path_with_name(abs, rel)?;
+    for e in &tree.entries {
+        let werr = |source| TreeError::Write {
+            path: e.rel.clone(),
+            source,
+        };
+        match &e.kind {
+            Kind::File { .. } => {
+                let (bytes, meta) = tree.load(e)?;
+                let mut header = tar::Header::new_gnu();
+                header.set_metadata(&meta);
+                header.set_size(bytes.len() as u64);
+                b.append_data(&mut header, &e.rel, bytes.as_slice())
+                    .map_err(werr)?;
+            }
+            Kind::Link { target } => {
+                let mut header = tar::Header::new_gnu();
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_size(0);
+                b.append_link(&mut header, &e.rel, target).map_err(werr)?;
+            }
+            Kind::Dir | Kind::Special(_) => {}
+        }
     }
-    b.into_inner()
+    b.into_inner().map_err(|source| TreeError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Builds `img` unless an image with the same content hash exists; tags it `:latest` too.
 /// The base image's id (empty when it is missing): part of every content hash, so a new base
 /// rebuilds everything on it.
-async fn base_id(docker: &Docker) -> String {
+pub(crate) async fn base_id(docker: &Docker) -> String {
     docker
         .inspect_image(BASE_IMAGE)
         .await
@@ -143,8 +178,13 @@ pub async fn build(docker: &Docker, img: &ImageBuild, progress: &dyn Progress) -
         message,
     };
     let base_id = base_id(docker).await;
-    let hash = content_hash(&img.context, &base_id)
-        .map_err(|e| fail(format!("cannot read {}: {e}", img.context.display())))?;
+    let hash = content_hash(&img.context, &base_id).map_err(|e| {
+        fail(format!(
+            "cannot read {}: {}",
+            img.context.display(),
+            e.explain()
+        ))
+    })?;
     let tagged = format!("{}:{hash}", img.repo);
     let latest = format!("{}:latest", img.repo);
     if docker.inspect_image(&tagged).await.is_ok() {
@@ -162,6 +202,7 @@ pub async fn build(docker: &Docker, img: &ImageBuild, progress: &dyn Progress) -
         "Dockerfile",
         &tagged,
         &build_labels,
+        false,
         progress,
     )
     .await
@@ -179,22 +220,69 @@ async fn run_build(
     dockerfile: &str,
     tag: &str,
     build_labels: &HashMap<String, String>,
+    confined: bool,
     progress: &dyn Progress,
 ) -> std::result::Result<(), String> {
     let tar =
         context_tar(context).map_err(|e| format!("cannot pack {}: {e}", context.display()))?;
-    let opts = BuildImageOptionsBuilder::default()
+    let mut opts = BuildImageOptionsBuilder::default()
         .dockerfile(dockerfile)
         .t(tag)
         .rm(true)
         .forcerm(true)
-        .labels(build_labels)
-        .build();
-    let mut stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
+        .labels(build_labels);
+    if confined {
+        // A candidate's build runs their code as root in the engine: no network (the
+        // packages it needs are in the scenario's images), bounded memory and CPU.
+        opts = opts
+            .networkmode("none")
+            .memory(BUILD_MEMORY)
+            .memswap(BUILD_MEMORY)
+            .cpuperiod(100_000)
+            .cpuquota(BUILD_CPU_QUOTA);
+    }
+    let mut stream = docker.build_image(opts.build(), None, Some(bollard::body_full(tar.into())));
+    let deadline = tokio::time::Instant::now()
+        + if confined {
+            BUILD_TIME
+        } else {
+            SCENARIO_BUILD_TIME
+        };
+    let mut output_bytes = 0usize;
     // The last lines that say something: the failing command's own output (a compiler
     // error) usually comes a few lines before the line that ends the step.
     let mut tail: Vec<String> = Vec::new();
-    while let Some(item) = stream.next().await {
+    loop {
+        // Dropping the stream closes the request, which stops the build in the engine.
+        let item = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            Err(_) => {
+                return Err(failure_text(
+                    &format!(
+                        "the build did not finish within {}",
+                        humantime::format_duration(if confined {
+                            BUILD_TIME
+                        } else {
+                            SCENARIO_BUILD_TIME
+                        })
+                    ),
+                    &tail,
+                ));
+            }
+        };
+        if let Ok(info) = &item {
+            output_bytes += info.stream.as_ref().map_or(0, String::len);
+            if confined && output_bytes > BUILD_OUTPUT_CAP {
+                return Err(failure_text(
+                    &format!(
+                        "the build printed more than {} MiB; it was stopped",
+                        BUILD_OUTPUT_CAP >> 20
+                    ),
+                    &tail,
+                ));
+            }
+        }
         let info = item.map_err(|e| match e {
             bollard::errors::Error::DockerStreamError { error } => failure_text(&error, &tail),
             e => failure_text(&e.to_string(), &tail),
@@ -305,8 +393,14 @@ pub async fn build_workspace(
     };
     let base_id = base_id(docker).await;
     // The Dockerfile's name is part of what defines the build.
-    let hash = content_hash(&build.context, &format!("{base_id}\0{}", build.dockerfile))
-        .map_err(|e| fail(format!("cannot read {}: {e}", build.context.display())))?;
+    let hash =
+        content_hash(&build.context, &format!("{base_id}\0{}", build.dockerfile)).map_err(|e| {
+            fail(format!(
+                "cannot read {}: {}",
+                build.context.display(),
+                e.explain()
+            ))
+        })?;
     let tag = format!("{}:{hash}", workspace_repo(session, service));
     if docker.inspect_image(&tag).await.is_ok() {
         return Ok(tag);
@@ -323,6 +417,7 @@ pub async fn build_workspace(
         &build.dockerfile,
         &tag,
         &build_labels,
+        true,
         progress,
     )
     .await
@@ -404,5 +499,89 @@ mod tests {
             content_hash(dir.path(), "base").unwrap(),
             content_hash(dir.path(), "other").unwrap()
         );
+    }
+
+    fn context() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let w = |rel: &str, t: &str| {
+            let p = d.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, t).unwrap();
+        };
+        w("Dockerfile", "FROM debian:bookworm-slim\nCOPY . /src\n");
+        w("src/main.c", "int main(void) { return 0; }\n");
+        w("src/sub/util.h", "#pragma once\n");
+        w("src-extra", "x");
+        w("a.txt", "");
+        std::fs::create_dir(d.path().join("empty")).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_regular_context_hashes_as_it_always_did() {
+        // The digest breakfix computed for this context before it read contexts through
+        // `tree`: images built then are not rebuilt.
+        assert_eq!(
+            content_hash(context().path(), "sha256:base").unwrap(),
+            "d2e18dd4ff6e"
+        );
+    }
+
+    #[test]
+    fn a_context_with_a_link_to_dev_zero_is_refused_without_reading_it() {
+        let d = context();
+        std::os::unix::fs::symlink("/dev/zero", d.path().join("src/zero")).unwrap();
+        let e = content_hash(d.path(), "base").unwrap_err().to_string();
+        assert!(
+            e.ends_with("/src/zero` is a link to `/dev/zero`, which leaves the build context; a build context may hold only regular files, folders and links that stay inside it"),
+            "{e}"
+        );
+        assert!(context_tar(d.path()).is_err());
+    }
+
+    #[test]
+    fn a_context_with_a_huge_sparse_file_is_refused_by_its_size() {
+        let d = context();
+        std::fs::File::create(d.path().join("core"))
+            .unwrap()
+            .set_len(16 << 30)
+            .unwrap();
+        let clock = std::time::Instant::now();
+        let e = context_tar(d.path()).unwrap_err().to_string();
+        assert!(clock.elapsed() < std::time::Duration::from_secs(1));
+        assert!(
+            e.ends_with("/core` (16.0 GiB) takes the build context past 256 MiB, the most breakfix reads from one"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_context_is_packed_with_its_inner_links_as_links() {
+        let d = context();
+        std::os::unix::fs::symlink("main.c", d.path().join("src/entry.c")).unwrap();
+        let tar = context_tar(d.path()).unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let mut seen = vec![];
+        for e in archive.entries().unwrap() {
+            let e = e.unwrap();
+            let path = e.path().unwrap().display().to_string();
+            let link = e.link_name().unwrap().map(|l| l.display().to_string());
+            seen.push((path, e.header().size().unwrap(), link));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                ("Dockerfile".to_string(), 38, None),
+                ("a.txt".to_string(), 0, None),
+                ("src/entry.c".to_string(), 0, Some("main.c".to_string())),
+                ("src/main.c".to_string(), 29, None),
+                ("src/sub/util.h".to_string(), 13, None),
+                ("src-extra".to_string(), 1, None),
+            ]
+        );
+        let before = content_hash(d.path(), "base").unwrap();
+        std::fs::remove_file(d.path().join("src/entry.c")).unwrap();
+        std::os::unix::fs::symlink("sub/util.h", d.path().join("src/entry.c")).unwrap();
+        assert_ne!(before, content_hash(d.path(), "base").unwrap());
     }
 }

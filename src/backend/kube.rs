@@ -25,10 +25,11 @@ use tokio::io::AsyncReadExt;
 
 use super::docker::DockerBackend;
 use super::{
-    ApplySummary, Backend, BackendError, EventInfo, ExecOutput, Grant, Health, HttpRequest,
-    HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo, LabelledObject,
-    PipelineRequest, PipelineRun, PodState, Progress, Removed, Result, ServiceConfig, ServiceState,
-    Target, Terminal, Workload, labels, stream,
+    ApplySummary, Backend, BackendError, EventInfo, ExecOutput, Grant, Health, HealthProbe,
+    HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo,
+    LabelledObject, LogStream, MountInfo, PipelineRequest, PipelineRun, PodState, Progress,
+    Removed, Result, ServiceConfig, ServiceDetail, ServiceState, Target, Terminal, Workload,
+    labels, stream,
 };
 use crate::manifests::{self, KINDS, KindInfo, Manifest};
 use crate::scenario::BackendKind;
@@ -38,6 +39,18 @@ pub const FIELD_MANAGER: &str = "breakfix";
 /// The ServiceAccount (and Role, RoleBinding) the candidate acts as.
 pub const CANDIDATE: &str = "candidate";
 const PROBE_POD: &str = "breakfix-probe";
+/// The cluster-wide PodSecurityPolicy every session's pods are held to, where the cluster
+/// still has PodSecurityPolicy (before 1.25), and the Role that lets a namespace use it.
+pub const SANDBOX_PSP: &str = "breakfix-sandbox";
+const PSP_ROLE: &str = "breakfix-pod-security";
+/// Pod Security admission levels of a session namespace (Kubernetes 1.23 and later):
+/// `baseline` refused (host namespaces, paths and ports, privileged, added capabilities
+/// beyond the runtime's defaults), `restricted` warned about and audited.
+pub const POD_SECURITY_LABELS: [(&str, &str); 3] = [
+    ("pod-security.kubernetes.io/enforce", "baseline"),
+    ("pod-security.kubernetes.io/warn", "restricted"),
+    ("pod-security.kubernetes.io/audit", "restricted"),
+];
 const ADVICE: &str = "is the cluster running and is this the right context? (`breakfix cluster up` starts a local one; set KUBECONFIG or pass --context)";
 const OUTPUT_CAP: usize = 64 * 1024;
 /// How long a namespace may take to go away.
@@ -306,25 +319,147 @@ impl KubeBackend {
         })
     }
 
-    /// The namespace and what makes it a sandbox: quota, default limits, isolation, the
-    /// candidate's account and role. Idempotent.
+    /// Whether the cluster serves `policy/v1beta1` PodSecurityPolicies (before 1.25).
+    async fn serves_psp(&self) -> Result<bool> {
+        match self.client.list_api_group_resources("policy/v1beta1").await {
+            Ok(list) => Ok(list
+                .resources
+                .iter()
+                .any(|r| r.name == "podsecuritypolicies")),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(self.err("discover", "policy/v1beta1")(e)),
+        }
+    }
+
+    /// The cluster-wide [`SANDBOX_PSP`]; server-side applied, so every session finds the
+    /// same one however many times it is applied.
+    async fn ensure_sandbox_psp(&self) -> Result<()> {
+        let ar = ApiResource {
+            group: "policy".into(),
+            version: "v1beta1".into(),
+            api_version: "policy/v1beta1".into(),
+            kind: "PodSecurityPolicy".into(),
+            plural: "podsecuritypolicies".into(),
+        };
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+        api.patch(
+            SANDBOX_PSP,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(sandbox_psp()),
+        )
+        .await
+        .map_err(self.err("apply", format!("podsecuritypolicy {SANDBOX_PSP}")))?;
+        Ok(())
+    }
+
+    /// Whether the API server refuses what a candidate's kubeconfig may create that reaches
+    /// the node, and how; found by dry runs that change nothing. Pod Security admission
+    /// refuses a namespace label of an unknown level; PodSecurityPolicy admission refuses a
+    /// pod mounting the node's `/`, or marks the policy that admitted it.
+    async fn containment(&self, version: &str) -> (bool, String) {
+        let dry = PostParams {
+            dry_run: true,
+            field_manager: Some(FIELD_MANAGER.into()),
+        };
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let probe_ns: Namespace = serde_json::from_value(json!({
+            "metadata": {"name": "breakfix-doctor-dry-run",
+                         "labels": {"pod-security.kubernetes.io/enforce": "breakfix-unknown-level"}},
+        }))
+        .expect("a namespace");
+        let mut notes = vec![];
+        match namespaces.create(&dry, &probe_ns).await {
+            Err(kube::Error::Api(s)) if s.message.contains("pod-security.kubernetes.io") => {
+                return (
+                    true,
+                    format!(
+                        "Pod Security admission honours the namespace labels (server {version}): baseline enforced (no node access, no added capabilities); uid 0 and privilege escalation are only warned about and audited"
+                    ),
+                );
+            }
+            Ok(_) => notes.push("Pod Security labels are ignored".to_string()),
+            Err(e) => notes.push(format!("could not try the Pod Security labels ({e})")),
+        }
+        match self.serves_psp().await {
+            Ok(true) => {}
+            Ok(false) => notes.push("there is no PodSecurityPolicy".into()),
+            Err(e) => notes.push(format!("could not discover PodSecurityPolicy ({e})")),
+        }
+        if notes
+            .last()
+            .is_some_and(|n| n.contains("PodSecurityPolicy"))
+        {
+            return (false, not_contained(&notes));
+        }
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), "default");
+        let probe_pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "breakfix-doctor-dry-run"},
+            "spec": {"containers": [{"name": "c", "image": "breakfix.invalid/none:0",
+                                     "volumeMounts": [{"name": "node", "mountPath": "/node"}]}],
+                     "volumes": [{"name": "node", "hostPath": {"path": "/"}}]},
+        }))
+        .expect("a pod");
+        match pods.create(&dry, &probe_pod).await {
+            Err(kube::Error::Api(s)) if s.message.contains("PodSecurityPolicy") => (
+                true,
+                format!(
+                    "PodSecurityPolicy admission is on: a session's pods are held to `{SANDBOX_PSP}` (no node access, no added capabilities, never uid 0)"
+                ),
+            ),
+            Ok(p) => match p
+                .metadata
+                .annotations
+                .and_then(|a| a.get("kubernetes.io/psp").cloned())
+            {
+                Some(policy) => (
+                    true,
+                    format!(
+                        "PodSecurityPolicy admission is on: a session's pods are held to `{SANDBOX_PSP}`; this account may also use `{policy}`, which admits host paths, so make sure no ServiceAccount of a session namespace may"
+                    ),
+                ),
+                None => {
+                    notes.push("PodSecurityPolicy admission is off (a pod mounting the node's / was admitted)".into());
+                    (false, not_contained(&notes))
+                }
+            },
+            Err(e) => {
+                notes.push(format!("could not try PodSecurityPolicy admission ({e})"));
+                (false, not_contained(&notes))
+            }
+        }
+    }
+
+    /// The namespace and what makes it a sandbox: Pod Security labels, quota, default
+    /// limits, isolation, the candidate's account and role, and where the cluster has
+    /// PodSecurityPolicy, [`SANDBOX_PSP`] and the right of the namespace's pods to use it.
+    /// Idempotent.
     async fn ensure_namespace(&self, t: &Target) -> Result<()> {
         let ns = namespace(&t.session);
         let base = Self::labels(t, "sandbox");
+        let psp = self.serves_psp().await?;
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let mut ns_labels = base.clone();
+        for (k, v) in POD_SECURITY_LABELS {
+            ns_labels.insert(k.to_string(), v.to_string());
+        }
         namespaces
             .patch(
                 &ns,
                 &pp,
                 &Patch::Apply(json!({
                     "apiVersion": "v1", "kind": "Namespace",
-                    "metadata": {"name": ns, "labels": base},
+                    "metadata": {"name": ns, "labels": ns_labels},
                 })),
             )
             .await
             .map_err(self.err("create namespace", &ns))?;
-        for (info, object) in sandbox_objects(&ns, &base) {
+        let mut objects = sandbox_objects(&ns, &base);
+        if psp {
+            self.ensure_sandbox_psp().await?;
+            objects.extend(psp_objects(&ns, &base));
+        }
+        for (info, object) in objects {
             let name = object["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()
@@ -618,20 +753,13 @@ impl KubeBackend {
 
     /// The pod a command or a log read goes to: a running one first, the newest otherwise.
     async fn pick_pod(&self, t: &Target, service: &str) -> Result<Pod> {
-        let mut pods = self.service_pods(t, service).await?;
-        pods.retain(|p| p.metadata.deletion_timestamp.is_none());
-        pods.sort_by_key(|p| {
-            let s = pod_state(p);
-            (!(s.phase == "Running" && s.ready), s.phase != "Running")
-        });
-        pods.into_iter()
-            .next()
-            .ok_or_else(|| BackendError::Refused {
-                op: "find a pod of",
-                object: format!("`{service}` in {}", namespace(&t.session)),
-                message: "no pod exists (is the Deployment scaled to zero, or its selector wrong?)"
-                    .into(),
-            })
+        let pods = self.service_pods(t, service).await?;
+        choose_pod(pods).ok_or_else(|| BackendError::Refused {
+            op: "find a pod of",
+            object: format!("`{service}` in {}", namespace(&t.session)),
+            message: "no pod exists (is the Deployment scaled to zero, or its selector wrong?)"
+                .into(),
+        })
     }
 
     /// Where a Service sends traffic: `ip:port` of its ready endpoints for `port`.
@@ -724,6 +852,54 @@ fn exit_code(status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Sta
         .and_then(|c| c.message.as_deref())
         .and_then(|m| m.parse().ok())
         .unwrap_or(126)
+}
+
+/// A service's state over its pods (those being deleted left out), for the checks.
+fn state_of_pods(pods: &[Pod]) -> ServiceState {
+    let states: Vec<PodState> = pods
+        .iter()
+        .map(pod_state)
+        .filter(|p| !p.terminating)
+        .collect();
+    if states.is_empty() {
+        return ServiceState::default();
+    }
+    let running = states.iter().all(|p| p.phase == "Running" && p.ready);
+    let waiting = states.iter().find_map(|p| p.waiting.clone());
+    ServiceState {
+        exists: true,
+        status: waiting.clone().unwrap_or_else(|| {
+            if running {
+                "running".into()
+            } else {
+                states[0].phase.to_lowercase()
+            }
+        }),
+        running,
+        restarting: waiting.as_deref() == Some("CrashLoopBackOff"),
+        health_timed_out: false,
+        restart_count: states.iter().map(|p| p.restarts).sum(),
+        exit_code: states
+            .iter()
+            .find_map(|p| p.last_terminated.as_ref().map(|l| i64::from(l.1))),
+        oom_killed: states.iter().any(|p| {
+            p.last_terminated
+                .as_ref()
+                .is_some_and(|l| l.0 == "OOMKilled")
+        }),
+        health: None,
+        started_at: None,
+    }
+}
+
+/// The pod a command or a log read goes to: a running one first, the newest otherwise.
+fn choose_pod(mut pods: Vec<Pod>) -> Option<Pod> {
+    pods.retain(|p| p.metadata.deletion_timestamp.is_none());
+    pods.sort_by_key(|p| {
+        let s = pod_state(p);
+        (!(s.phase == "Running" && s.ready), s.phase != "Running")
+    });
+    pods.into_iter().next()
 }
 
 /// What a pod's status says, for the checks.
@@ -848,6 +1024,69 @@ fn sandbox_objects(ns: &str, labels: &BTreeMap<String, String>) -> Vec<(&'static
     ]
 }
 
+fn not_contained(notes: &[String]) -> String {
+    format!(
+        "candidates are NOT contained: {}; the candidate's kubeconfig may create pods that mount the node or run as root with added capabilities (use Kubernetes 1.23 or later, enable the PodSecurityPolicy admission plugin, or add a policy engine)",
+        notes.join("; ")
+    )
+}
+
+/// What no pod of a session may do, for clusters that still enforce PodSecurityPolicy:
+/// nothing of the node (privileged, host namespaces, ports or paths, node volumes), no added
+/// capability, no privilege escalation, never uid 0. The scenarios' pods and the probe all
+/// set a numeric non-root `runAsUser`, so they run under it unchanged.
+fn sandbox_psp() -> Value {
+    json!({
+        "apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy",
+        "metadata": {"name": SANDBOX_PSP, "labels": {(labels::MANAGED): "true"}},
+        "spec": {
+            "privileged": false,
+            "allowPrivilegeEscalation": false,
+            "defaultAllowPrivilegeEscalation": false,
+            "allowedCapabilities": [],
+            "hostNetwork": false, "hostPID": false, "hostIPC": false, "hostPorts": [],
+            "volumes": ["configMap", "secret", "emptyDir", "projected", "downwardAPI",
+                        "persistentVolumeClaim"],
+            "runAsUser": {"rule": "MustRunAsNonRoot"},
+            // Checked when a pod sets it, never filled in: an image's own group stays.
+            "runAsGroup": {"rule": "MayRunAs", "ranges": [{"min": 1, "max": 65535}]},
+            "supplementalGroups": {"rule": "RunAsAny"},
+            "fsGroup": {"rule": "RunAsAny"},
+            "seLinux": {"rule": "RunAsAny"},
+            "readOnlyRootFilesystem": false,
+        },
+    })
+}
+
+/// The right to use [`SANDBOX_PSP`] in one namespace: for every ServiceAccount of it (pods
+/// a controller creates are admitted through their ServiceAccount) and the candidate.
+fn psp_objects(ns: &str, labels: &BTreeMap<String, String>) -> Vec<(&'static KindInfo, Value)> {
+    let kind = |k: &str| manifests::kind_by_name(k).expect("sandbox kinds are known");
+    let meta = json!({"name": PSP_ROLE, "namespace": ns, "labels": labels});
+    vec![
+        (
+            kind("Role"),
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
+                "rules": [{"apiGroups": ["policy"], "resources": ["podsecuritypolicies"],
+                           "resourceNames": [SANDBOX_PSP], "verbs": ["use"]}],
+            }),
+        ),
+        (
+            kind("RoleBinding"),
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": PSP_ROLE},
+                "subjects": [
+                    {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",
+                     "name": format!("system:serviceaccounts:{ns}")},
+                    {"kind": "ServiceAccount", "name": CANDIDATE, "namespace": ns},
+                ],
+            }),
+        ),
+    ]
+}
+
 /// The probe: curl on a read-only root as nobody, so what it reports cannot be rewritten
 /// from another exec into it.
 fn probe_pod(image: &str, labels: &BTreeMap<String, String>) -> Value {
@@ -952,6 +1191,9 @@ impl Backend for KubeBackend {
                 .map(|e| e.to_string())
                 .unwrap_or_else(|| "yes".into()),
         ));
+        let (contained, why) = self.containment(&h.version).await;
+        h.detail
+            .push(("candidates contained".into(), contained, why));
         let loader_ok = match &self.loader {
             Loader::Kind(_) => crate::tools::on_path("kind").is_some(),
             Loader::Command(c) => c
@@ -1143,40 +1385,7 @@ impl Backend for KubeBackend {
 
     async fn state(&self, t: &Target, service: &str) -> Result<ServiceState> {
         let pods = self.service_pods(t, service).await?;
-        let states: Vec<PodState> = pods
-            .iter()
-            .map(pod_state)
-            .filter(|p| !p.terminating)
-            .collect();
-        if states.is_empty() {
-            return Ok(ServiceState::default());
-        }
-        let running = states.iter().all(|p| p.phase == "Running" && p.ready);
-        let waiting = states.iter().find_map(|p| p.waiting.clone());
-        Ok(ServiceState {
-            exists: true,
-            status: waiting.clone().unwrap_or_else(|| {
-                if running {
-                    "running".into()
-                } else {
-                    states[0].phase.to_lowercase()
-                }
-            }),
-            running,
-            restarting: waiting.as_deref() == Some("CrashLoopBackOff"),
-            health_timed_out: false,
-            restart_count: states.iter().map(|p| p.restarts).sum(),
-            exit_code: states
-                .iter()
-                .find_map(|p| p.last_terminated.as_ref().map(|l| i64::from(l.1))),
-            oom_killed: states.iter().any(|p| {
-                p.last_terminated
-                    .as_ref()
-                    .is_some_and(|l| l.0 == "OOMKilled")
-            }),
-            health: None,
-            started_at: None,
-        })
+        Ok(state_of_pods(&pods))
     }
 
     async fn config(&self, _: &Target, _: &str) -> Result<ServiceConfig> {
@@ -1298,12 +1507,13 @@ impl Backend for KubeBackend {
                     body: String::new(),
                     error: Some(why),
                     elapsed_ms: 0,
+                    header: None,
                 });
             }
         };
         let probe = self.ensure_probe(t).await?;
         let url = format!("http://{}{}", targets[0], req.path);
-        let cmd = stream::http_command(&url, method, body, req.timeout, req.connect_timeout);
+        let cmd = stream::http_command(&url, method, body, req);
         let started = Instant::now();
         let deadline = req.timeout + Duration::from_secs(5);
         let out = self.exec_pod(&ns, &probe, None, &cmd, deadline).await?;
@@ -1454,6 +1664,286 @@ impl Backend for KubeBackend {
     fn container_name(&self, t: &Target, service: &str) -> String {
         format!("deployment/{service} -n {}", namespace(&t.session))
     }
+
+    async fn services(&self, t: &Target) -> Result<Vec<String>> {
+        let ns = namespace(&t.session);
+        // What breakfix applied from the manifests carries the `workload` role; the probe pod
+        // carries `probe` and stays out. ReplicaSets are the Deployments' business.
+        let selector = format!("{}=workload", labels::ROLE);
+        let mut names = vec![];
+        for info in KINDS
+            .iter()
+            .filter(|k| k.pods != manifests::PodSpecAt::None && k.kind != "ReplicaSet")
+        {
+            let list = self
+                .dynamic(&ns, info)
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(self.err("list", format!("{} in {ns}", info.plural)))?;
+            names.extend(list.items.into_iter().filter_map(|o| o.metadata.name));
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    async fn describe(&self, t: &Target, service: &str) -> Result<Option<ServiceDetail>> {
+        let pods = self.service_pods(t, service).await?;
+        let state = state_of_pods(&pods);
+        let Some(pod) = choose_pod(pods) else {
+            return Ok(None);
+        };
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let object = format!("Pod/{name}");
+        let events: Vec<EventInfo> = self
+            .events(t)
+            .await?
+            .into_iter()
+            .filter(|e| e.object == object && e.kind != "Normal")
+            .collect();
+        let pod = serde_json::to_value(&pod).unwrap_or_default();
+        Ok(Some(pod_detail(&pod, state, &events)))
+    }
+
+    async fn follow_logs(
+        &self,
+        t: &Target,
+        service: &str,
+        tail: Option<usize>,
+        since: Option<i64>,
+    ) -> Result<LogStream> {
+        use futures_util::{AsyncBufReadExt, StreamExt};
+        let pod = self.pick_pod(t, service).await?;
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &namespace(&t.session));
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let lp = LogParams {
+            follow: true,
+            timestamps: true,
+            tail_lines: tail.map(|n| n as i64),
+            since_seconds: since.map(|s| (now - s).max(1)),
+            ..Default::default()
+        };
+        let object = format!("pod {name}");
+        let read = pods
+            .log_stream(&name, &lp)
+            .await
+            .map_err(self.err("read logs of", object.clone()))?;
+        let lines = read.lines().map(move |l| {
+            l.map(|mut l| {
+                l.push('\n');
+                l.into_bytes()
+            })
+            .map_err(|e| BackendError::Engine {
+                op: "read logs of",
+                object: object.clone(),
+                source: Box::new(e),
+            })
+        });
+        Ok(Box::pin(lines))
+    }
+}
+
+/// The curated view of a service's pod (its first container), with the pod's warning events
+/// standing in for a health log.
+fn pod_detail(pod: &Value, state: ServiceState, events: &[EventInfo]) -> ServiceDetail {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+    let words = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w.as_str().map(String::from))
+            .collect()
+    };
+    let spec = pod.get("spec").cloned().unwrap_or_default();
+    let c = spec.pointer("/containers/0").cloned().unwrap_or_default();
+    let csec = c.get("securityContext").cloned().unwrap_or_default();
+    let psec = spec.get("securityContext").cloned().unwrap_or_default();
+    let id = |key: &str| {
+        csec.get(key)
+            .or_else(|| psec.get(key))
+            .and_then(Value::as_i64)
+    };
+    let user = match (id("runAsUser"), id("runAsGroup")) {
+        (Some(u), Some(g)) => format!("{u}:{g}"),
+        (Some(u), None) => u.to_string(),
+        (None, _) => String::new(),
+    };
+    let env = c
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let name = text(e.get("name"));
+            if let Some(v) = e.get("value").and_then(Value::as_str) {
+                return format!("{name}={v}");
+            }
+            let from = e.get("valueFrom").cloned().unwrap_or_default();
+            let src = if let Some(r) = from.get("secretKeyRef") {
+                format!("secret {} key {}", text(r.get("name")), text(r.get("key")))
+            } else if let Some(r) = from.get("configMapKeyRef") {
+                format!(
+                    "configMap {} key {}",
+                    text(r.get("name")),
+                    text(r.get("key"))
+                )
+            } else if let Some(r) = from.get("fieldRef") {
+                format!("field {}", text(r.get("fieldPath")))
+            } else {
+                "a reference".into()
+            };
+            format!("{name}=<from {src}>")
+        })
+        .collect();
+    let volumes: Vec<Value> = words_of(spec.get("volumes"));
+    let mounts = words_of(c.get("volumeMounts"))
+        .iter()
+        .map(|m| {
+            let vname = text(m.get("name"));
+            let v = volumes
+                .iter()
+                .find(|v| text(v.get("name")) == vname)
+                .cloned()
+                .unwrap_or_default();
+            let (kind, source) = [
+                ("configMap", "/configMap/name"),
+                ("secret", "/secret/secretName"),
+                ("persistentVolumeClaim", "/persistentVolumeClaim/claimName"),
+                ("hostPath", "/hostPath/path"),
+                ("emptyDir", ""),
+                ("projected", ""),
+            ]
+            .iter()
+            .find(|(k, _)| v.get(*k).is_some())
+            .map(|(k, p)| (k.to_string(), text(v.pointer(p))))
+            .unwrap_or_else(|| ("volume".into(), vname.clone()));
+            MountInfo {
+                kind,
+                source,
+                target: text(m.get("mountPath")),
+                read_only: m.get("readOnly").and_then(Value::as_bool).unwrap_or(false),
+            }
+        })
+        .collect();
+    let mut limits = BTreeMap::new();
+    for part in ["limits", "requests"] {
+        if let Some(m) = c
+            .pointer(&format!("/resources/{part}"))
+            .and_then(Value::as_object)
+        {
+            for (k, v) in m {
+                limits.insert(
+                    format!("{part}.{k}"),
+                    v.as_str().unwrap_or_default().to_string(),
+                );
+            }
+        }
+    }
+    let probes = ["startupProbe", "livenessProbe", "readinessProbe"]
+        .iter()
+        .filter_map(|k| Some((k.trim_end_matches("Probe"), c.get(*k)?)))
+        .map(|(k, p)| format!("{k}: {}", probe_text(p)))
+        .collect();
+    let status = pod
+        .pointer("/status/containerStatuses/0")
+        .cloned()
+        .unwrap_or_default();
+    ServiceDetail {
+        place: format!("pod/{}", text(pod.pointer("/metadata/name"))),
+        state,
+        finished_at: status
+            .pointer("/state/terminated/finishedAt")
+            .or_else(|| status.pointer("/lastState/terminated/finishedAt"))
+            .and_then(Value::as_str)
+            .map(String::from),
+        image: text(c.get("image")),
+        image_id: text(status.get("imageID")),
+        entrypoint: words(c.get("command")),
+        command: words(c.get("args")),
+        working_dir: text(c.get("workingDir")),
+        user,
+        env,
+        mounts,
+        limits,
+        restart_policy: text(spec.get("restartPolicy")),
+        privileged: csec
+            .get("privileged")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        cap_add: words(csec.pointer("/capabilities/add")),
+        cap_drop: words(csec.pointer("/capabilities/drop")),
+        read_only: csec
+            .get("readOnlyRootFilesystem")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        no_new_privileges: csec
+            .get("allowPrivilegeEscalation")
+            .and_then(Value::as_bool)
+            == Some(false),
+        healthcheck: probes,
+        health_log: events
+            .iter()
+            .map(|e| HealthProbe {
+                at: String::new(),
+                exit_code: None,
+                output: if e.count > 1 {
+                    format!("{}: {} (x{})", e.reason, e.message, e.count)
+                } else {
+                    format!("{}: {}", e.reason, e.message)
+                },
+            })
+            .collect(),
+    }
+}
+
+fn words_of(v: Option<&Value>) -> Vec<Value> {
+    v.and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+/// `http-get :8080/healthz`, `tcp :5432`, `exec cat /tmp/ready`, with its timing.
+fn probe_text(p: &Value) -> String {
+    let port = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    };
+    let how = if let Some(h) = p.get("httpGet") {
+        format!(
+            "http-get :{}{}",
+            port(h.get("port")),
+            h.get("path").and_then(Value::as_str).unwrap_or("/")
+        )
+    } else if let Some(t) = p.get("tcpSocket") {
+        format!("tcp :{}", port(t.get("port")))
+    } else if let Some(e) = p.get("exec") {
+        let words: Vec<&str> = e
+            .get("command")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        format!("exec {}", words.join(" "))
+    } else {
+        "(no handler)".into()
+    };
+    let mut timing = vec![];
+    for (k, label, unit) in [
+        ("initialDelaySeconds", "delay", "s"),
+        ("periodSeconds", "period", "s"),
+        ("timeoutSeconds", "timeout", "s"),
+        ("failureThreshold", "failures", ""),
+    ] {
+        if let Some(n) = p.get(k).and_then(Value::as_i64) {
+            timing.push(format!("{label}={n}{unit}"));
+        }
+    }
+    if timing.is_empty() {
+        how
+    } else {
+        format!("{how} {}", timing.join(" "))
+    }
 }
 
 /// A kubeconfig that holds the cluster's address and CA and the candidate's token, nothing
@@ -1592,10 +2082,14 @@ mod tests {
     async fn a_session_namespace_gets_labels_quota_limits_isolation_and_candidate_rbac() {
         let ns = "/api/v1/namespaces/bf-s1";
         let rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/bf-s1";
-        let mut script = vec![Step {
+        let mut script = vec![step("GET", "/apis/policy/v1beta1", 404, not_found())];
+        script.push(Step {
             body_has: vec![
                 "\"dev.breakfix.session\":\"s1\"",
                 "\"dev.breakfix.store\":\"abc\"",
+                "\"pod-security.kubernetes.io/enforce\":\"baseline\"",
+                "\"pod-security.kubernetes.io/warn\":\"restricted\"",
+                "\"pod-security.kubernetes.io/audit\":\"restricted\"",
             ],
             ..step(
                 "PATCH",
@@ -1603,7 +2097,7 @@ mod tests {
                 200,
                 json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bf-s1"}}),
             )
-        }];
+        });
         for (path, has) in [
             (
                 format!("{ns}/resourcequotas/breakfix-quota"),
@@ -1650,11 +2144,226 @@ mod tests {
             .await
             .expect("namespace set up");
         let bodies = server.await.expect("server");
-        let role = &bodies[10];
+        let role = &bodies[11];
         assert!(
             !role.contains("nodes") && !role.contains("namespaces"),
             "{role}"
         );
+    }
+
+    #[tokio::test]
+    async fn where_the_cluster_has_pod_security_policy_the_namespace_may_use_only_the_sandbox_policy()
+     {
+        let ns = "/api/v1/namespaces/bf-s1";
+        let rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/bf-s1";
+        let mut script = vec![
+            step(
+                "GET",
+                "/apis/policy/v1beta1",
+                200,
+                json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "policy/v1beta1",
+                       "resources": [
+                           {"name": "poddisruptionbudgets", "namespaced": true, "kind": "PodDisruptionBudget", "verbs": ["get"]},
+                           {"name": "podsecuritypolicies", "singularName": "", "namespaced": false, "kind": "PodSecurityPolicy", "verbs": ["get", "patch"]}]}),
+            ),
+            step(
+                "PATCH",
+                "/api/v1/namespaces/bf-s1?",
+                200,
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bf-s1"}}),
+            ),
+            Step {
+                body_has: vec![
+                    "\"privileged\":false",
+                    "\"allowPrivilegeEscalation\":false",
+                    "\"allowedCapabilities\":[]",
+                    "\"hostNetwork\":false",
+                    "\"hostPID\":false",
+                    "\"hostIPC\":false",
+                    "\"hostPorts\":[]",
+                    "\"volumes\":[\"configMap\",\"secret\",\"emptyDir\",\"projected\",\"downwardAPI\",\"persistentVolumeClaim\"]",
+                    "\"runAsUser\":{\"rule\":\"MustRunAsNonRoot\"}",
+                    "\"dev.breakfix.managed\":\"true\"",
+                ],
+                ..step(
+                    "PATCH",
+                    "/apis/policy/v1beta1/podsecuritypolicies/breakfix-sandbox?&force=true&fieldManager=breakfix",
+                    200,
+                    json!({"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy",
+                           "metadata": {"name": "breakfix-sandbox"}}),
+                )
+            },
+        ];
+        let created = || json!({"metadata": {"name": "x", "resourceVersion": "1"}});
+        for path in [
+            format!("{ns}/resourcequotas/breakfix-quota"),
+            format!("{ns}/limitranges/breakfix-defaults"),
+            "/apis/networking.k8s.io/v1/namespaces/bf-s1/networkpolicies/breakfix-isolation".into(),
+            format!("{ns}/serviceaccounts/candidate"),
+            format!("{rbac}/roles/candidate"),
+            format!("{rbac}/rolebindings/candidate"),
+        ] {
+            script.push(step("GET", &path, 404, not_found()));
+            script.push(step("PATCH", &path, 200, created()));
+        }
+        script.push(step(
+            "GET",
+            &format!("{rbac}/roles/breakfix-pod-security"),
+            404,
+            not_found(),
+        ));
+        script.push(Step {
+            body_has: vec![
+                "\"resources\":[\"podsecuritypolicies\"]",
+                "\"resourceNames\":[\"breakfix-sandbox\"]",
+                "\"verbs\":[\"use\"]",
+            ],
+            ..step(
+                "PATCH",
+                &format!("{rbac}/roles/breakfix-pod-security"),
+                200,
+                created(),
+            )
+        });
+        script.push(step(
+            "GET",
+            &format!("{rbac}/rolebindings/breakfix-pod-security"),
+            404,
+            not_found(),
+        ));
+        script.push(Step {
+            body_has: vec![
+                "\"name\":\"system:serviceaccounts:bf-s1\"",
+                "{\"kind\":\"ServiceAccount\",\"name\":\"candidate\",\"namespace\":\"bf-s1\"}",
+            ],
+            ..step(
+                "PATCH",
+                &format!("{rbac}/rolebindings/breakfix-pod-security"),
+                200,
+                created(),
+            )
+        });
+        script.push(step(
+            "GET",
+            &format!("{ns}/serviceaccounts/default"),
+            200,
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+        ));
+        let (b, server) = mocked(script);
+        b.ensure_namespace(&target())
+            .await
+            .expect("namespace set up");
+        let bodies = server.await.expect("server");
+        // Nothing the policy allows reaches the node.
+        let psp = &bodies[2];
+        assert!(!psp.contains("hostPath") && !psp.contains("\"*\""), "{psp}");
+    }
+
+    fn refused(code: u16, message: &str) -> Value {
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": message, "reason": "Forbidden", "code": code})
+    }
+
+    #[tokio::test]
+    async fn doctor_finds_pod_security_admission_by_a_label_it_refuses_in_a_dry_run() {
+        let (b, server) = mocked(vec![Step {
+            body_has: vec!["\"pod-security.kubernetes.io/enforce\":\"breakfix-unknown-level\""],
+            ..step(
+                "POST",
+                "/api/v1/namespaces?&dryRun=All",
+                422,
+                refused(
+                    422,
+                    "Namespace \"breakfix-doctor-dry-run\" is invalid: metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: \"breakfix-unknown-level\": must be one of privileged, baseline, restricted",
+                ),
+            )
+        }]);
+        let (ok, why) = b.containment("v1.30.0").await;
+        server.await.expect("server");
+        assert!(ok, "{why}");
+        assert!(
+            why.contains("Pod Security admission") && why.contains("v1.30.0"),
+            "{why}"
+        );
+    }
+
+    #[tokio::test]
+    async fn doctor_finds_pod_security_policy_admission_by_a_host_path_pod_it_refuses_in_a_dry_run()
+    {
+        let (b, server) = mocked(vec![
+            step(
+                "POST",
+                "/api/v1/namespaces?&dryRun=All",
+                201,
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "breakfix-doctor-dry-run"}}),
+            ),
+            step(
+                "GET",
+                "/apis/policy/v1beta1",
+                200,
+                json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "policy/v1beta1",
+                       "resources": [{"name": "podsecuritypolicies", "singularName": "", "namespaced": false,
+                                      "kind": "PodSecurityPolicy", "verbs": ["get"]}]}),
+            ),
+            Step {
+                body_has: vec!["\"hostPath\":{\"path\":\"/\"}"],
+                ..step(
+                    "POST",
+                    "/api/v1/namespaces/default/pods?&dryRun=All",
+                    403,
+                    refused(
+                        403,
+                        "pods \"breakfix-doctor-dry-run\" is forbidden: PodSecurityPolicy: unable to admit pod: [spec.volumes[0]: Invalid value: \"hostPath\": hostPath volumes are not allowed to be used]",
+                    ),
+                )
+            },
+        ]);
+        let (ok, why) = b.containment("v1.20.2").await;
+        server.await.expect("server");
+        assert!(ok, "{why}");
+        assert!(why.contains("PodSecurityPolicy admission is on"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn doctor_says_candidates_are_not_contained_where_nothing_refuses_them() {
+        let ns_ok = || {
+            step(
+                "POST",
+                "/api/v1/namespaces?&dryRun=All",
+                201,
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "breakfix-doctor-dry-run"}}),
+            )
+        };
+        let psp = json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "policy/v1beta1",
+                         "resources": [{"name": "podsecuritypolicies", "singularName": "", "namespaced": false,
+                                        "kind": "PodSecurityPolicy", "verbs": ["get"]}]});
+        // A 1.20 cluster without the admission plugin: the dry-run pod is admitted unmarked.
+        let (b, server) = mocked(vec![
+            ns_ok(),
+            step("GET", "/apis/policy/v1beta1", 200, psp),
+            step(
+                "POST",
+                "/api/v1/namespaces/default/pods?&dryRun=All",
+                201,
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "breakfix-doctor-dry-run"}}),
+            ),
+        ]);
+        let (ok, why) = b.containment("v1.20.2").await;
+        server.await.expect("server");
+        assert!(!ok);
+        assert!(
+            why.starts_with("candidates are NOT contained: Pod Security labels are ignored; PodSecurityPolicy admission is off"),
+            "{why}"
+        );
+        // A 1.22 cluster without PodSecurityPolicy served at all.
+        let (b, server) = mocked(vec![
+            ns_ok(),
+            step("GET", "/apis/policy/v1beta1", 404, not_found()),
+        ]);
+        let (ok, why) = b.containment("v1.22.0").await;
+        server.await.expect("server");
+        assert!(!ok);
+        assert!(why.contains("there is no PodSecurityPolicy"), "{why}");
     }
 
     #[tokio::test]
@@ -1700,7 +2409,9 @@ mod tests {
         let m = dir.path().join("manifests");
         std::fs::create_dir(&m).expect("mkdir");
         std::fs::write(m.join("a.yaml"), yaml).expect("write");
-        manifests::load(dir.path(), &m).expect("valid").remove(0)
+        manifests::load(dir.path(), &m, &manifests::KubeCeiling::unlimited())
+            .expect("valid")
+            .remove(0)
     }
 
     #[tokio::test]
@@ -1863,6 +2574,161 @@ mod tests {
         server.await.expect("server");
         assert_eq!(found[0].session, "s9");
         assert_eq!(found[0].kind, "namespace");
+    }
+
+    #[tokio::test]
+    async fn the_candidates_services_are_the_workloads_breakfix_applied_never_the_probe() {
+        let sel = "?&labelSelector=dev.breakfix.role%3Dworkload";
+        let list = |kind: &str, names: &[&str]| {
+            json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {},
+                   "items": names.iter().map(|n| json!({"metadata": {"name": n}})).collect::<Vec<_>>()})
+        };
+        let (b, server) = mocked(vec![
+            step(
+                "GET",
+                &format!("/api/v1/namespaces/bf-s1/pods{sel}"),
+                200,
+                list("Pod", &["debug"]),
+            ),
+            step(
+                "GET",
+                &format!("/apis/apps/v1/namespaces/bf-s1/deployments{sel}"),
+                200,
+                list("Deployment", &["api", "web"]),
+            ),
+            step(
+                "GET",
+                &format!("/apis/apps/v1/namespaces/bf-s1/statefulsets{sel}"),
+                200,
+                list("StatefulSet", &[]),
+            ),
+            step(
+                "GET",
+                &format!("/apis/batch/v1/namespaces/bf-s1/jobs{sel}"),
+                200,
+                list("Job", &["migrate"]),
+            ),
+        ]);
+        let services = b.services(&target()).await.expect("services");
+        server.await.expect("server");
+        assert_eq!(services, ["api", "debug", "migrate", "web"]);
+    }
+
+    #[tokio::test]
+    async fn describing_a_deployment_reads_its_running_pod_and_that_pods_warnings_only() {
+        let pod = |name: &str, phase: &str, ready: &str| {
+            json!({"metadata": {"name": name, "labels": {"app": "api"}},
+                   "spec": {"containers": [{"name": "api", "image": "breakfix/api:1"}]},
+                   "status": {"phase": phase,
+                       "conditions": [{"type": "Ready", "status": ready}],
+                       "containerStatuses": [{"name": "api", "image": "x", "imageID": "", "ready": ready == "True",
+                           "restartCount": 2}]}})
+        };
+        let (b, server) = mocked(vec![
+            step(
+                "GET",
+                "/apis/apps/v1/namespaces/bf-s1/deployments/api",
+                200,
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"},
+                       "spec": {"selector": {"matchLabels": {"app": "api"}}}}),
+            ),
+            step(
+                "GET",
+                "/api/v1/namespaces/bf-s1/pods?&labelSelector=app%3Dapi",
+                200,
+                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                    pod("api-a", "Pending", "False"), pod("api-b", "Running", "True")]}),
+            ),
+            step(
+                "GET",
+                "/api/v1/namespaces/bf-s1/events",
+                200,
+                json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": [
+                    {"metadata": {"name": "e1"}, "involvedObject": {"kind": "Pod", "name": "api-b"},
+                     "reason": "BackOff", "message": "Back-off restarting failed container",
+                     "count": 2, "type": "Warning"},
+                    {"metadata": {"name": "e2"}, "involvedObject": {"kind": "Pod", "name": "api-b"},
+                     "reason": "Pulled", "message": "image present", "type": "Normal"},
+                    {"metadata": {"name": "e3"}, "involvedObject": {"kind": "Pod", "name": "api-a"},
+                     "reason": "FailedScheduling", "message": "quota", "type": "Warning"}]}),
+            ),
+        ]);
+        let d = b
+            .describe(&target(), "api")
+            .await
+            .expect("describe")
+            .expect("a pod");
+        server.await.expect("server");
+        assert_eq!(d.place, "pod/api-b");
+        assert_eq!(d.image, "breakfix/api:1");
+        assert_eq!(d.state.restart_count, 4);
+        assert_eq!(
+            d.health_log
+                .iter()
+                .map(|h| h.output.as_str())
+                .collect::<Vec<_>>(),
+            ["BackOff: Back-off restarting failed container (x2)"]
+        );
+    }
+
+    #[test]
+    fn a_pod_becomes_the_candidates_view_with_probes_references_and_warning_events() {
+        let pod = json!({
+            "metadata": {"name": "api-5d9c-x2"},
+            "spec": {
+                "restartPolicy": "Always",
+                "securityContext": {"runAsUser": 10001},
+                "volumes": [{"name": "config", "configMap": {"name": "api-config"}},
+                            {"name": "scratch", "emptyDir": {}}],
+                "containers": [{
+                    "name": "api", "image": "breakfix/crashloop-k8s-api:4f1c",
+                    "command": ["python3"], "args": ["-u", "/app/api.py"],
+                    "env": [{"name": "PORT", "value": "8080"},
+                            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}],
+                    "volumeMounts": [{"name": "config", "mountPath": "/etc/api", "readOnly": true},
+                                     {"name": "scratch", "mountPath": "/tmp"}],
+                    "resources": {"limits": {"memory": "64Mi"}, "requests": {"cpu": "50m"}},
+                    "livenessProbe": {"httpGet": {"path": "/healthz", "port": 9090}, "periodSeconds": 5,
+                                      "failureThreshold": 3},
+                    "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+                                        "capabilities": {"drop": ["ALL"]}}
+                }]
+            },
+            "status": {"containerStatuses": [{"name": "api", "imageID": "docker://sha256:abc",
+                "lastState": {"terminated": {"exitCode": 1, "finishedAt": "2026-12-03T12:00:00Z"}}}]}
+        });
+        let events = vec![EventInfo {
+            object: "Pod/api-5d9c-x2".into(),
+            reason: "Unhealthy".into(),
+            message: "Liveness probe failed: connection refused".into(),
+            count: 4,
+            kind: "Warning".into(),
+        }];
+        let d = pod_detail(&pod, ServiceState::default(), &events);
+        assert_eq!(d.place, "pod/api-5d9c-x2");
+        assert_eq!(d.user, "10001");
+        assert_eq!(d.entrypoint, ["python3"]);
+        assert_eq!(d.command, ["-u", "/app/api.py"]);
+        assert_eq!(d.env, ["PORT=8080", "TOKEN=<from secret api key token>"]);
+        assert_eq!(d.mounts[0].kind, "configMap");
+        assert_eq!(d.mounts[0].source, "api-config");
+        assert!(d.mounts[0].read_only);
+        assert_eq!(d.mounts[1].kind, "emptyDir");
+        assert_eq!(d.limits["limits.memory"], "64Mi");
+        assert_eq!(d.limits["requests.cpu"], "50m");
+        assert_eq!(
+            d.healthcheck,
+            ["liveness: http-get :9090/healthz period=5s failures=3"]
+        );
+        assert_eq!(
+            d.health_log[0].output,
+            "Unhealthy: Liveness probe failed: connection refused (x4)"
+        );
+        assert_eq!(d.cap_drop, ["ALL"]);
+        assert!(d.read_only && d.no_new_privileges && !d.privileged);
+        assert_eq!(d.finished_at.as_deref(), Some("2026-12-03T12:00:00Z"));
+        assert_eq!(d.image_id, "docker://sha256:abc");
+        assert_eq!(d.restart_policy, "Always");
     }
 
     #[test]

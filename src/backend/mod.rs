@@ -106,6 +106,15 @@ impl std::fmt::Display for ServiceState {
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ServiceConfig {
+    /// The image id the container was created from.
+    pub image_id: String,
+    /// The program it runs: its entrypoint, then its command (the image's unless the
+    /// workspace set them).
+    pub entrypoint: Vec<String>,
+    pub command: Vec<String>,
+    /// Where files from outside the image are mounted in it (bind mounts), as `path` or
+    /// `path (ro)`.
+    pub mounts: Vec<String>,
     pub user: String,
     pub memory: i64,
     pub nano_cpus: i64,
@@ -118,6 +127,12 @@ pub struct ServiceConfig {
     pub cap_drop: Vec<String>,
     pub read_only: bool,
     pub no_new_privileges: bool,
+    /// The uids the container's processes run as, as the host sees them (empty when it is
+    /// not running or the backend cannot tell): what a renamed user cannot hide.
+    pub process_uids: Vec<u64>,
+    /// The uid `user` (else the image's user) stands for in the image's user database;
+    /// `None` when it cannot be told.
+    pub uid: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -128,7 +143,7 @@ pub struct ExecOutput {
     pub output: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct HttpRequest {
     pub service: String,
     pub port: u16,
@@ -136,9 +151,13 @@ pub struct HttpRequest {
     pub timeout: Duration,
     /// How long connecting (name lookup included) may take, when shorter than `timeout`.
     pub connect_timeout: Option<Duration>,
+    /// Request headers sent besides the probe's own (names are RFC 9110 tokens).
+    pub headers: Vec<(String, String)>,
+    /// A response header whose value comes back in [`HttpResponse::header`].
+    pub read_header: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct HttpResponse {
     /// 0 when no response arrived (connection refused, unknown host, timeout).
     pub status: u16,
@@ -146,6 +165,9 @@ pub struct HttpResponse {
     /// The probe's error when no response arrived.
     pub error: Option<String>,
     pub elapsed_ms: u64,
+    /// The value of the header [`HttpRequest::read_header`] asked for; `None` when the
+    /// response did not carry it.
+    pub header: Option<String>,
 }
 
 /// A bounded stream of GETs from the probe, one every `interval`.
@@ -181,6 +203,8 @@ pub struct HttpSample {
 pub struct PipelineRequest {
     /// The repository's folder (a git work tree holding `.gitlab-ci.yml`).
     pub repository: PathBuf,
+    /// The scenario whose images the jobs may run in.
+    pub scenario: String,
     /// The deadline for the whole run; jobs still running then are stopped and removed.
     pub timeout: Duration,
     /// Requests of the same round (the checks of one grade) share one run; a new round
@@ -222,6 +246,15 @@ pub struct ImageInfo {
     pub healthcheck: Vec<String>,
     /// `8080/tcp`, ...
     pub exposed_ports: Vec<String>,
+    /// The uid `user` stands for in the image's own user database; `None` when it cannot
+    /// be told.
+    pub uid: Option<u64>,
+    /// Every `repo:tag` the image carries (`breakfix/<scenario>-<name>:<content hash>` for
+    /// an image breakfix built from a scenario package).
+    pub tags: Vec<String>,
+    /// The program the image starts: its `ENTRYPOINT`, then its `CMD`.
+    pub entrypoint: Vec<String>,
+    pub command: Vec<String>,
 }
 
 /// What a session deploys: a compose file's services (Docker) or manifests (Kubernetes).
@@ -417,6 +450,13 @@ pub enum BackendError {
         object: String,
         message: String,
     },
+    /// The deploy asked for more than the scenario's ceiling allows.
+    #[error("deploy service `{service}` ({at}): {message}")]
+    Ceiling {
+        service: String,
+        at: String,
+        message: String,
+    },
     #[error("{op} {object}: timed out after {}", humantime::format_duration(*after))]
     Timeout {
         op: &'static str,
@@ -446,6 +486,66 @@ pub struct Terminal {
     pub resize: tokio::sync::mpsc::UnboundedSender<(u16, u16)>,
 }
 
+/// What `breakfix inspect` shows of a service: the parts of its container (Docker) or of one
+/// of its pods (Kubernetes) an on-call engineer reads first, in a form both backends fill.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServiceDetail {
+    /// Where it runs, as ordinary tools name it: the container, or `pod/<name>`.
+    pub place: String,
+    pub state: ServiceState,
+    /// When the last run ended (Docker); `None` while it has not.
+    pub finished_at: Option<String>,
+    /// The image reference it was created from.
+    pub image: String,
+    pub image_id: String,
+    pub entrypoint: Vec<String>,
+    pub command: Vec<String>,
+    pub working_dir: String,
+    /// The user it runs as (`www-data`, `33:33`); empty when none is set: root, unless a
+    /// Kubernetes image sets one.
+    pub user: String,
+    /// `NAME=value`; values from Secrets or ConfigMaps (Kubernetes) are named, not read.
+    pub env: Vec<String>,
+    pub mounts: Vec<MountInfo>,
+    /// Limits and requests, as the backend words them: `memory`, `cpus`, `pids` (Docker);
+    /// `limits.memory`, `requests.cpu`, ... (Kubernetes).
+    pub limits: std::collections::BTreeMap<String, String>,
+    pub restart_policy: String,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub read_only: bool,
+    pub no_new_privileges: bool,
+    /// The healthcheck test (Docker) or probes (Kubernetes: `liveness: http-get :8080/healthz`).
+    pub healthcheck: Vec<String>,
+    /// The last probe results the engine keeps (Docker), or the pod's warning events
+    /// (Kubernetes: probe failures, back-offs, kills), oldest first.
+    pub health_log: Vec<HealthProbe>,
+}
+
+/// A filesystem mounted into a service's container.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MountInfo {
+    /// `bind`, `volume`, `tmpfs` (Docker); `configMap`, `secret`, `emptyDir`, ... (Kubernetes).
+    pub kind: String,
+    /// The host path, volume, ConfigMap or Secret; empty for a tmpfs.
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+}
+
+/// One healthcheck run, or one event about the pod.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HealthProbe {
+    pub at: String,
+    /// The probe's exit code (Docker); `None` for an event.
+    pub exit_code: Option<i64>,
+    pub output: String,
+}
+
+/// Log output as it is written, each line prefixed with its RFC 3339 timestamp and a space.
+pub type LogStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Vec<u8>>> + Send>>;
+
 /// The program a recorded shell runs: bash where the image has it, else sh.
 pub fn shell_command() -> Vec<String> {
     vec![
@@ -470,6 +570,12 @@ pub trait Backend: Send + Sync {
     async fn health(&self, images: &[ImageBuild]) -> Health;
     /// Builds (or finds cached) the images a scenario needs, and anything the backend needs.
     async fn prepare(&self, images: &[ImageBuild], progress: &dyn Progress) -> Result<()>;
+    /// The reference naming exactly the build of `img` that its folder makes now (its
+    /// content-hash tag) when that build exists, so a session runs the image it was prepared
+    /// with even after another build moved `:latest`; `None` where the backend pins nothing.
+    async fn built_tag(&self, _img: &ImageBuild) -> Result<Option<String>> {
+        Ok(None)
+    }
     /// Brings the session's objects in line with `deployment`: builds the images of services
     /// with `build` (only those whose context changed), creates what is missing, recreates
     /// what changed, removes services no longer declared. Nothing is touched when a build fails.
@@ -522,6 +628,24 @@ pub trait Backend: Send + Sync {
         body: Option<&str>,
     ) -> Result<HttpResponse>;
     async fn logs(&self, t: &Target, service: &str, tail: usize) -> Result<String>;
+    /// The lines of a service's log written since `since` that contain `needle`. The log is
+    /// searched as it streams, so a service that floods it (a long traceback a second) cannot
+    /// push a line out of reach, as it can from the capped tail [`Backend::logs`] returns.
+    async fn log_lines_with(
+        &self,
+        t: &Target,
+        service: &str,
+        since: std::time::SystemTime,
+        needle: &str,
+    ) -> Result<Vec<String>> {
+        let _ = since;
+        let log = self.logs(t, service, 2000).await?;
+        Ok(log
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_string)
+            .collect())
+    }
     /// The exits of a service's container since `since`, oldest first, each saying whether
     /// the container started again after it, from the engine's own record; `None` when the
     /// backend keeps none. Unlike [`Backend::state`], which can wait while the engine is still
@@ -551,4 +675,37 @@ pub trait Backend: Send + Sync {
     async fn run_pipeline(&self, req: &PipelineRequest) -> Result<PipelineRun>;
     /// The name a candidate uses for a service's container with ordinary tools.
     fn container_name(&self, t: &Target, service: &str) -> String;
+    /// The session's services as deployed, by the names the candidate knows them: compose
+    /// services (Docker), or the Deployments, StatefulSets, Jobs and Pods applied from the
+    /// manifests (Kubernetes); never breakfix's own probe. Read from the objects' labels, so
+    /// it answers while the workspace does not parse.
+    async fn services(&self, _t: &Target) -> Result<Vec<String>> {
+        Err(BackendError::Unsupported {
+            op: "list the session's services",
+            backend: self.kind(),
+        })
+    }
+    /// The curated view of a service `breakfix inspect` shows; `None` when it has no
+    /// container (or pod).
+    async fn describe(&self, _t: &Target, _service: &str) -> Result<Option<ServiceDetail>> {
+        Err(BackendError::Unsupported {
+            op: "describe a service",
+            backend: self.kind(),
+        })
+    }
+    /// A service's log as it is written: the last `tail` lines (all with `None`), or those
+    /// since `since` (Unix seconds), then new lines until its container (or pod's container)
+    /// stops. Each line starts with its timestamp (see [`LogStream`]).
+    async fn follow_logs(
+        &self,
+        _t: &Target,
+        _service: &str,
+        _tail: Option<usize>,
+        _since: Option<i64>,
+    ) -> Result<LogStream> {
+        Err(BackendError::Unsupported {
+            op: "follow a service's logs",
+            backend: self.kind(),
+        })
+    }
 }

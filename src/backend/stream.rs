@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use super::{BackendError, ExecOutput, HttpResponse, HttpSample, HttpStreamRequest, Result};
+use super::{
+    BackendError, ExecOutput, HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, Result,
+};
 
 /// Printed by the loop after the last request: a stream without it was cut short.
 pub const END_MARK: &str = "--breakfix-stream-end";
@@ -45,15 +47,22 @@ echo {END_MARK}"#
 
 const STATUS_MARK: &str = "\n--breakfix-status:";
 
-/// One request from the probe: curl prints the body, then a marker and the status code.
-pub fn http_command(
-    url: &str,
-    method: &str,
-    body: Option<&str>,
-    timeout: Duration,
-    connect_timeout: Option<Duration>,
-) -> Vec<String> {
+/// Printed after the status line when the request asks for a response header.
+const HEADER_MARK: &str = "\n--breakfix-header:";
+
+/// One request from the probe: curl prints the body, then a marker and the status code (and
+/// the response header `req.read_header` names, after its own marker). `url` is where it goes
+/// (a pod's address where there is no service DNS); timeouts and headers come from `req`.
+pub fn http_command(url: &str, method: &str, body: Option<&str>, req: &HttpRequest) -> Vec<String> {
+    let (timeout, connect_timeout) = (req.timeout, req.connect_timeout);
     let secs = timeout.as_secs_f64().max(0.5);
+    // Header names are checked to be plain tokens: a name is spliced into curl's write-out.
+    let read_header = req
+        .read_header
+        .as_deref()
+        .filter(|h| is_token(h))
+        .map(|h| format!("{HEADER_MARK}%header{{{h}}}"))
+        .unwrap_or_default();
     let mut cmd: Vec<String> = [
         "curl",
         "-sS",
@@ -65,7 +74,7 @@ pub fn http_command(
         "1000000",
         "-w",
         // curl's exit code and reason ride on the status line too: stderr may not come back.
-        &format!("{STATUS_MARK}%{{http_code}}\t%{{exitcode}}\t%{{errormsg}}"),
+        &format!("{STATUS_MARK}%{{http_code}}\t%{{exitcode}}\t%{{errormsg}}{read_header}"),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -75,6 +84,13 @@ pub fn http_command(
             "--connect-timeout".to_string(),
             format!("{:.1}", c.as_secs_f64().max(0.5)),
         ]);
+    }
+    for (name, value) in req
+        .headers
+        .iter()
+        .filter(|(n, v)| is_token(n) && !v.contains(['\r', '\n']))
+    {
+        cmd.extend(["-H".to_string(), format!("{name}: {value}")]);
     }
     if let Some(body) = body {
         // --data-raw: a body starting with `@` is sent as written, not read from a file.
@@ -90,7 +106,20 @@ pub fn http_command(
 
 /// The response in the output of [`http_command`].
 fn parse_http(out: &ExecOutput, elapsed_ms: u64) -> HttpResponse {
-    let output = out.output.as_str();
+    let mut output = out.output.as_str();
+    // The header asked for comes last, after its marker, when the status line is there.
+    let mut header = None;
+    if let (Some(h), Some(st)) = (output.rfind(HEADER_MARK), output.rfind(STATUS_MARK))
+        && h > st
+    {
+        let value = output[h + HEADER_MARK.len()..]
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim();
+        header = (!value.is_empty()).then(|| value.to_string());
+        output = &output[..h];
+    }
     let (body, status) = match output.rfind(STATUS_MARK) {
         Some(i) => {
             let after = &output[i + STATUS_MARK.len()..];
@@ -125,6 +154,7 @@ fn parse_http(out: &ExecOutput, elapsed_ms: u64) -> HttpResponse {
         body: if status == 0 { String::new() } else { body },
         error,
         elapsed_ms,
+        header: header.filter(|_| status != 0),
     }
 }
 
@@ -297,5 +327,46 @@ mod tests {
         // The probe itself did not finish: nothing was observed.
         let stalled = answer("", None).expect_err("no answer");
         assert!(matches!(stalled, BackendError::Timeout { .. }), "{stalled}");
+    }
+
+    #[test]
+    fn a_request_sends_its_headers_and_brings_back_the_one_it_reads() {
+        let req = HttpRequest {
+            timeout: Duration::from_secs(3),
+            headers: vec![
+                ("X-Breakfix-Nonce".into(), "0123abcd".into()),
+                ("Bad Name".into(), "x".into()),
+                ("X-Split".into(), "a\r\nX-Evil: 1".into()),
+            ],
+            read_header: Some("X-Breakfix-Proof".into()),
+            ..HttpRequest::default()
+        };
+        let cmd = http_command("http://web:8080/api/orders", "GET", None, &req);
+        let sent: Vec<&String> = cmd
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i > 0 && cmd[i - 1] == "-H")
+            .map(|(_, h)| h)
+            .collect();
+        assert_eq!(sent, ["X-Breakfix-Nonce: 0123abcd"]);
+        assert!(
+            cmd.iter()
+                .any(|a| a.ends_with("\n--breakfix-header:%header{X-Breakfix-Proof}")),
+            "{cmd:?}"
+        );
+        let answer = |output: &str| {
+            let out = ExecOutput {
+                exit_code: Some(0),
+                output: output.into(),
+            };
+            probe_answer(&out, "http://web:8080/", Duration::from_secs(8), 5).expect("answer")
+        };
+        let proven =
+            answer("{\"orders\": []}\n--breakfix-status:200\t0\t\n--breakfix-header:feedface");
+        assert_eq!(proven.status, 200);
+        assert_eq!(proven.body, "{\"orders\": []}");
+        assert_eq!(proven.header.as_deref(), Some("feedface"));
+        let bare = answer("{\"orders\": []}\n--breakfix-status:200\t0\t\n--breakfix-header:");
+        assert_eq!((bare.status, bare.header), (200, None));
     }
 }

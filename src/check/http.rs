@@ -38,6 +38,7 @@ pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         // One look (the broken-state poll, a live view) does not wait on a peer that is gone:
         // a container that just died leaves connections to its address hanging.
         connect_timeout: (cx.patience == Patience::Once).then_some(Duration::from_millis(500)),
+        ..Default::default()
     };
     let started = Instant::now();
     let mut attempts = 0;

@@ -41,6 +41,7 @@ async fn settle(k: &HttpStreamCheck, cx: &Ctx<'_>) -> Result<()> {
         port: k.port.value,
         path: k.path.value.clone(),
         timeout: k.request_timeout.value.0,
+        ..Default::default()
     };
     let started = Instant::now();
     loop {

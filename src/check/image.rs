@@ -36,10 +36,12 @@ fn judge(k: &ImageCheck, info: &ImageInfo) -> Outcome {
         } else {
             info.user.trim()
         };
-        p.judge(
-            is_root_user(&info.user) != want,
-            format!("image USER is `{user}`"),
-        );
+        // A name is judged by the uid the image's own user database gives it.
+        let (root, uid) = match info.uid {
+            Some(uid) => (uid == 0, format!(" (uid {uid})")),
+            None => (is_root_user(&info.user), String::new()),
+        };
+        p.judge(root != want, format!("image USER is `{user}`{uid}"));
     }
     if let Some(max) = &k.max_size {
         // Validation refuses sizes that do not parse; a zero bound fails loudly, not silently.
@@ -98,6 +100,8 @@ mod tests {
             layers: 5,
             healthcheck: vec![],
             exposed_ports: vec!["8080/tcp".into()],
+            uid: Some(0),
+            ..ImageInfo::default()
         }
     }
 
@@ -111,6 +115,8 @@ mod tests {
             layers: 1,
             healthcheck: vec!["CMD".into(), "/ratecalc".into(), "--health".into()],
             exposed_ports: vec!["8080/tcp".into()],
+            uid: Some(65534),
+            ..ImageInfo::default()
         }
     }
 
@@ -150,6 +156,7 @@ mod tests {
     fn a_user_line_alone_does_not_make_a_fat_image_pass_the_size_bound() {
         let mut fat = single_stage_with_compiler();
         fat.user = "1000".into();
+        fat.uid = Some(1000);
         let k = ImageCheck {
             max_size: Some(Located::new("200m".into())),
             ..ImageCheck::default()
@@ -160,6 +167,24 @@ mod tests {
             ..ImageCheck::default()
         };
         assert_eq!(judge(&k, &fat).status, Status::Pass);
+    }
+
+    #[test]
+    fn a_user_whose_name_stands_for_uid_0_in_the_image_is_root() {
+        let mut renamed = scratch_with_static_binary();
+        renamed.user = "ratecalc".into();
+        renamed.uid = Some(0);
+        let k = ImageCheck {
+            non_root: Some(true),
+            ..ImageCheck::default()
+        };
+        let o = judge(&k, &renamed);
+        assert_eq!(o.status, Status::Fail, "{o:?}");
+        assert!(
+            o.summary.contains("USER is `ratecalc` (uid 0)"),
+            "{}",
+            o.summary
+        );
     }
 
     #[test]

@@ -79,7 +79,9 @@ fn read_inside(workspace: &Path, rel: &str) -> std::result::Result<String, Unrea
             meta.len()
         )));
     }
-    let bytes = std::fs::read(&real).map_err(|e| Unreadable::Io(real, e))?;
+    // Opened without blocking and checked again: the candidate may swap the file for a FIFO
+    // after the check above.
+    let bytes = crate::tree::read_regular(&real, MAX_BYTES).map_err(|e| Unreadable::Io(real, e))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 

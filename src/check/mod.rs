@@ -15,6 +15,7 @@ mod pipeline;
 mod pipeline_config;
 mod pods_ready;
 mod prometheus_alert;
+mod served_by;
 mod stays_running;
 
 pub use markdown_sections::heading_key;
@@ -130,6 +131,7 @@ pub async fn run(check: &Check, cx: &Ctx<'_>) -> Outcome {
         CheckKind::PodsReady(k) => pods_ready::run(k, cx).await,
         CheckKind::ObjectFields(k) => object_fields::run(k, cx).await,
         CheckKind::Events(k) => events::run(k, cx).await,
+        CheckKind::ServedBy(k) => served_by::run(k, cx).await,
     };
     let mut outcome = result.unwrap_or_else(|e| Outcome::error(&e));
     outcome.duration_ms = started.elapsed().as_millis() as u64;
@@ -305,6 +307,29 @@ mod tests {
         stops_at_exec: std::sync::atomic::AtomicBool,
         /// Set once the container stopped: every look from then on finds it restarting.
         stopped: std::sync::atomic::AtomicBool,
+        /// How answers to requests carrying a `served-by` nonce come about.
+        proof: Proof,
+        /// What every service's logs hold (proof lines are added as answers are made).
+        logs: Mutex<String>,
+        /// What `config` and `image` answer for every container.
+        config: ServiceConfig,
+        image: Option<ImageInfo>,
+        /// Services that have no container.
+        gone: Vec<&'static str>,
+    }
+
+    /// Who makes the answers a `served-by` check gets.
+    #[derive(Default, Clone, Copy, PartialEq)]
+    enum Proof {
+        /// No proof at all (plain `ok` answers).
+        #[default]
+        None,
+        /// The upstream: it logs the nonce with a token and answers with that token.
+        Upstream,
+        /// The proxy forwards a copy upstream (which logs it) and answers on its own.
+        Mirror,
+        /// The first answer comes from the upstream; the proxy repeats it from its cache.
+        Cache,
     }
 
     impl Recorder {
@@ -349,7 +374,7 @@ mod tests {
             Ok(vec![])
         }
         async fn image(&self, _: &Target, _: &str) -> Result<Option<ImageInfo>> {
-            Ok(None)
+            Ok(self.image.clone())
         }
         async fn http_send(
             &self,
@@ -370,8 +395,11 @@ mod tests {
                 after: Duration::ZERO,
             })
         }
-        async fn state(&self, _: &Target, _: &str) -> Result<ServiceState> {
+        async fn state(&self, _: &Target, service: &str) -> Result<ServiceState> {
             tokio::time::sleep(self.state_delay).await;
+            if self.gone.contains(&service) {
+                return Ok(ServiceState::default());
+            }
             if self.stopped.load(Ordering::SeqCst) {
                 return Ok(ServiceState {
                     exists: true,
@@ -400,7 +428,7 @@ mod tests {
             })
         }
         async fn config(&self, _: &Target, _: &str) -> Result<ServiceConfig> {
-            Ok(ServiceConfig::default())
+            Ok(self.config.clone())
         }
         async fn exec(
             &self,
@@ -455,15 +483,46 @@ mod tests {
                     after: Duration::from_secs(8),
                 });
             }
+            let nonce = req
+                .headers
+                .iter()
+                .find(|(n, _)| n == served_by::NONCE_HEADER)
+                .map(|(_, v)| v.clone());
+            let mut header = None;
+            if let Some(nonce) = nonce {
+                let mut logs = self.logs.lock().expect("recorder lock");
+                let cached = logs
+                    .lines()
+                    .next()
+                    .and_then(|l| l.rsplit_once("token="))
+                    .map(|(_, t)| t.to_string());
+                let token = format!("{:032x}", rand::random::<u128>());
+                match (self.proof, cached) {
+                    (Proof::None, _) => {}
+                    (Proof::Upstream, _) | (Proof::Cache, None) => {
+                        logs.push_str(&format!(
+                            "{} nonce={nonce} token={token}\n",
+                            served_by::PROOF_MARK
+                        ));
+                        header = Some(token);
+                    }
+                    (Proof::Mirror, _) => logs.push_str(&format!(
+                        "{} nonce={nonce} token={token}\n",
+                        served_by::PROOF_MARK
+                    )),
+                    (Proof::Cache, Some(first)) => header = Some(first),
+                }
+            }
             Ok(HttpResponse {
                 status: 200,
                 body: "ok".into(),
                 error: None,
                 elapsed_ms: 1,
+                header,
             })
         }
         async fn logs(&self, _: &Target, _: &str, _: usize) -> Result<String> {
-            Ok(String::new())
+            Ok(self.logs.lock().expect("recorder lock").clone())
         }
         async fn tampered_tools(&self, _: &Target, _: &str) -> Result<Option<Vec<String>>> {
             Ok(Some(self.tampered.clone()))
@@ -703,5 +762,266 @@ mod tests {
             o.evidence.iter().any(|e| e.contains("status=restarting")),
             "{o:?}"
         );
+    }
+
+    /// The orders service as the scenario builds it: its image and program.
+    fn orders_as_built() -> (ServiceConfig, ImageInfo) {
+        let program = vec!["python3".to_string(), "-u".into(), "/app/app.py".into()];
+        (
+            ServiceConfig {
+                image_id: "sha256:0a1b2c3d4e5f60718293a4b5".into(),
+                command: program.clone(),
+                healthcheck: vec![
+                    "CMD-SHELL".into(),
+                    "curl -fsS http://localhost:8080/healthz".into(),
+                ],
+                ..ServiceConfig::default()
+            },
+            ImageInfo {
+                reference: "breakfix/sample-orders".into(),
+                id: "sha256:0a1b2c3d4e5f60718293a4b5".into(),
+                tags: vec![
+                    "breakfix/sample-orders:5e1d0c2a9b31".into(),
+                    "breakfix/sample-orders:latest".into(),
+                ],
+                command: program,
+                ..ImageInfo::default()
+            },
+        )
+    }
+
+    fn served_by_orders() -> Check {
+        check(
+            "id: orders-through-web\ntitle: t\ncompetency: incident-response\npoints: 1\nkind:\n  served-by:\n    service: web\n    port: 8080\n    path: /api/orders\n    body-matches: ok\n    upstream: orders\n    image: orders\n",
+        )
+    }
+
+    fn upstream(proof: Proof) -> Recorder {
+        let (config, image) = orders_as_built();
+        Recorder {
+            proof,
+            config,
+            image: Some(image),
+            ..Recorder::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_the_upstream_logged_with_their_own_token_are_proven_one_by_one() {
+        let c = served_by_orders();
+        let (_, o) = run_patiently(&upstream(Proof::Upstream), &[&c], Patience::Settle)
+            .await
+            .remove(0);
+        assert_eq!(o.status, Status::Pass, "{o:?}");
+        assert!(
+            o.summary
+                .contains("3 answer(s) in a row proven to come from `orders`"),
+            "{o:?}"
+        );
+        assert_eq!(
+            o.evidence
+                .iter()
+                .filter(|e| e.starts_with("proven:"))
+                .count(),
+            3,
+            "{o:?}"
+        );
+        assert!(
+            o.evidence
+                .iter()
+                .any(|e| e
+                    .contains("runs the scenario's image `breakfix/sample-orders` (0a1b2c3d4e5f)")),
+            "{o:?}"
+        );
+        assert!(
+            o.evidence
+                .iter()
+                .any(|e| e.contains("runs the image's own program `python3 -u /app/app.py`")),
+            "{o:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_canned_answer_a_mirrored_request_or_a_cached_token_proves_nothing() {
+        let c = served_by_orders();
+        for (proof, why) in [
+            (Proof::None, "`orders` never received the request"),
+            (Proof::Mirror, "`orders` received the request"),
+            (Proof::Cache, "`orders` never received the request"),
+        ] {
+            let (_, o) = run_patiently(&upstream(proof), &[&c], Patience::Settle)
+                .await
+                .remove(0);
+            assert_eq!(o.status, Status::Fail, "{o:?}");
+            assert!(o.summary.contains(why), "{o:?}");
+        }
+        // The cache passes its first answer on, and is caught at the second.
+        let (_, cached) = run_with(&upstream(Proof::Cache), &[&c]).await.remove(0);
+        assert_eq!(
+            cached.status,
+            Status::Pass,
+            "one look asks once: {cached:?}"
+        );
+        let (_, o) = run_patiently(&upstream(Proof::Cache), &[&c], Patience::Settle)
+            .await
+            .remove(0);
+        assert!(
+            o.summary.contains("(1 of 3 answers proven before it)"),
+            "{o:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_upstream_that_is_gone_or_runs_another_image_or_program_proves_nothing() {
+        let c = served_by_orders();
+        let judge = |backend: Recorder| {
+            let c = c.clone();
+            async move { run_with(&backend, &[&c]).await.remove(0).1 }
+        };
+        let gone = judge(Recorder {
+            gone: vec!["orders"],
+            ..upstream(Proof::Upstream)
+        })
+        .await;
+        assert_eq!(gone.status, Status::Fail);
+        assert!(
+            gone.summary.contains("`orders` has no container"),
+            "{gone:?}"
+        );
+
+        let mut other = upstream(Proof::Upstream);
+        other.image = Some(ImageInfo {
+            reference: "breakfix/ws-s-orders:77aa".into(),
+            tags: vec!["breakfix/ws-s-orders:77aa".into()],
+            ..other.image.clone().unwrap_or_default()
+        });
+        let o = judge(other).await;
+        assert_eq!(o.status, Status::Fail);
+        assert!(
+            o.summary
+                .contains("not the scenario's image `breakfix/sample-orders`"),
+            "{o:?}"
+        );
+
+        let mut canned = upstream(Proof::Upstream);
+        canned.config.command = vec!["python3".into(), "-c".into(), "print('canned')".into()];
+        let o = judge(canned).await;
+        assert_eq!(o.status, Status::Fail);
+        assert!(
+            o.summary.contains(
+                "runs `python3 -c print('canned')` instead of the image's own program `python3 -u /app/app.py`"
+            ),
+            "{o:?}"
+        );
+
+        let mut mounted = upstream(Proof::Upstream);
+        mounted.config.mounts = vec!["/app (ro)".into()];
+        let o = judge(mounted).await;
+        assert_eq!(o.status, Status::Fail);
+        assert!(
+            o.summary
+                .contains("`/app` is mounted from outside the image over `/app/app.py`"),
+            "{o:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_runs_image_predicate_accepts_the_program_the_scenario_names() {
+        let guard = |extra: &str| {
+            check(&format!(
+                "id: runs\ntitle: t\ncompetency: containers\npenalty: 1\nkind:\n  container-config:\n    service: orders\n    runs-image: orders\n{extra}"
+            ))
+        };
+        let mut named = upstream(Proof::None);
+        named.config.command = vec!["python3".into(), "-m".into(), "orders.server".into()];
+        named.config.mounts = vec!["/app/src (ro)".into()];
+        let (_, o) = run_with(&named, &[&guard("")]).await.remove(0);
+        assert_eq!(o.status, Status::Fail, "{o:?}");
+        let (_, o) = run_with(
+            &named,
+            &[&guard("    runs-command: [python3, -m, orders.server]\n")],
+        )
+        .await
+        .remove(0);
+        assert_eq!(o.status, Status::Pass, "{o:?}");
+        assert!(
+            o.evidence
+                .iter()
+                .any(|e| e.contains("the program the scenario names")),
+            "{o:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_healthcheck_that_is_constant_swallows_its_failure_or_asks_elsewhere_probes_nothing()
+    {
+        let guard = check(
+            "id: probes\ntitle: t\ncompetency: containers\npenalty: 1\nkind:\n  container-config:\n    service: web\n    healthcheck-probes: {port: 8080, path: /healthz}\n",
+        );
+        let with = |test: &[&str]| Recorder {
+            config: ServiceConfig {
+                healthcheck: test.iter().map(|s| s.to_string()).collect(),
+                ..ServiceConfig::default()
+            },
+            ..Recorder::default()
+        };
+        for (test, verdict) in [
+            (
+                &["CMD-SHELL", "curl -fsS http://localhost:8080/healthz"][..],
+                "probes port 8080 and /healthz",
+            ),
+            (
+                &[
+                    "CMD",
+                    "bash",
+                    "-c",
+                    "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -qm1 '^HTTP/1.. 200 ' <&3",
+                ][..],
+                "probes port 8080",
+            ),
+            (
+                &[
+                    "CMD-SHELL",
+                    "curl -f http://localhost:8080/healthz || exit 1",
+                ][..],
+                "probes port 8080",
+            ),
+        ] {
+            let (_, o) = run_with(&with(test), &[&guard]).await.remove(0);
+            assert_eq!(o.status, Status::Pass, "{test:?}: {o:?}");
+            assert!(o.evidence.iter().any(|e| e.contains(verdict)), "{o:?}");
+        }
+        for (test, why) in [
+            (&["CMD", "true"][..], "is a constant"),
+            (&["CMD-SHELL", "exit 0"][..], "is a constant"),
+            (&["CMD", "sh", "-c", ":"][..], "is a constant"),
+            (
+                &["CMD-SHELL", "echo GET :8080/healthz"][..],
+                "is a constant",
+            ),
+            (
+                &[
+                    "CMD-SHELL",
+                    "curl -fsS http://localhost:8080/healthz || true",
+                ][..],
+                "swallows its failure (`|| true`)",
+            ),
+            (
+                &["CMD-SHELL", "curl -fsS http://localhost:80/healthz"][..],
+                "does not probe port 8080",
+            ),
+            (
+                &["CMD-SHELL", "curl -fsS http://localhost:8080/health"][..],
+                "does not probe /healthz",
+            ),
+            (
+                &["NONE"][..],
+                "no healthcheck to probe port 8080 and /healthz",
+            ),
+        ] {
+            let (_, o) = run_with(&with(test), &[&guard]).await.remove(0);
+            assert_eq!(o.status, Status::Fail, "{test:?}: {o:?}");
+            assert!(o.summary.contains(why), "{test:?}: {o:?}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use regex::Regex;
 
 use super::{Ctx, Outcome, clip, tail_lines};
-use crate::backend::{PipelineRequest, PipelineRun, Result};
+use crate::backend::{BackendError, PipelineRequest, PipelineRun, Result};
 use crate::scenario::PipelineCheck;
 
 /// How a job ended, as the executor's summary says.
@@ -145,14 +145,25 @@ pub fn expand_commit(path: &str, commit: &str, short: &str) -> String {
 
 pub async fn run(k: &PipelineCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     let repository = cx.workspace.join(&k.repository.value);
-    let run = cx
+    let run = match cx
         .backend
         .run_pipeline(&PipelineRequest {
             repository: repository.clone(),
+            scenario: cx.target.scenario.clone(),
             timeout: k.timeout.0,
             round: cx.round,
         })
-        .await?;
+        .await
+    {
+        // A pipeline that would leave the sandbox is the candidate's doing: a failure.
+        Err(BackendError::Refused { message, .. }) => {
+            return Ok(Outcome::fail(
+                "the pipeline was not run: it asks for more than the sandbox allows",
+                message.lines().map(str::to_string).collect(),
+            ));
+        }
+        other => other?,
+    };
     Ok(judge(k, &run, &repository))
 }
 

@@ -49,7 +49,11 @@ pub fn judge(k: &PipelineConfigCheck, repo: &Path) -> Outcome {
     let mut evidence = vec![format!(
         "read {CI_FILE} from the candidate's repository (a file the candidate controls)"
     )];
-    let text = match std::fs::read_to_string(&path) {
+    // The candidate's file: a FIFO or a device is refused without blocking, and its size is
+    // bounded by what the YAML reader accepts.
+    let text = match crate::tree::read_regular(&path, crate::yaml::MAX_FILE_BYTES as u64)
+        .and_then(|b| String::from_utf8(b).map_err(std::io::Error::other))
+    {
         Ok(t) => t,
         Err(e) => {
             return Outcome::fail(format!("cannot read {CI_FILE}: {e}"), evidence);

@@ -136,6 +136,7 @@ async fn run_drill(k: &PrometheusAlertCheck, cx: &Ctx<'_>) -> Result<Drill> {
         port: k.control.port.value,
         path: k.control.path.value.clone(),
         timeout: REQUEST_TIMEOUT,
+        ..Default::default()
     };
     let found = cx.backend.http(cx.target, &control).await?;
     if found.status != 200 {
@@ -497,6 +498,7 @@ async fn get(cx: &Ctx<'_>, service: &str, port: u16, path: &str) -> Result<HttpR
         port,
         path: path.to_string(),
         timeout: REQUEST_TIMEOUT,
+        ..Default::default()
     };
     cx.backend.http(cx.target, &req).await
 }

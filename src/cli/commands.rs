@@ -18,6 +18,7 @@ use crate::scenario::BackendKind;
 use crate::scenario::{self, Package};
 use crate::session::{SessionError, Status, Store};
 
+mod candidate;
 mod takehome;
 
 type CmdResult = Result<i32, EngineError>;
@@ -218,7 +219,10 @@ fn code_for(e: &EngineError) -> i32 {
         _ if e.is_unreachable() => exit::BACKEND_UNREACHABLE,
         EngineError::Scenario(_)
         | EngineError::Workspace { .. }
-        | EngineError::Plan(crate::plan::PlanError::Invalid { .. }) => exit::SCENARIO_INVALID,
+        | EngineError::Plan(crate::plan::PlanError::Invalid { .. })
+        | EngineError::Backend(crate::backend::BackendError::Ceiling { .. }) => {
+            exit::SCENARIO_INVALID
+        }
         EngineError::Session(SessionError::Busy { .. }) => exit::SESSION_BUSY,
         EngineError::WrongBackend { .. } => exit::USAGE,
         _ => exit::FAILURE,
@@ -599,6 +603,40 @@ async fn dispatch(cli: Cli) -> CmdResult {
                 );
             }
             Ok(exit::OK)
+        }
+        Command::Ps { session, json } => {
+            let (eng, id) =
+                session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
+            candidate::ps(&eng, &id, json).await
+        }
+        Command::Logs {
+            target,
+            tail,
+            follow,
+            for_,
+        } => {
+            let (session, service) = candidate::session_and_service(target);
+            let (eng, id) =
+                session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
+            candidate::logs(&eng, &id, &service, tail, follow.then_some(for_)).await
+        }
+        Command::Inspect { target, json } => {
+            let (session, service) = candidate::session_and_service(target);
+            let (eng, id) =
+                session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
+            candidate::inspect(&eng, &id, &service, json).await
+        }
+        Command::Exec {
+            target,
+            command,
+            tty,
+            timeout,
+            json,
+        } => {
+            let (session, service) = candidate::session_and_service(target);
+            let (eng, id) =
+                session_engine(&cli.state_dir, &scenarios, &cli.context, session).await?;
+            candidate::exec(&eng, &id, &service, &command, tty, timeout, json).await
         }
         Command::Hint { session, json } => {
             let store = Store::open(&cli.state_dir.clone().unwrap_or_else(Store::default_dir))?;
@@ -1097,14 +1135,26 @@ async fn start(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    println!("services    {}", services.join(", "));
     println!();
     println!("How to work on it:");
+    // The engine's CLI is root on this host: the candidate gets breakfix's session-scoped
+    // door instead.
     println!(
-        "  - inspect with the usual tools: docker ps --filter label=dev.breakfix.session={}",
-        s.id
+        "  - {:<50} breakfix ps {}",
+        "see the services and their state:", s.id
     );
     println!(
-        "    docker logs <container>, docker inspect <container>, docker exec -it <container> sh"
+        "  - {:<50} breakfix logs {} <service>",
+        "read a service's log (-f to follow):", s.id
+    );
+    println!(
+        "  - {:<50} breakfix inspect {} <service>",
+        "see its state, health, command, mounts, limits:", s.id
+    );
+    println!(
+        "  - {:<50} breakfix exec {} <service> -- <command>",
+        "run a command in it (-t for a terminal):", s.id
     );
     next_steps(&s.id, "files");
     Ok(exit::OK)
@@ -1307,6 +1357,12 @@ fn show(store: &Store, id: &str, json: bool) -> CmdResult {
     println!("\nevents:");
     for e in &s.events {
         println!("  {}  {:<14} {}", e.at, e.kind, e.detail);
+    }
+    if !s.commands.is_empty() {
+        println!("\ncommands:");
+        for c in &s.commands {
+            println!("  {}  {}$ {}  ({})", c.at, c.target, c.command, c.recording);
+        }
     }
     if let Some(r) = report {
         println!(

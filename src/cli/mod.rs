@@ -30,7 +30,7 @@ the outcome with checks mapped to an interview rubric.";
 const AFTER: &str =
     "A session's life (Docker; add --backend kube to run it in a Kubernetes namespace):
   breakfix start crashloop-docker --candidate 'Ada'   # build, deploy, break, start the clock
-  (the candidate edits the workspace, uses docker logs / docker inspect ...)
+  (the candidate edits the workspace, uses breakfix ps / logs / inspect / exec ...)
   breakfix apply <session>                            # redeploy what changed
   breakfix check <session>                            # the checks the candidate may see
   breakfix hint <session>                             # next hint (costs points)
@@ -160,6 +160,65 @@ pub enum Command {
         session: Option<String>,
         /// The service (Compose service or Deployment) to open it in.
         service: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the session's services with their state: the candidate's `docker ps`, limited to
+    /// this session and needing no access to the engine.
+    #[command(after_help = PS_HELP)]
+    Ps {
+        session: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a service's log: the candidate's `docker logs`, limited to this session's services.
+    #[command(after_help = LOGS_HELP, override_usage = "breakfix logs [OPTIONS] [SESSION] <SERVICE>")]
+    Logs {
+        /// The service, or the session then the service (the session may be left out when
+        /// only one is live).
+        #[arg(value_name = "NAME", num_args = 1..=2, required = true)]
+        target: Vec<String>,
+        /// How many lines from the end to show.
+        #[arg(short = 'n', long, default_value_t = 100, value_name = "N")]
+        tail: usize,
+        /// Keep showing new lines as they are written, across restarts of the container, until
+        /// Ctrl-C or --for has passed.
+        #[arg(short, long)]
+        follow: bool,
+        /// With --follow: stop after this long.
+        #[arg(long = "for", default_value = "30m", value_parser = humantime::parse_duration, value_name = "DURATION", requires = "follow")]
+        for_: std::time::Duration,
+    },
+    /// Show what a service's container is and how it is doing: state, restarts, exit code,
+    /// health log, image, command, user, environment, mounts, limits, capabilities.
+    #[command(after_help = INSPECT_HELP, override_usage = "breakfix inspect [OPTIONS] [SESSION] <SERVICE>")]
+    Inspect {
+        /// The service, or the session then the service (the session may be left out when
+        /// only one is live).
+        #[arg(value_name = "NAME", num_args = 1..=2, required = true)]
+        target: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command in a service's container, as the user the container runs as: the
+    /// candidate's `docker exec`, limited to this session's services.
+    #[command(after_help = EXEC_HELP, override_usage = "breakfix exec [OPTIONS] [SESSION] <SERVICE> -- <COMMAND>...")]
+    Exec {
+        /// The service, or the session then the service (the session may be left out when
+        /// only one is live).
+        #[arg(value_name = "NAME", num_args = 1..=2, required = true)]
+        target: Vec<String>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+        /// Run it in a terminal (for `bash`, `top`, an editor): keys go to it, and it is
+        /// recorded like `breakfix shell`.
+        #[arg(short, long, conflicts_with = "json")]
+        tty: bool,
+        /// Stop the command after this long (without --tty).
+        #[arg(long, default_value = "2m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+        timeout: std::time::Duration,
+        /// Print the exit code and output as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -332,6 +391,46 @@ pub enum Command {
         action: ClusterAction,
     },
 }
+
+const PS_HELP: &str = "Examples:
+  breakfix ps                      # the only live session
+  breakfix ps crashloop-docker-k3  # a session by (a prefix of) its id
+  breakfix ps --json
+
+ps, logs, inspect and exec are what the candidate uses on the interviewer's machine instead of
+`docker`: they reach this session's services only, never as another user than the one each
+container runs as, and each use goes into the session's timeline.";
+
+const LOGS_HELP: &str = "Examples:
+  breakfix logs web                       # the last 100 lines of `web`
+  breakfix logs crashloop-docker-k3 web   # in that session
+  breakfix logs web -n 20                 # the last 20
+  breakfix logs web --follow              # then new lines, until Ctrl-C (at most 30 minutes)
+  breakfix logs web -f --for 5m
+
+With one name, it is the service, in the only live session. On Kubernetes, a Deployment's
+log is read from one of its pods (a running one first); a pod in a restart loop whose current
+run has printed nothing shows its previous run's log.";
+
+const INSPECT_HELP: &str = "Examples:
+  breakfix inspect web                    # state, restarts, last exit, health log, image, ...
+  breakfix inspect crashloop-docker-k3 web
+  breakfix inspect web --json             # the same, for jq
+
+Shows the service's own container (Docker) or one of its pods (Kubernetes; its warning events
+stand in for the health log), never another session's objects.";
+
+const EXEC_HELP: &str = "Examples:
+  breakfix exec web -- nginx -t                     # test nginx's configuration
+  breakfix exec web -- id                           # who the container runs as
+  breakfix exec orders -- sh -c 'ls -l /app'
+  breakfix exec crashloop-docker-k3 web -- cat /etc/nginx/conf.d/shop.conf
+  breakfix exec -t web -- bash                      # an interactive, recorded terminal
+
+The command runs as the container's own user, never as root unless the service itself runs
+as root. Without --tty its output is shown when it ends, and breakfix exits with its exit
+code. The command line goes into the session's timeline and its output into the session's
+recordings/. A container that is restarting cannot run commands: read its logs instead.";
 
 const PACK_HELP: &str = "Examples:
   breakfix pack crashloop-docker --candidate 'Ada Lovelace' -o ada.tar.gz

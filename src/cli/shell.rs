@@ -57,6 +57,39 @@ pub async fn run(
     id: &str,
     service: Option<&str>,
 ) -> Result<ShellSummary, EngineError> {
+    let note = format!(
+        "recording a shell in {} (leave with `exit` or Ctrl-D)",
+        service.unwrap_or("the default service")
+    );
+    attach(&note, |size, keys| {
+        eng.shell(id, service, size, keys, tokio::io::stdout())
+    })
+    .await
+}
+
+/// `breakfix exec --tty`: a recorded terminal running `cmd` in a service.
+pub async fn exec(
+    eng: &Engine,
+    id: &str,
+    service: &str,
+    cmd: &[String],
+) -> Result<ShellSummary, EngineError> {
+    let note = format!(
+        "recording `{}` in {service} (it ends when the command exits)",
+        crate::candidate::command_line(cmd)
+    );
+    attach(&note, |size, keys| {
+        eng.exec_terminal(id, service, cmd, size, keys, tokio::io::stdout())
+    })
+    .await
+}
+
+/// Wires this process's terminal (or piped input) to the terminal `open` starts.
+async fn attach<F, Fut>(note: &str, open: F) -> Result<ShellSummary, EngineError>
+where
+    F: FnOnce((u16, u16), Keys) -> Fut,
+    Fut: std::future::Future<Output = Result<ShellSummary, EngineError>>,
+{
     let stdin = std::io::stdin();
     let tty = stdin.is_terminal();
     let out_fd = std::io::stdout().as_raw_fd();
@@ -92,10 +125,7 @@ pub async fn run(
                 }
             });
         }
-        note!(
-            "recording a shell in {} (leave with `exit` or Ctrl-D)",
-            service.unwrap_or("the default service")
-        );
+        note!("{note}");
     }
     let _raw = if tty {
         RawMode::enter(stdin.as_raw_fd())
@@ -107,6 +137,5 @@ pub async fn run(
         resize: size_rx,
         end_with_eof: !tty,
     };
-    eng.shell(id, service, size, keys, tokio::io::stdout())
-        .await
+    open(size, keys).await
 }

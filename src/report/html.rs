@@ -290,7 +290,7 @@ fn milestones(o: &mut String, r: &Report) {
     let m = &r.milestones;
     let _ = writeln!(o, "<h2>Milestones</h2><section class=\"facts\">");
     for (secs, what) in [
-        (m.first_command_secs, "first command in a recorded shell"),
+        (m.first_command_secs, "first command in the sandbox"),
         (m.first_change_secs, "first change to the workspace"),
         (m.first_apply_secs, "first apply"),
         (m.first_pass_secs, "first scored check passing"),
@@ -389,7 +389,7 @@ fn timeline(o: &mut String, r: &Report) {
     if r.commands.is_empty() {
         let _ = writeln!(
             o,
-            "<p class=\"meta\">No recorded shell: commands show here when the candidate works in <code>breakfix shell</code>.</p>"
+            "<p class=\"meta\">No commands: they show here when the candidate works in <code>breakfix shell</code> or runs <code>breakfix exec</code>.</p>"
         );
     }
 }

@@ -396,11 +396,15 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                     compose_rel.value
                 ),
             ),
-            Ok(path) => match compose::load(&workspace, &path) {
-                Ok(dep) => services = Some(dep.services.iter().map(|s| s.name.clone()).collect()),
-                // Compose problems name the compose file, not scenario.yaml.
-                Err(ds) => compose_diags = ds,
-            },
+            Ok(path) => {
+                match compose::load(&workspace, &path, &crate::ceiling::Ceiling::unlimited()) {
+                    Ok(dep) => {
+                        services = Some(dep.services.iter().map(|s| s.name.clone()).collect())
+                    }
+                    // Compose problems name the compose file, not scenario.yaml.
+                    Err(ds) => compose_diags = ds,
+                }
+            }
         }
     }
     if kube {
@@ -417,7 +421,11 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                     rel.value
                 ),
             ),
-            Ok(path) => match crate::manifests::load(&workspace, &path) {
+            Ok(path) => match crate::manifests::load(
+                &workspace,
+                &path,
+                &crate::manifests::KubeCeiling::unlimited(),
+            ) {
                 Ok(ms) => {
                     object_keys = ms.iter().map(|m| m.key()).collect();
                     objects = Some(ms.into_iter().map(|m| m.name).collect());
@@ -685,11 +693,81 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                     || k.restart_policy_in.is_some()
                     || k.memory_limited.is_some()
                     || k.not_privileged.is_some()
-                    || k.capabilities_within.is_some();
+                    || k.capabilities_within.is_some()
+                    || k.runs_image.is_some()
+                    || k.healthcheck_probes.is_some();
                 if !any {
                     err(
                         c.id.pos,
                         format!("{label}: container-config needs at least one predicate"),
+                    );
+                }
+                if let Some(name) = &k.runs_image {
+                    scenario_image_ref(s, name, &format!("{label}: runs-image"), &mut err);
+                }
+                if let Some(cmd) = &k.runs_command {
+                    if k.runs_image.is_none() {
+                        err(
+                            cmd.pos,
+                            format!(
+                                "{label}: runs-command needs runs-image (the image it runs in)"
+                            ),
+                        );
+                    }
+                    if cmd.is_empty() {
+                        err(cmd.pos, format!("{label}: runs-command is empty"));
+                    }
+                }
+                if let Some(h) = &k.healthcheck_probes {
+                    match (&h.port, &h.path) {
+                        (None, None) => err(
+                            c.id.pos,
+                            format!("{label}: healthcheck-probes needs a port, a path, or both"),
+                        ),
+                        (port, path) => {
+                            if let Some(p) = port
+                                && p.value == 0
+                            {
+                                err(p.pos, format!("{label}: port must be 1-65535"));
+                            }
+                            if let Some(p) = path
+                                && !p.starts_with('/')
+                            {
+                                err(p.pos, format!("{label}: path must start with `/`"));
+                            }
+                        }
+                    }
+                }
+            }
+            CheckKind::ServedBy(k) => {
+                service_ref(&k.upstream, &format!("{label}: upstream"), &mut err);
+                scenario_image_ref(s, &k.image, &format!("{label}: image"), &mut err);
+                if k.port.value == 0 {
+                    err(k.port.pos, format!("{label}: port must be 1-65535"));
+                }
+                if !k.path.starts_with('/') {
+                    err(k.path.pos, format!("{label}: path must start with `/`"));
+                }
+                if k.requests.value == 0 || k.requests.value > MAX_SERVED_REQUESTS {
+                    err(
+                        k.requests.pos,
+                        format!("{label}: requests must be 1-{MAX_SERVED_REQUESTS}"),
+                    );
+                }
+                if let Some(cmd) = &k.command
+                    && cmd.is_empty()
+                {
+                    err(cmd.pos, format!("{label}: command is empty"));
+                }
+                if let Some(re) = &k.body_matches
+                    && let Err(e) = Regex::new(re)
+                {
+                    err(
+                        re.pos,
+                        format!(
+                            "{label}: body-matches is not a valid regular expression ({})",
+                            regex_problem(&e)
+                        ),
                     );
                 }
             }
@@ -975,6 +1053,41 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
         );
     }
 
+    // The ceiling: a value that does not read would silently fall back to its default.
+    let ceiling = &s.environment.ceiling;
+    if let Some(m) = &ceiling.memory
+        && compose::parse_size(m).is_none()
+    {
+        err(
+            m.pos,
+            format!(
+                "environment.ceiling.memory `{}` is not a size; write it like `1g` or `512m`",
+                m.value
+            ),
+        );
+    }
+    if let Some(c) = &ceiling.cpus
+        && !(c.value.is_finite() && c.value > 0.0)
+    {
+        err(c.pos, "environment.ceiling.cpus must be above 0".into());
+    }
+    if let Some(p) = &ceiling.pids
+        && p.value <= 0
+    {
+        err(p.pos, "environment.ceiling.pids must be above 0".into());
+    }
+    for v in &ceiling.env {
+        if !crate::ceiling::is_startup_var(v) {
+            err(
+                v.pos,
+                format!(
+                    "environment.ceiling.env `{}` is not a start-up variable; any other variable may be set without it",
+                    v.value
+                ),
+            );
+        }
+    }
+
     // Broken state.
     if s.environment.broken_when.failing.is_empty() && !bundle {
         err(top, "environment.broken-when.failing: name at least one check that fails in the broken state".into());
@@ -1034,6 +1147,38 @@ impl super::Action {
             super::Action::Exec(e) => &e.service,
             super::Action::Restart(r) => &r.service,
         }
+    }
+}
+
+/// The most answers a `served-by` check asks for (each is one probe request and a log read).
+const MAX_SERVED_REQUESTS: u32 = 20;
+
+/// `name` must be one of the images the scenario builds: only those are the interviewer's.
+fn scenario_image_ref(
+    s: &Scenario,
+    name: &crate::yaml::Located<String>,
+    what: &str,
+    err: &mut dyn FnMut(Pos, String),
+) {
+    if !s.environment.images.iter().any(|i| i.value == name.value) {
+        let known: Vec<&str> = s
+            .environment
+            .images
+            .iter()
+            .map(|i| i.value.as_str())
+            .collect();
+        err(
+            name.pos,
+            format!(
+                "{what} `{}` is not one of the scenario's images (environment.images: {})",
+                name.value,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        );
     }
 }
 

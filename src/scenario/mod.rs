@@ -143,6 +143,68 @@ pub struct Environment {
     /// nested `.git`), with a short history so `git log` shows what changed recently.
     #[serde(default)]
     pub repository: Option<Repository>,
+    /// The most a candidate's workspace may ask for (Docker backend). Enforced on every deploy
+    /// (start, apply, reset, a submission's grade) before anything changes; what is not said
+    /// here defaults to what the scenario's own workspace declares.
+    #[serde(default)]
+    pub ceiling: Ceiling,
+}
+
+/// What the scenario, not the candidate, allows a workspace to declare. Each field left out
+/// takes its default, which the scenario's own `workspace/` compose file sets where it can.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Ceiling {
+    /// The most services a workspace may declare. Default: the workspace's own count plus 2.
+    #[serde(default)]
+    pub services: Option<Located<u32>>,
+    /// The most memory all services may ask for together (`mem_limit` summed, e.g. `1g`).
+    /// Default: 2 GiB.
+    #[serde(default)]
+    pub memory: Option<Located<String>>,
+    /// The most CPUs all services may ask for together (`cpus` summed). Default: 2.
+    #[serde(default)]
+    pub cpus: Option<Located<f64>>,
+    /// The most processes all services may ask for together (`pids_limit` summed).
+    /// Default: 2048.
+    #[serde(default)]
+    pub pids: Option<Located<i64>>,
+    /// The shortest healthcheck interval and timeout a service (or an image it builds) may
+    /// set. Default: 1s.
+    #[serde(default)]
+    pub healthcheck_floor: Option<Located<HumanDuration>>,
+    /// Images services may run besides the scenario's own (`environment.images`, and those
+    /// its workspace names) and the session's builds, e.g. `debian:bookworm-slim`. Nothing
+    /// else on the engine is allowed.
+    #[serde(default)]
+    pub images: Vec<Located<String>>,
+    /// Images a workspace Dockerfile may start `FROM` (or `COPY --from`) besides the
+    /// scenario's own images, `debian:bookworm-slim` and `scratch`.
+    #[serde(default)]
+    pub bases: Vec<Located<String>>,
+    /// Start-up variables (dynamic loader, interpreters, proxies, shell start-up) a workspace
+    /// may set after all, e.g. `PYTHONPATH`. By default only those the scenario's own
+    /// workspace sets.
+    #[serde(default)]
+    pub env: Vec<Located<String>>,
+    /// Per service (by compose name): the capabilities it may add and whether it may run as
+    /// uid 0. A service not named here gets what the scenario's workspace gives it; a
+    /// service the workspace does not have may add none and may not run as root.
+    #[serde(default)]
+    pub service: std::collections::BTreeMap<String, ServiceCeiling>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServiceCeiling {
+    /// Capabilities the service may add (`cap_add`). Default: those the scenario's workspace
+    /// adds to it.
+    #[serde(default)]
+    pub cap_add: Option<Vec<Located<String>>>,
+    /// Whether the service may run as uid 0. Default: whether it does in the scenario's
+    /// workspace (its `user:`, else its image's user).
+    #[serde(default)]
+    pub root: Option<bool>,
 }
 
 /// The git repository a session's workspace becomes. The last commit records the workspace
@@ -322,6 +384,9 @@ pub enum CheckKind {
     /// No event with a forbidden reason (BackOff, Unhealthy, OOMKilling...) happens in the
     /// session's namespace during a window (Kubernetes).
     Events(EventsCheck),
+    /// GETs from the probe container whose every answer is proven to come from a named
+    /// upstream service running the scenario's image: not an alias, a canned answer or a cache.
+    ServedBy(ServedByCheck),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -403,6 +468,7 @@ impl CheckKind {
             CheckKind::MarkdownSections(_) => None,
             CheckKind::AnsibleConverged(c) => Some(&c.service),
             CheckKind::PodsReady(_) | CheckKind::ObjectFields(_) | CheckKind::Events(_) => None,
+            CheckKind::ServedBy(c) => Some(&c.service),
         }
     }
     /// Whether running the check changes the sandbox. Such checks run after every check
@@ -433,7 +499,8 @@ impl CheckKind {
             | CheckKind::PipelineConfig(_)
             | CheckKind::Image(_)
             | CheckKind::PrometheusAlert(_)
-            | CheckKind::AnsibleConverged(_) => &[BackendKind::Docker],
+            | CheckKind::AnsibleConverged(_)
+            | CheckKind::ServedBy(_) => &[BackendKind::Docker],
             CheckKind::PodsReady(_) | CheckKind::ObjectFields(_) | CheckKind::Events(_) => {
                 &[BackendKind::Kube]
             }
@@ -456,6 +523,7 @@ impl CheckKind {
             CheckKind::PodsReady(_) => "pods-ready",
             CheckKind::ObjectFields(_) => "object-fields",
             CheckKind::Events(_) => "events",
+            CheckKind::ServedBy(_) => "served-by",
         }
     }
 }
@@ -543,6 +611,72 @@ pub struct ContainerConfigCheck {
     /// Capabilities added back are a subset of these (empty list: none may be added).
     #[serde(default)]
     pub capabilities_within: Option<Vec<String>>,
+    /// The container runs this scenario image (an entry of `environment.images`, built by
+    /// breakfix as `breakfix/<scenario>-<name>`), and the image's own program: the workspace
+    /// set no other entrypoint or command, and mounted nothing over a file that program names.
+    #[serde(default)]
+    pub runs_image: Option<Located<String>>,
+    /// With `runs-image`: the program (entrypoint and command, as one list) the container must
+    /// run instead of the image's, when the scenario's compose file names it.
+    #[serde(default)]
+    pub runs_command: Option<Located<Vec<String>>>,
+    /// The healthcheck probes the service itself: it is not a constant (`true`, `exit 0`,
+    /// `:`), does not swallow a failure (`|| true`), and names this port and path.
+    #[serde(default)]
+    pub healthcheck_probes: Option<HealthcheckProbes>,
+}
+
+/// What a healthcheck must ask to count as probing the service: the port it listens on and
+/// the path of its health endpoint (one or both).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HealthcheckProbes {
+    #[serde(default)]
+    pub port: Option<Located<u16>>,
+    #[serde(default)]
+    pub path: Option<Located<String>>,
+}
+
+/// GETs from the session's probe container to `http://<service>:<port><path>`, each carrying
+/// a fresh random nonce (request header `X-Breakfix-Nonce`). Every answer must carry the
+/// token (response header `X-Breakfix-Proof`) that the `upstream` service's container wrote
+/// to its log beside that nonce, as a line of its own: `breakfix-proof nonce=<nonce>
+/// token=<token>`. The upstream's container must run the scenario image `image`, with the
+/// image's own program (or `command`). A canned answer, a cache, an alias held by another
+/// service or another program in the upstream's place cannot pass.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServedByCheck {
+    /// Where the probe asks: the service in front (a proxy), or the upstream itself.
+    pub service: Located<String>,
+    pub port: Located<u16>,
+    #[serde(default = "default_path")]
+    pub path: Located<String>,
+    #[serde(default = "default_status")]
+    pub expect_status: u16,
+    /// A regular expression every answer's body must match.
+    #[serde(default)]
+    pub body_matches: Option<Located<String>>,
+    /// The service that must have produced every answer.
+    pub upstream: Located<String>,
+    /// The scenario image (an entry of `environment.images`) the upstream's container runs.
+    pub image: Located<String>,
+    /// The program (entrypoint and command, as one list) the upstream must run when the
+    /// scenario's compose file names it; by default the image's own.
+    #[serde(default)]
+    pub command: Option<Located<Vec<String>>>,
+    /// How many answers in a row must be proven (1 to 20): a proxy that sends only some
+    /// requests upstream and answers the rest itself fails.
+    #[serde(default = "default_served_requests")]
+    pub requests: Located<u32>,
+    /// Keep asking until this long has passed for the first good answer (a service that was
+    /// just applied needs a moment).
+    #[serde(default = "default_retry")]
+    pub retry_for: HumanDuration,
+}
+
+fn default_served_requests() -> Located<u32> {
+    Located::new(3)
 }
 
 /// A stream of GETs to `http://<service>:<port><path>`, one every `interval`, sent from the
@@ -996,6 +1130,7 @@ mod tests {
             "prometheus-alert",
             "markdown-sections",
             "ansible-converged",
+            "served-by",
         ] {
             assert!(text.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
         }

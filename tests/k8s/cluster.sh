@@ -297,6 +297,10 @@ cmd_up() {
     --listen-peer-urls http://127.0.0.1:23800 --initial-advertise-peer-urls http://127.0.0.1:23800 \
     --initial-cluster breakfix=http://127.0.0.1:23800
   wait_for 30 etcd curl -sf http://127.0.0.1:23790/health
+  # 1.20 has no Pod Security admission: PodSecurityPolicy holds what a candidate's kubeconfig
+  # creates. With it, no pod is admitted until breakfix applies its `breakfix-sandbox` policy
+  # (on a session's first deploy); nothing here runs pods of its own (no DNS, no kube-proxy),
+  # and the controller-manager acts with the admin's credentials, which may use that policy.
   start_bg apiserver "$bin/kube-apiserver" \
     --etcd-servers=http://127.0.0.1:23790 \
     --bind-address=127.0.0.1 --secure-port=6443 --advertise-address=127.0.0.1 \
@@ -309,7 +313,7 @@ cmd_up() {
     --authorization-mode=Node,RBAC --allow-privileged=false \
     --kubelet-client-certificate="$PKI/admin.crt" --kubelet-client-key="$PKI/admin.key" \
     --kubelet-preferred-address-types=InternalIP,Hostname \
-    --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota
+    --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota,PodSecurityPolicy
   wait_for 60 kube-apiserver admin_curl /readyz
   say "control plane ready after $((SECONDS - t0)) s"
   start_bg controller-manager "$bin/kube-controller-manager" --kubeconfig="$KUBECONFIG_FILE" \

@@ -1,6 +1,8 @@
 """Storefront API 1.8.3: GET /healthz, GET /api/products, GET /api/products/<sku>."""
 import json
 import os
+import re
+import secrets
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,17 +15,30 @@ PRODUCTS = [
 ]
 
 
+NONCE = re.compile(r"[0-9a-f]{32}")
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "storefront/" + VERSION
 
     def _send(self, code, body):
         data = json.dumps(body).encode()
         self.send_response(code)
+        self._prove()
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("X-App-Version", VERSION)
         self.end_headers()
         self.wfile.write(data)
+
+    def _prove(self):
+        """Proof of who answered, for breakfix's `served-by` checks: a request carrying a nonce
+        gets a fresh token in its answer, and the two are logged together on a line of their own."""
+        nonce = self.headers.get("X-Breakfix-Nonce", "")
+        if NONCE.fullmatch(nonce):
+            token = secrets.token_hex(16)
+            print(f"breakfix-proof nonce={nonce} token={token}", flush=True)
+            self.send_header("X-Breakfix-Proof", token)
 
     def do_GET(self):
         path = self.path.split("?")[0].rstrip("/") or "/"

@@ -5,6 +5,8 @@ New in 2.0.0: prices are read through a small in-process price cache.
 import itertools
 import json
 import os
+import re
+import secrets
 import sys
 import threading
 import traceback
@@ -46,17 +48,30 @@ def priced(product, prices):
     return dict(product, price_cents=prices[product["sku"]])
 
 
+NONCE = re.compile(r"[0-9a-f]{32}")
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "storefront/" + VERSION
 
     def _send(self, code, body):
         data = json.dumps(body).encode()
         self.send_response(code)
+        self._prove()
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("X-App-Version", VERSION)
         self.end_headers()
         self.wfile.write(data)
+
+    def _prove(self):
+        """Proof of who answered, for breakfix's `served-by` checks: a request carrying a nonce
+        gets a fresh token in its answer, and the two are logged together on a line of their own."""
+        nonce = self.headers.get("X-Breakfix-Nonce", "")
+        if NONCE.fullmatch(nonce):
+            token = secrets.token_hex(16)
+            print(f"breakfix-proof nonce={nonce} token={token}", flush=True)
+            self.send_header("X-Breakfix-Proof", token)
 
     def do_GET(self):
         path = self.path.split("?")[0].rstrip("/") or "/"

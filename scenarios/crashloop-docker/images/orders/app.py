@@ -1,6 +1,8 @@
 """Orders API: GET /healthz, GET /orders, GET /orders/<id>."""
 import json
 import os
+import re
+import secrets
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -10,6 +12,8 @@ ORDERS = [
     {"id": 1003, "customer": "c-17", "total": 7.25, "status": "pending"},
 ]
 
+NONCE = re.compile(r"[0-9a-f]{32}")
+
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "orders/1.4"
@@ -17,10 +21,20 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, code, body):
         data = json.dumps(body).encode()
         self.send_response(code)
+        self._prove()
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _prove(self):
+        """Proof of who answered, for breakfix's `served-by` checks: a request carrying a nonce
+        gets a fresh token in its answer, and the two are logged together on a line of their own."""
+        nonce = self.headers.get("X-Breakfix-Nonce", "")
+        if NONCE.fullmatch(nonce):
+            token = secrets.token_hex(16)
+            print(f"breakfix-proof nonce={nonce} token={token}", flush=True)
+            self.send_header("X-Breakfix-Proof", token)
 
     def do_GET(self):
         path = self.path.split("?")[0].rstrip("/") or "/"

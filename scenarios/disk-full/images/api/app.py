@@ -15,6 +15,8 @@ import logging
 import logging.handlers
 import os
 import random
+import re
+import secrets
 import sys
 import threading
 import time
@@ -110,6 +112,9 @@ def volume_usage(path):
     return size, used
 
 
+NONCE = re.compile(r"[0-9a-f]{32}")
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "inventory-api/2.3"
     cfg = {}
@@ -117,10 +122,21 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, code, body):
         data = json.dumps(body).encode()
         self.send_response(code)
+        self._prove()
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _prove(self):
+        """Proof of who answered, for breakfix's `served-by` checks: a request carrying a nonce
+        gets a fresh token in its answer, and the two are written together, on a line of their
+        own, to stdout (the container's log; the service's own log is a file)."""
+        nonce = self.headers.get("X-Breakfix-Nonce", "")
+        if NONCE.fullmatch(nonce):
+            token = secrets.token_hex(16)
+            print(f"breakfix-proof nonce={nonce} token={token}", flush=True)
+            self.send_header("X-Breakfix-Proof", token)
 
     def _volume(self):
         directory = os.path.dirname(self.cfg["file"]) or "."

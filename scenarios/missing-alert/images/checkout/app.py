@@ -12,6 +12,8 @@ outage (a degraded payment provider) is simulated and how it recovers.
 
 import json
 import os
+import re
+import secrets
 import random
 import threading
 import time
@@ -77,14 +79,27 @@ def metrics():
     return "\n".join(out) + "\n"
 
 
+NONCE = re.compile(r"[0-9a-f]{32}")
+
+
 class Handler(BaseHTTPRequestHandler):
     def send(self, status, body, ctype="application/json"):
         data = body.encode()
         self.send_response(status)
+        self._prove()
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _prove(self):
+        """Proof of who answered, for breakfix's `served-by` checks: a request carrying a nonce
+        gets a fresh token in its answer, and the two are logged together on a line of their own."""
+        nonce = self.headers.get("X-Breakfix-Nonce", "")
+        if NONCE.fullmatch(nonce):
+            token = secrets.token_hex(16)
+            print(f"breakfix-proof nonce={nonce} token={token}", flush=True)
+            self.send_header("X-Breakfix-Proof", token)
 
     def do_GET(self):
         if self.path == "/metrics":

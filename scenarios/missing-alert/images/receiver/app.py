@@ -8,6 +8,8 @@ sends (webhook format, version 4) and serves them back as JSON.
 
 import json
 import os
+import re
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,14 +21,27 @@ received = []
 seq = 0
 
 
+NONCE = re.compile(r"[0-9a-f]{32}")
+
+
 class Handler(BaseHTTPRequestHandler):
     def send(self, status, body):
         data = body.encode()
         self.send_response(status)
+        self._prove()
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _prove(self):
+        """Proof of who answered, for breakfix's `served-by` checks: a request carrying a nonce
+        gets a fresh token in its answer, and the two are logged together on a line of their own."""
+        nonce = self.headers.get("X-Breakfix-Nonce", "")
+        if NONCE.fullmatch(nonce):
+            token = secrets.token_hex(16)
+            print(f"breakfix-proof nonce={nonce} token={token}", flush=True)
+            self.send_header("X-Breakfix-Proof", token)
 
     def do_GET(self):
         if self.path == "/notifications":

@@ -1,0 +1,224 @@
+//! `breakfix ps`, `logs`, `inspect` and `exec` on the real Docker engine: the candidate's
+//! way into a session's services without `docker`, which is root on the host. Two sessions
+//! share one state directory, so every refusal is tried against a real neighbour.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+
+const EXIT_FAILURE: i32 = 1;
+
+/// Starts `crashloop-docker` with `seed`; returns the session id and its services.
+fn start(env: &Env, seed: &str) -> (String, BTreeSet<String>) {
+    let v = env.json(
+        &["start", "crashloop-docker", "--seed", seed, "--json"],
+        EXIT_OK,
+    );
+    let id = v["session"].as_str().expect("session id").to_string();
+    let services = v["containers"]
+        .as_object()
+        .expect("containers")
+        .keys()
+        .cloned()
+        .collect();
+    (id, services)
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a refusal: exit code 1 and one line naming the session's own services.
+fn assert_refused(env: &Env, args: &[&str], services: &BTreeSet<String>) {
+    let out = env.expect(args, EXIT_FAILURE);
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains("has no such service"), "{err}");
+    let listed = services.iter().cloned().collect::<Vec<_>>().join(", ");
+    assert!(
+        err.contains(&listed),
+        "the session's services are not listed: {err}"
+    );
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}
+
+#[test]
+fn candidate_tools_reach_only_their_own_sessions_services_as_the_containers_user_and_are_recorded()
+{
+    let env = Env::new();
+    let (a, a_services) = start(&env, CLASSIC_SEED);
+    // A variant whose orders API has another name, so B has a service A lacks.
+    let (b, b_services) = start(&env, "other-5");
+    let b_only: Vec<&String> = b_services.difference(&a_services).collect();
+    assert!(
+        !b_only.is_empty(),
+        "seed other-5 no longer renames the orders API: {b_services:?}"
+    );
+    let b_only = b_only[0].as_str();
+    assert!(a_services.contains("orders") && a_services.contains("web"));
+
+    // ps: the session's services, never breakfix's probe.
+    let ps = env.json(&["ps", &a, "--json"], EXIT_OK);
+    let listed: BTreeSet<String> = ps
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["service"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, a_services);
+    let web = ps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service"] == "web")
+        .unwrap();
+    assert_eq!(web["place"], format!("bf-{a}-web"));
+    assert!(web["state"]["restart_count"].as_i64().is_some(), "{web:#}");
+
+    // logs: the last lines of the session's own web, the nginx that cannot start.
+    let logs = env.expect(&["logs", &a, "web", "--tail", "5"], EXIT_OK);
+    let text = stdout(&logs);
+    assert!(!text.trim().is_empty(), "no log lines");
+    assert!(text.lines().count() <= 5, "{text}");
+    assert!(text.contains("[emerg]"), "{text}");
+    // --follow ends at its deadline, with the lines written meanwhile.
+    let followed = env.expect(
+        &["logs", &a, "orders", "-f", "-n", "1", "--for", "3s"],
+        EXIT_OK,
+    );
+    assert!(
+        !stdout(&followed).trim().is_empty(),
+        "{}",
+        stderr(&followed)
+    );
+
+    // inspect: the curated view of the session's own container.
+    let orders = env.json(&["inspect", &a, "orders", "--json"], EXIT_OK);
+    assert_eq!(orders["place"], format!("bf-{a}-orders"));
+    assert_eq!(orders["user"], "nobody");
+    assert_eq!(orders["state"]["running"], true, "{orders:#}");
+    assert!(
+        orders["cap_drop"]
+            .as_array()
+            .unwrap()
+            .contains(&"ALL".into())
+    );
+    assert!(orders["limits"]["memory"].is_string(), "{orders:#}");
+    let text = stdout(&env.expect(&["inspect", &a, "web"], EXIT_OK));
+    for field in [
+        "state", "health", "image", "command", "user", "mounts", "limits",
+    ] {
+        assert!(
+            text.contains(&format!("  {field} ")),
+            "inspect lacks {field}:\n{text}"
+        );
+    }
+    assert!(text.contains("www-data"), "{text}");
+
+    // exec: as the container's own user (the orders image runs as nobody), never root.
+    let id = env.expect(&["exec", &a, "orders", "--", "id", "-u"], EXIT_OK);
+    let uid = stdout(&id).trim().to_string();
+    assert_ne!(uid, "0", "exec ran as root");
+    assert_eq!(uid, "65534", "exec did not run as the container's user");
+    // The command's exit code is breakfix's.
+    env.expect(&["exec", &a, "orders", "--", "sh", "-c", "exit 3"], 3);
+
+    // Anything not this session's is refused, in one line listing the session's services:
+    // the neighbour's service, the neighbour's container, breakfix's probe, a made-up name.
+    assert_refused(&env, &["logs", &a, b_only], &a_services);
+    let b_web = format!("bf-{b}-web");
+    assert_refused(&env, &["exec", &a, &b_web, "--", "id"], &a_services);
+    assert_refused(&env, &["inspect", &a, "probe"], &a_services);
+    assert_refused(
+        &env,
+        &["exec", &a, "no-such-service", "--", "id"],
+        &a_services,
+    );
+    // With two sessions live, one must be named.
+    env.expect(&["ps"], EXIT_FAILURE);
+
+    // Every use is in A's timeline, and none in B's.
+    let shown = env.json(&["show", &a, "--json"], EXIT_OK);
+    let kinds: Vec<&str> = shown["session"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["ps", "logs", "inspect"] {
+        assert!(kinds.contains(&kind), "timeline lacks {kind}: {kinds:?}");
+    }
+    let commands = shown["session"]["commands"].as_array().unwrap();
+    let run = commands
+        .iter()
+        .find(|c| c["command"] == "id -u")
+        .unwrap_or_else(|| panic!("exec not recorded: {commands:#?}"));
+    assert_eq!(run["target"], "orders");
+    let kept = env
+        .state
+        .path()
+        .join("sessions")
+        .join(&a)
+        .join(run["recording"].as_str().unwrap());
+    let kept = std::fs::read_to_string(&kept).expect("the command's output is kept");
+    assert!(kept.contains("$ id -u") && kept.contains("65534"), "{kept}");
+    // Refused commands ran nothing, so nothing else was recorded as run.
+    assert_eq!(commands.len(), 2, "{commands:#?}");
+    // The report's timeline (a broken sandbox fails its checks; on a busy host some may not
+    // run: either way the report is written).
+    let graded = env.run(&["grade", &a, "--json"]);
+    assert!(
+        matches!(graded.status.code(), Some(3) | Some(6)),
+        "{}",
+        stderr(&graded)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&graded.stdout).expect("JSON report");
+    let timeline: Vec<String> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["kind"].as_str().unwrap(),
+                e["detail"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        timeline.iter().any(|e| e == "command orders$ id -u"),
+        "{timeline:#?}"
+    );
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.starts_with("inspect inspected orders")),
+        "{timeline:#?}"
+    );
+    let other = env.json(&["show", &b, "--json"], EXIT_OK);
+    assert!(
+        other["session"]["commands"]
+            .as_array()
+            .is_none_or(|c| c.is_empty()),
+        "{other:#}"
+    );
+
+    // An engine that is down: one sentence and its exit code.
+    let out = env
+        .cmd(&["ps", &a])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("run breakfix");
+    assert_eq!(out.status.code(), Some(EXIT_BACKEND_UNREACHABLE));
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+
+    // A stopped session has no services to reach.
+    env.expect(&["stop", &a], EXIT_OK);
+    env.expect(&["logs", &a, "web"], EXIT_FAILURE);
+}
