@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::compose::{self, Deployment, Service};
+use crate::compose::{self, Bound, Deployment, Guard, RootRule, Service};
 use crate::scenario::Package;
 use crate::yaml::Pos;
 
@@ -116,26 +116,6 @@ const PROTECTED_TARGETS: &[&str] = &[
 
 /// How far a mount target may be followed through links before it is refused.
 const MAX_LINK_HOPS: usize = 40;
-
-/// Whether a service may run as uid 0.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum RootRule {
-    #[default]
-    Allowed,
-    Denied,
-    /// As the scenario's image does: allowed when that image's own user is root.
-    AsImage(String),
-}
-
-/// What the backend must still judge for one service, where only the engine knows.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Guard {
-    pub root: RootRule,
-    /// The shortest healthcheck interval and timeout, in nanoseconds (0: no floor).
-    pub health_floor_ns: i64,
-    /// Where the service is declared (`compose.yaml:12:3`), for the backend's refusals.
-    pub declared_at: String,
-}
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ServiceLimits {
@@ -297,10 +277,12 @@ impl Ceiling {
                 root: RootRule::Denied,
             })
     }
+}
 
+impl Bound for Ceiling {
     /// Checks one service of a workspace's compose file; each problem goes to `err` with
     /// the position it concerns (`Pos::default()`: the service's own line).
-    pub(crate) fn check_service(
+    fn check_service(
         &self,
         name: &str,
         svc: &Service,
@@ -397,9 +379,8 @@ impl Ceiling {
             }
         }
     }
-
     /// Checks the whole deployment: the number of services and their summed limits.
-    pub(crate) fn check_totals(&self, d: &Deployment, err: &mut dyn FnMut(String)) {
+    fn check_totals(&self, d: &Deployment, err: &mut dyn FnMut(String)) {
         if self.is_unlimited() {
             return;
         }
@@ -437,9 +418,8 @@ impl Ceiling {
             ));
         }
     }
-
     /// What the backend still judges for `name`.
-    pub(crate) fn guard(&self, name: &str, declared_at: String) -> Guard {
+    fn guard(&self, name: &str, declared_at: String) -> Guard {
         if self.is_unlimited() {
             return Guard {
                 declared_at,
@@ -452,9 +432,8 @@ impl Ceiling {
             declared_at,
         }
     }
-
     /// Checks the images a workspace Dockerfile starts from; each problem with its line.
-    pub fn check_dockerfile(&self, text: &str) -> Vec<(u64, String)> {
+    fn check_dockerfile(&self, text: &str) -> Vec<(u64, String)> {
         if self.is_unlimited() {
             return vec![];
         }

@@ -13,7 +13,6 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ceiling::{Ceiling, Guard};
 use crate::diagnostic::Diagnostic;
 use crate::duration::HumanDuration;
 use crate::yaml::{self, Located, Pos};
@@ -519,12 +518,70 @@ impl Deployment {
     }
 }
 
+/// Whether a service may run as uid 0.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RootRule {
+    #[default]
+    Allowed,
+    Denied,
+    /// As the scenario's image does: allowed when that image's own user is root.
+    AsImage(String),
+}
+
+/// What the backend must still judge for one service, where only the engine knows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Guard {
+    pub root: RootRule,
+    /// The shortest healthcheck interval and timeout, in nanoseconds (0: no floor).
+    pub health_floor_ns: i64,
+    /// Where the service is declared (`compose.yaml:12:3`), for the backend's refusals.
+    pub declared_at: String,
+}
+
+/// What a workspace's compose file may ask for, checked as the file is read: the scenario's
+/// ceiling ([`crate::ceiling::Ceiling`]) implements it. The loader knows the file; the bound
+/// knows the scenario.
+pub trait Bound {
+    /// Checks one service; each problem goes to `err` with the position it concerns
+    /// (`Pos::default()`: the service's own line).
+    fn check_service(
+        &self,
+        name: &str,
+        svc: &Service,
+        binds: &[Bind],
+        err: &mut dyn FnMut(Pos, String),
+    );
+    /// Checks the whole deployment: the number of services and their summed limits.
+    fn check_totals(&self, d: &Deployment, err: &mut dyn FnMut(String));
+    /// What the backend still judges for `name`.
+    fn guard(&self, name: &str, declared_at: String) -> Guard;
+    /// Checks the images a workspace Dockerfile starts from; each problem with its line.
+    fn check_dockerfile(&self, text: &str) -> Vec<(u64, String)>;
+}
+
+/// No bound at all: how the scenario's own workspace is read (its author is trusted).
+pub struct Unbounded;
+
+impl Bound for Unbounded {
+    fn check_service(&self, _: &str, _: &Service, _: &[Bind], _: &mut dyn FnMut(Pos, String)) {}
+    fn check_totals(&self, _: &Deployment, _: &mut dyn FnMut(String)) {}
+    fn guard(&self, _: &str, declared_at: String) -> Guard {
+        Guard {
+            declared_at,
+            ..Guard::default()
+        }
+    }
+    fn check_dockerfile(&self, _: &str) -> Vec<(u64, String)> {
+        vec![]
+    }
+}
+
 /// Loads `file` (a compose file inside `workspace`) into a deployment, or every problem
 /// found in it, each with its position; anything above `ceiling` is one of them.
 pub fn load(
     workspace: &Path,
     file: &Path,
-    ceiling: &Ceiling,
+    ceiling: &dyn Bound,
 ) -> Result<Deployment, Vec<Diagnostic>> {
     let text =
         yaml::read_file(file, "compose file").map_err(|e| vec![Diagnostic::from_parse(file, e)])?;
@@ -538,7 +595,7 @@ pub fn parse(
     workspace: &Path,
     file: &Path,
     bytes: &[u8],
-    ceiling: &Ceiling,
+    ceiling: &dyn Bound,
 ) -> Result<Deployment, Vec<Diagnostic>> {
     let parsed: ComposeFile = yaml::text(bytes)
         .and_then(yaml::from_str)
@@ -550,7 +607,7 @@ fn resolve(
     workspace: &Path,
     file: &Path,
     parsed: ComposeFile,
-    ceiling: &Ceiling,
+    ceiling: &dyn Bound,
 ) -> Result<Deployment, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut services = Vec::new();
@@ -995,7 +1052,7 @@ mod tests {
         std::fs::write(dir.path().join("conf/app.conf"), "x").unwrap();
         let file = dir.path().join("compose.yaml");
         std::fs::write(&file, text).unwrap();
-        load(dir.path(), &file, &Ceiling::unlimited())
+        load(dir.path(), &file, &Unbounded)
     }
 
     #[test]
@@ -1113,7 +1170,7 @@ mod tests {
         std::fs::write(dir.path().join("app/Dockerfile.prod"), "FROM scratch\n").unwrap();
         let file = dir.path().join("compose.yaml");
         std::fs::write(&file, text).unwrap();
-        load(dir.path(), &file, &Ceiling::unlimited())
+        load(dir.path(), &file, &Unbounded)
     }
 
     #[test]
@@ -1204,7 +1261,7 @@ mod tests {
             "services:\n  web:\n    image: nginx\n    volumes:\n      - ./nginx/conf.d:/etc/nginx/conf.d:ro\n",
         )
         .unwrap();
-        let d = load(&ws, &file, &Ceiling::unlimited()).unwrap();
+        let d = load(&ws, &file, &Unbounded).unwrap();
         (dir, d)
     }
 
@@ -1227,7 +1284,7 @@ mod tests {
         let (dir, _) = bound_folder();
         let ws = dir.path().join("workspace");
         mkfifo(&ws.join("nginx/conf.d/snippets/pipe"));
-        let diags = load(&ws, &ws.join("compose.yaml"), &Ceiling::unlimited()).unwrap_err();
+        let diags = load(&ws, &ws.join("compose.yaml"), &Unbounded).unwrap_err();
         assert_eq!(
             crate::diagnostic::render(&diags),
             format!(
@@ -1265,7 +1322,7 @@ mod tests {
         std::os::unix::fs::symlink("/dev/zero", ws.join("app/zero")).unwrap();
         let file = ws.join("compose.yaml");
         std::fs::write(&file, "services:\n  app:\n    build: ./app\n").unwrap();
-        let diags = load(&ws, &file, &Ceiling::unlimited()).unwrap_err();
+        let diags = load(&ws, &file, &Unbounded).unwrap_err();
         assert_eq!(
             crate::diagnostic::render(&diags),
             format!(

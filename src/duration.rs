@@ -63,6 +63,11 @@ impl JsonSchema for HumanDuration {
     }
 }
 
+/// A session clock as the reports show it: `12m05s`.
+pub fn clock_text(secs: u64) -> String {
+    format!("{}m{:02}s", secs / 60, secs % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

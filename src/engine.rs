@@ -83,8 +83,6 @@ pub enum EngineError {
     #[error(transparent)]
     Tool(#[from] crate::tools::ToolError),
     #[error(transparent)]
-    Serve(crate::serve::ServeError),
-    #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
     #[error("record the shell in {}", path.display())]
     Recording {
@@ -283,24 +281,20 @@ pub fn ceiling_of(pkg: &Package) -> Result<Ceiling> {
     let own = compose::load(
         &ws,
         &ws.join(&pkg.scenario.environment.compose.value),
-        &Ceiling::unlimited(),
+        &compose::Unbounded,
     )
     .map_err(|diagnostics| EngineError::Workspace { diagnostics })?;
     Ok(Ceiling::for_package(pkg, &own))
 }
 
-/// Copies a folder tree: folders, regular files and links that stay inside it (copied as
-/// links). The tree is walked and judged first (see [`crate::tree`]): a FIFO, a device, a
-/// link leading out or a tree past the limits is refused by name before anything is written.
+/// Copies a folder tree ([`crate::tree::copy`]), naming both ends when it fails.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     let err = |source| EngineError::CopyTree {
         from: from.to_path_buf(),
         to: to.to_path_buf(),
         source,
     };
-    crate::tree::walk(from)
-        .and_then(|t| t.copy_to(to))
-        .map_err(err)
+    crate::tree::copy(from, to).map_err(err)
 }
 
 /// Removes a workspace about to be filled again from `from`.
@@ -492,7 +486,7 @@ impl Engine {
         pkg: &Package,
         s: &mut Session,
         submitted: &Path,
-        info: crate::takehome::SubmissionInfo,
+        info: crate::session::SubmissionInfo,
         progress: &dyn Progress,
     ) -> Result<()> {
         let _lock = self.store.lock(&s.id, LOCK_WAIT)?;

@@ -57,7 +57,7 @@ pub struct Report {
     /// For a graded take-home: what was submitted, and how it differs from the workspace as
     /// issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub submission: Option<crate::takehome::SubmissionInfo>,
+    pub submission: Option<crate::session::SubmissionInfo>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

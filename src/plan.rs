@@ -319,7 +319,7 @@ pub fn combine(plan: &Plan, a: &Assessment, taken: &[Taken<'_>]) -> AssessmentRe
                     .strong_signals_seen
                     .push(format!(
                         "{id}: every check passed without a hint, in {}",
-                        crate::report::clock_text(r.session.elapsed_secs)
+                        crate::duration::clock_text(r.session.elapsed_secs)
                     ));
             }
         }

@@ -145,7 +145,7 @@ pub struct Session {
     pub workspace_files: BTreeMap<String, String>,
     /// A take-home submission graded in this session (`grade --submission`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub submission: Option<crate::takehome::SubmissionInfo>,
+    pub submission: Option<crate::session::SubmissionInfo>,
 }
 
 impl Session {
@@ -346,17 +346,10 @@ impl Store {
 
 /// Writes `bytes` to `path` so a reader sees the old or the new content, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let err = |source| SessionError::Write {
+    crate::tree::write_atomic(path, bytes).map_err(|source| SessionError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    })
 }
 
 /// A new session id: the scenario id and six random characters.
@@ -369,6 +362,63 @@ pub fn new_id(scenario: &str) -> String {
         .collect();
     let prefix: String = scenario.chars().take(24).collect();
     format!("{}-{suffix}", prefix.trim_end_matches('-'))
+}
+
+// What a graded submission was (a take-home handed in): a fact of the session record,
+// shown in its report.
+
+/// What kind of thing was submitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SubmissionKind {
+    Folder,
+    Tarball,
+    GitBundle,
+}
+
+impl std::fmt::Display for SubmissionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SubmissionKind::Folder => "folder",
+            SubmissionKind::Tarball => "tarball",
+            SubmissionKind::GitBundle => "git bundle",
+        })
+    }
+}
+
+/// How one file of the submission differs from the workspace as issued.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    Added,
+    Removed,
+    Changed,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FileChange {
+    pub path: String,
+    pub change: Change,
+    /// A unified diff for text files (cut when long); none for binary files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// What a graded submission was: carried by its session and shown in its report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SubmissionInfo {
+    /// The file or folder graded (as given).
+    pub source: String,
+    pub kind: SubmissionKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_home: Option<String>,
+    /// Who the take-home was issued to, by the interviewer's record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_to: Option<String>,
+    /// The submission against the workspace as issued.
+    pub changes: Vec<FileChange>,
 }
 
 #[cfg(test)]

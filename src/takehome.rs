@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::scenario::{BundleInfo, Package, Scenario, Visibility, variables};
-use crate::session::{self, Store};
+use crate::session::{self, Change, FileChange, Store, SubmissionKind};
 
 pub const FORMAT_VERSION: u32 = 1;
 /// Submissions larger than this (unpacked) are refused.
@@ -269,11 +269,9 @@ pub fn pack(store: &Store, req: &PackRequest) -> Result<Packed> {
     let copy = |rel: &str| -> Result<()> {
         let from = pkg.root.join(rel);
         if from.is_dir() {
-            crate::engine::copy_tree(&from, &dest.join(rel)).map_err(|e| {
-                TakeHomeError::Target {
-                    path: dest.join(rel),
-                    why: format!("failed to copy {rel}: {e}"),
-                }
+            crate::tree::copy(&from, &dest.join(rel)).map_err(|e| TakeHomeError::Target {
+                path: dest.join(rel),
+                why: format!("failed to copy {rel}: {e}"),
             })?;
         } else if from.is_file() {
             std::fs::copy(&from, dest.join(rel)).map_err(write(&dest.join(rel)))?;
@@ -308,7 +306,7 @@ pub fn pack(store: &Store, req: &PackRequest) -> Result<Packed> {
 
     // What the candidate's breakfix needs beside it, and the instructions.
     if req.assets.is_dir() {
-        crate::engine::copy_tree(&req.assets, &root.join("docker")).map_err(|e| {
+        crate::tree::copy(&req.assets, &root.join("docker")).map_err(|e| {
             TakeHomeError::Target {
                 path: root.join("docker"),
                 why: format!("failed to copy breakfix's docker/ folder: {e}"),
@@ -466,60 +464,6 @@ Add a short note of what you found, what you changed and why (an `INCIDENT.md` o
 `NOTES.md` in the workspace is a good place): the interviewer will ask you about it.\n",
         title = pkg.scenario.title,
     )
-}
-
-/// What kind of thing was submitted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SubmissionKind {
-    Folder,
-    Tarball,
-    GitBundle,
-}
-
-impl std::fmt::Display for SubmissionKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SubmissionKind::Folder => "folder",
-            SubmissionKind::Tarball => "tarball",
-            SubmissionKind::GitBundle => "git bundle",
-        })
-    }
-}
-
-/// How one file of the submission differs from the workspace as issued.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Change {
-    Added,
-    Removed,
-    Changed,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct FileChange {
-    pub path: String,
-    pub change: Change,
-    /// A unified diff for text files (cut when long); none for binary files.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diff: Option<String>,
-}
-
-/// What a graded submission was: carried by its session and shown in its report.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct SubmissionInfo {
-    /// The file or folder graded (as given).
-    pub source: String,
-    pub kind: SubmissionKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub take_home: Option<String>,
-    /// Who the take-home was issued to, by the interviewer's record.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub issued_to: Option<String>,
-    /// The submission against the workspace as issued.
-    pub changes: Vec<FileChange>,
 }
 
 /// A submission made ready to grade: its files in a folder of their own.

@@ -276,6 +276,13 @@ impl Walk {
     }
 }
 
+/// Copies a folder tree: folders, regular files and links that stay inside it (copied as
+/// links). The tree is walked and judged first: a FIFO, a device, a link leading out or a
+/// tree past the limits is refused by name before anything is written.
+pub fn copy(from: &Path, to: &Path) -> Result<(), TreeError> {
+    walk(from)?.copy_to(to)
+}
+
 /// Shorthand for a strict walk of a whole workspace.
 pub fn walk(root: &Path) -> Result<Tree, TreeError> {
     Walk::new("workspace").run(root)
@@ -511,6 +518,17 @@ pub fn open_regular(path: &Path, max: u64) -> io::Result<File> {
         ));
     }
     Ok(file)
+}
+
+/// Writes `bytes` to `path` so a reader sees the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    io::Write::write_all(&mut tmp, bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// The content of one regular file of at most `max` bytes (see [`open_regular`]).

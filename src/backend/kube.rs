@@ -1321,7 +1321,7 @@ impl Backend for KubeBackend {
         let kubeconfig = candidate_kubeconfig(&self.cluster, &ns, &token);
         let path = dir.join("kubeconfig");
         // Written through a temporary file created 0600: the token is the candidate's alone.
-        crate::session::write_atomic(&path, kubeconfig.as_bytes()).map_err(|e| {
+        crate::tree::write_atomic(&path, kubeconfig.as_bytes()).map_err(|e| {
             BackendError::Refused {
                 op: "write",
                 object: path.display().to_string(),

@@ -3,6 +3,7 @@
 //! status, header, time, error) with curl's `-w`. One exec for the whole stream keeps the
 //! interval honest and costs the engine one round trip, not hundreds.
 
+use crate::scenario::syntax::is_token;
 use std::time::Duration;
 
 use super::{
@@ -184,14 +185,6 @@ pub fn deadline(req: &HttpStreamRequest) -> Duration {
 
 fn secs(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64())
-}
-
-/// Header names are RFC 9110 tokens; anything else is refused rather than quoted.
-pub fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
 }
 
 /// The samples in the probe's output, and whether the stream reached its end.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Ctx, Outcome, Status, clip};
 use crate::backend::Result;
+use crate::scenario::syntax::heading_key;
 use crate::scenario::{MarkdownSectionsCheck, RequiredSection};
 
 /// Notes longer than this are not read (and a candidate has no reason to write them).
@@ -285,25 +286,6 @@ pub(crate) fn count_words(text: &str) -> usize {
     text.split_whitespace()
         .filter(|w| w.chars().any(char::is_alphanumeric))
         .count()
-}
-
-/// How a heading or a section name is compared: lowercase, emphasis and punctuation
-/// dropped, leading numbering (`2.`, `3)`, `1.2`) dropped, whitespace collapsed.
-pub fn heading_key(text: &str) -> String {
-    let lowered: String = text
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect();
-    let mut words: Vec<&str> = lowered.split_whitespace().collect();
-    // Numbering like `2.` or `1.2` became bare digits.
-    while words
-        .first()
-        .is_some_and(|w| w.chars().all(|c| c.is_ascii_digit()))
-    {
-        words.remove(0);
-    }
-    words.join(" ")
 }
 
 /// Whether a heading's key is the section name, or starts with it as whole words.

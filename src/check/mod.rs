@@ -18,9 +18,6 @@ mod prometheus_alert;
 mod served_by;
 mod stays_running;
 
-pub use markdown_sections::heading_key;
-pub use object_fields::{parse_path as parse_field_path, quantity};
-
 use std::path::Path;
 use std::time::Instant;
 

@@ -5,55 +5,8 @@ use serde_json::Value;
 
 use super::{Ctx, Outcome};
 use crate::backend::Result;
+use crate::scenario::syntax::{Step, parse_field_path, quantity};
 use crate::scenario::{FieldPredicate, ObjectFieldsCheck};
-
-/// One step of a field path.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Step {
-    Key(String),
-    Index(usize),
-    /// `[name=x]`: the list element whose `name` is `x`.
-    Named(String),
-    /// `[*]`: every element.
-    All,
-}
-
-/// Parses `spec.template.spec.containers[name=api].resources.limits.memory`.
-pub fn parse_path(path: &str) -> std::result::Result<Vec<Step>, String> {
-    let mut steps = vec![];
-    for part in path.split('.') {
-        let (key, mut rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if key.is_empty() && rest.is_empty() {
-            return Err(format!("`{path}` has an empty segment"));
-        }
-        if !key.is_empty() {
-            steps.push(Step::Key(key.to_string()));
-        }
-        while let Some(r) = rest.strip_prefix('[') {
-            let Some(end) = r.find(']') else {
-                return Err(format!("`{path}` has an unclosed `[`"));
-            };
-            let inner = &r[..end];
-            steps.push(if inner == "*" {
-                Step::All
-            } else if let Some(name) = inner.strip_prefix("name=") {
-                Step::Named(name.to_string())
-            } else {
-                Step::Index(inner.parse().map_err(|_| {
-                    format!("`{path}`: `[{inner}]` is not `*`, `name=...` or a number")
-                })?)
-            });
-            rest = &r[end + 1..];
-        }
-        if !rest.is_empty() {
-            return Err(format!("`{path}`: unexpected `{rest}`"));
-        }
-    }
-    Ok(steps)
-}
 
 /// The values a path reaches, one per branch (`[*]` branches), `None` where a branch stops.
 pub fn select<'v>(v: &'v Value, steps: &[Step]) -> Vec<(String, Option<&'v Value>)> {
@@ -117,28 +70,6 @@ pub fn select<'v>(v: &'v Value, steps: &[Step]) -> Vec<(String, Option<&'v Value
     out
 }
 
-/// A Kubernetes quantity (`128Mi`, `0.5`, `250m`, `1G`) or plain number, as a float.
-pub fn quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    const SUFFIXES: &[(&str, f64)] = &[
-        ("Ki", 1024.0),
-        ("Mi", 1024.0 * 1024.0),
-        ("Gi", 1024.0 * 1024.0 * 1024.0),
-        ("Ti", 1024.0 * 1024.0 * 1024.0 * 1024.0),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("m", 1e-3),
-    ];
-    for (suffix, factor) in SUFFIXES {
-        if let Some(n) = s.strip_suffix(suffix) {
-            return n.parse::<f64>().ok().map(|n| n * factor);
-        }
-    }
-    s.parse().ok()
-}
-
 fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -148,7 +79,7 @@ fn text(v: &Value) -> String {
 
 /// Why the predicate does not hold on `object`; every branch of the path is judged.
 pub fn judge(p: &FieldPredicate, object: &Value) -> std::result::Result<String, String> {
-    let steps = parse_path(&p.path.value)?;
+    let steps = parse_field_path(&p.path.value)?;
     let mut seen = vec![];
     for (at, v) in select(object, &steps) {
         let fail = |what: String| Err(format!("{at}: {what}"));
@@ -269,7 +200,7 @@ mod tests {
     #[test]
     fn paths_parse_keys_names_indexes_and_wildcards() {
         assert_eq!(
-            parse_path("a.b[name=x].c[0][*]").unwrap(),
+            parse_field_path("a.b[name=x].c[0][*]").unwrap(),
             vec![
                 Step::Key("a".into()),
                 Step::Key("b".into()),
@@ -279,9 +210,9 @@ mod tests {
                 Step::All
             ]
         );
-        assert!(parse_path("a..b").is_err());
-        assert!(parse_path("a[x").is_err());
-        assert!(parse_path("a[x]").is_err());
+        assert!(parse_field_path("a..b").is_err());
+        assert!(parse_field_path("a[x").is_err());
+        assert!(parse_field_path("a[x]").is_err());
     }
 
     #[test]

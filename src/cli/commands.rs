@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::progress::Term;
+use super::signal::{interruptible, stop_signal};
 use super::{Cli, ClusterAction, Command, ReportAction};
 use crate::backend::docker::DockerBackend;
 use crate::backend::kube::KubeBackend;
@@ -206,8 +207,13 @@ fn print_error(e: &EngineError) {
         );
         return;
     }
+    print_chain(e);
+}
+
+/// `error: failed to …` and each cause on a line of its own.
+fn print_chain(e: &dyn std::error::Error) {
     note!("error: failed to {e}");
-    let mut src = std::error::Error::source(e);
+    let mut src = e.source();
     while let Some(s) = src {
         note!("  caused by: {s}");
         src = s.source();
@@ -344,37 +350,6 @@ fn pick_session(store: &Store, arg: Option<String>) -> Result<String, EngineErro
             matches: live,
         }
         .into()),
-    }
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM (a service manager or `kill` stopping us).
-pub(super) async fn stop_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
-}
-
-/// Runs `work` unless Ctrl-C or SIGTERM comes first; a second one exits at once.
-async fn interruptible<T>(work: impl std::future::Future<Output = T>) -> Option<T> {
-    tokio::select! {
-        r = work => Some(r),
-        _ = stop_signal() => {
-            note!("\ninterrupted: tearing down what this command created (Ctrl-C again to force)");
-            tokio::spawn(async {
-                stop_signal().await;
-                std::process::exit(exit::INTERRUPTED);
-            });
-            None
-        }
     }
 }
 
@@ -579,10 +554,13 @@ async fn dispatch(cli: Cli) -> CmdResult {
                 use std::io::Write as _;
                 let _ = std::io::stdout().flush();
             };
-            crate::serve::run(store.clone(), connect, opts, announce, stop_signal())
-                .await
-                .map_err(EngineError::Serve)?;
-            Ok(exit::OK)
+            match crate::serve::run(store.clone(), connect, opts, announce, stop_signal()).await {
+                Ok(()) => Ok(exit::OK),
+                Err(e) => {
+                    print_chain(&e);
+                    Ok(exit::FAILURE)
+                }
+            }
         }
         Command::Shell {
             session,
@@ -1201,8 +1179,8 @@ async fn status(eng: &Engine, id: &str, json: bool) -> CmdResult {
     if let Some(e) = elapsed {
         println!(
             "clock     {} of {}",
-            crate::report::clock_text(e),
-            crate::report::clock_text(s.time_limit_secs)
+            crate::duration::clock_text(e),
+            crate::duration::clock_text(s.time_limit_secs)
         );
     }
     println!("workspace {}", s.workspace.display());

@@ -11,6 +11,7 @@ macro_rules! note {
 mod commands;
 mod progress;
 mod shell;
+mod signal;
 mod watch;
 
 use std::path::PathBuf;

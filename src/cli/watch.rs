@@ -30,7 +30,7 @@ pub async fn run(
                         draw(l, seen_at);
                     }
                 }
-                _ = super::commands::stop_signal() => return Ok(exit::OK),
+                _ = super::signal::stop_signal() => return Ok(exit::OK),
             }
         };
         let round = match round {
@@ -64,7 +64,7 @@ pub async fn run(
         while Instant::now() < next {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1).min(next - Instant::now())) => {}
-                _ = super::commands::stop_signal() => return Ok(exit::OK),
+                _ = super::signal::stop_signal() => return Ok(exit::OK),
             }
             if let (true, Some(l)) = (tty, &last) {
                 draw(l, seen_at);

@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use super::clock_text as clock;
 use super::html::esc;
+use crate::duration::clock_text as clock;
 use crate::plan::AssessmentReport;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use super::clock_text as clock;
 use crate::check::Status;
+use crate::duration::clock_text as clock;
 use crate::grade::{CheckResult, Report, Scope};
 
 const STYLE: &str = r#"

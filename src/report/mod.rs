@@ -50,7 +50,7 @@ pub fn render_sealed(
 /// `, take-home <id> issued to <name>` for a graded submission (empty when no take-home is
 /// known), each part written as the format writes such things.
 pub fn take_home_text(
-    sub: &crate::takehome::SubmissionInfo,
+    sub: &crate::session::SubmissionInfo,
     id: impl Fn(&str) -> String,
     who: impl Fn(&str) -> String,
 ) -> String {
@@ -87,10 +87,6 @@ pub fn marks_text(c: &crate::grade::CompetencyScore, sep: &str) -> String {
         .map(|m| m.to_string())
         .collect::<Vec<_>>()
         .join(sep)
-}
-
-pub fn clock_text(secs: u64) -> String {
-    format!("{}m{:02}s", secs / 60, secs % 60)
 }
 
 #[cfg(test)]
@@ -191,7 +187,7 @@ mod tests {
 
     #[test]
     fn a_graded_submission_shows_its_changed_files_and_diff_in_every_format() {
-        use crate::takehome::{Change, FileChange, SubmissionInfo, SubmissionKind};
+        use crate::session::{Change, FileChange, SubmissionInfo, SubmissionKind};
         let mut r = mixed();
         r.submission = Some(SubmissionInfo {
             source: "inbox/ada.tgz".into(),

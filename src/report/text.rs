@@ -1,7 +1,7 @@
 use std::fmt::Write;
 
-use super::clock_text as clock;
 use crate::check::Status;
+use crate::duration::clock_text as clock;
 use crate::grade::{Report, Scope};
 
 fn mark(status: Status) -> &'static str {

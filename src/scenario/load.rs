@@ -397,7 +397,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                 ),
             ),
             Ok(path) => {
-                match compose::load(&workspace, &path, &crate::ceiling::Ceiling::unlimited()) {
+                match compose::load(&workspace, &path, &compose::Unbounded) {
                     Ok(dep) => {
                         services = Some(dep.services.iter().map(|s| s.name.clone()).collect())
                     }
@@ -571,11 +571,11 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                     );
                 }
                 for f in &k.fields {
-                    if let Err(why) = crate::check::parse_field_path(&f.path.value) {
+                    if let Err(why) = super::syntax::parse_field_path(&f.path.value) {
                         err(f.path.pos, format!("{label}: path {why}"));
                     }
                     for bound in [&f.at_least, &f.at_most].into_iter().flatten() {
-                        if crate::check::quantity(&bound.value).is_none() {
+                        if super::syntax::quantity(&bound.value).is_none() {
                             err(
                                 bound.pos,
                                 format!(
@@ -888,7 +888,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                 let mut names = HashSet::new();
                 for sec in &k.sections {
                     for name in std::iter::once(&sec.heading).chain(&sec.aliases) {
-                        let key = crate::check::heading_key(name);
+                        let key = super::syntax::heading_key(name);
                         if key.is_empty() {
                             err(name.pos, format!("{label}: a section name is empty"));
                         } else if !names.insert(key) {
@@ -1231,7 +1231,7 @@ fn validate_stream(k: &super::HttpStreamCheck, label: &str, err: &mut dyn FnMut(
         );
     }
     if let Some(h) = &k.version_header
-        && !crate::backend::stream::is_token(h)
+        && !super::syntax::is_token(h)
     {
         err(
             h.pos,

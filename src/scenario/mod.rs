@@ -2,6 +2,7 @@
 //! Loading and validation live in [`load`].
 
 pub mod load;
+pub mod syntax;
 pub mod variables;
 
 use std::collections::BTreeSet;

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::SessionView;
 use crate::check::Status;
-use crate::report::clock_text as clock;
+use crate::duration::clock_text as clock;
 use crate::report::html::esc;
 use crate::session::Status as SessionStatus;
 

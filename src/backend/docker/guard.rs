@@ -13,7 +13,8 @@ use futures_util::StreamExt;
 
 use super::DockerBackend;
 use crate::backend::{BackendError, Result, Target};
-use crate::ceiling::{RootRule, names_root};
+use crate::ceiling::names_root;
+use crate::compose::RootRule;
 use crate::compose::ServiceSpec;
 
 /// The most of an image's `/etc/passwd` read (a candidate's build decides what is in it).

@@ -16,7 +16,8 @@ use crate::grade::{Report, Scope};
 use crate::report::{self, Format};
 use crate::scenario::{BackendKind, variables};
 use crate::session::Store;
-use crate::takehome::{self, SubmissionInfo, TakeHome, TakeHomeError};
+use crate::session::SubmissionInfo;
+use crate::takehome::{self, TakeHome, TakeHomeError};
 
 /// The global options these commands use.
 pub(super) struct Cx {
