@@ -148,6 +148,7 @@ fn resolve(at: &str, path: &str, known: &BTreeSet<String>) -> Option<String> {
         _ => return None,
     }
     (0..=segs.len())
+        .rev()
         .map(|n| {
             base.iter()
                 .chain(&segs[..n])
@@ -155,8 +156,7 @@ fn resolve(at: &str, path: &str, known: &BTreeSet<String>) -> Option<String> {
                 .collect::<Vec<_>>()
                 .join("::")
         })
-        .filter(|m| known.contains(m))
-        .last()
+        .find(|m| known.contains(m))
 }
 
 /// Arrows between modules, without a parent's arrows to its own submodules.

@@ -709,3 +709,36 @@ pub trait Backend: Send + Sync {
         })
     }
 }
+/// Connects to a backend: the local Docker engine, or the cluster of a kubeconfig context
+/// (`context`, else the current one). `assets` is breakfix's own `docker/` folder (the probe
+/// and the base image). `runtime` is the OCI runtime for candidate containers (Docker): one
+/// asked for now (`runtime_is_new`) is checked against the engine; one recorded by a
+/// session is trusted, so `stop` works even if it was unregistered since.
+pub async fn connect(
+    kind: BackendKind,
+    context: Option<String>,
+    assets: PathBuf,
+    runtime: Option<String>,
+    runtime_is_new: bool,
+) -> Result<std::sync::Arc<dyn Backend>> {
+    Ok(match kind {
+        BackendKind::Docker => {
+            let b = docker::DockerBackend::connect(assets)
+                .await?
+                .with_runtime(runtime);
+            if runtime_is_new {
+                b.check_runtime().await?;
+            }
+            std::sync::Arc::new(b)
+        }
+        BackendKind::Kube if runtime.is_some() => {
+            return Err(BackendError::Unsupported {
+                op: "choose a container runtime (use a RuntimeClass in the manifests)",
+                backend: kind,
+            });
+        }
+        BackendKind::Kube => {
+            std::sync::Arc::new(kube::KubeBackend::connect(context, assets).await?)
+        }
+    })
+}

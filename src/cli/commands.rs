@@ -10,7 +10,7 @@ use super::signal::{interruptible, stop_signal};
 use super::{Cli, ClusterAction, Command, ReportAction};
 use crate::backend::docker::DockerBackend;
 use crate::backend::kube::KubeBackend;
-use crate::backend::{Backend, BackendError, Progress, Silent};
+use crate::backend::{Backend, Progress, Silent};
 use crate::engine::{self, Engine, EngineError};
 use crate::exit;
 use crate::grade::{Report, Scope};
@@ -268,10 +268,8 @@ fn open_store(state_dir: &Option<PathBuf>) -> Result<Store, EngineError> {
     )?)
 }
 
-/// Connects to a backend: the local Docker engine, or the cluster of a kubeconfig context.
-/// `runtime` is the OCI runtime for candidate containers (Docker):
-/// one asked for now is checked against the engine; one recorded by a session is trusted, so
-/// `stop` works even if it was unregistered since.
+/// Connects to a backend ([`crate::backend::connect`]) with breakfix's assets found
+/// beside the scenarios folder.
 async fn connect(
     kind: BackendKind,
     context: &Option<String>,
@@ -279,27 +277,14 @@ async fn connect(
     runtime: Option<String>,
     runtime_is_new: bool,
 ) -> Result<Arc<dyn Backend>, EngineError> {
-    Ok(match kind {
-        BackendKind::Docker => {
-            let b = DockerBackend::connect(assets_dir(scenarios))
-                .await?
-                .with_runtime(runtime);
-            if runtime_is_new {
-                b.check_runtime().await?;
-            }
-            Arc::new(b)
-        }
-        BackendKind::Kube if runtime.is_some() => {
-            return Err(BackendError::Unsupported {
-                op: "choose a container runtime (use a RuntimeClass in the manifests)",
-                backend: kind,
-            }
-            .into());
-        }
-        BackendKind::Kube => {
-            Arc::new(KubeBackend::connect(context.clone(), assets_dir(scenarios)).await?)
-        }
-    })
+    Ok(crate::backend::connect(
+        kind,
+        context.clone(),
+        assets_dir(scenarios),
+        runtime,
+        runtime_is_new,
+    )
+    .await?)
 }
 
 async fn engine(
