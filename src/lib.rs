@@ -30,4 +30,5 @@ pub mod takehome;
 pub mod timeline;
 pub mod tools;
 pub mod tree;
+pub mod wait;
 pub mod yaml;

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "exit",
             "seal",
             "tools",
+            "wait",
         ],
     ),
     (

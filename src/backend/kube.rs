@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::wait::{Poll, Wait};
+
 use async_trait::async_trait;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, ServiceAccount};
@@ -468,22 +470,25 @@ impl KubeBackend {
         }
         // Pods are refused until the namespace's default ServiceAccount exists.
         let sas: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &ns);
-        let started = Instant::now();
-        loop {
-            match sas.get_opt("default").await {
-                Ok(Some(_)) => return Ok(()),
-                Ok(None) => {}
-                Err(e) => return Err(self.err("read service account default in", &ns)(e)),
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                return Err(BackendError::Timeout {
-                    op: "wait for the default service account of",
-                    object: ns,
-                    after: Duration::from_secs(60),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        const WAIT: Wait = Wait::new(Duration::from_secs(60), Duration::from_millis(250));
+        WAIT.until(
+            || async {
+                match sas.get_opt("default").await {
+                    Ok(found) => Ok(if found.is_some() {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }),
+                    Err(e) => Err(self.err("read service account default in", &ns)(e)),
+                }
+            },
+            |after| BackendError::Timeout {
+                op: "wait for the default service account of",
+                object: ns.clone(),
+                after,
+            },
+        )
+        .await
     }
 
     /// `breakfix/<scenario>-<name>` (untagged or `:latest`) → its content-hash tag.
@@ -565,27 +570,19 @@ impl KubeBackend {
     /// than the old pods. Best effort: a rollout that cannot start (a quota, a paused
     /// Deployment) is the candidate's to find, so the deadline ends the wait, not the apply.
     async fn wait_rollout_started(&self, ns: &str, info: &KindInfo, name: &str) -> Result<()> {
-        const WAIT: Duration = Duration::from_secs(20);
+        const WAIT: Wait = Wait::new(Duration::from_secs(20), Duration::from_millis(100));
         let api = self.dynamic(ns, info);
-        let started = Instant::now();
-        while started.elapsed() < WAIT {
+        WAIT.within(|| async {
             let o = api
                 .get_opt(name)
                 .await
                 .map_err(self.err("read", format!("{}/{name}", info.kind)))?;
-            let Some(o) = o else { return Ok(()) };
-            let num = |p: &str| o.data.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-            let observed = num("/status/observedGeneration") >= o.metadata.generation.unwrap_or(0);
-            let wanted = o
-                .data
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            if observed && num("/status/updatedReplicas") >= wanted.min(1) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Ok(match o {
+                Some(o) if !rollout_started(&o) => Poll::Pending,
+                _ => Poll::Ready(()),
+            })
+        })
+        .await?;
         Ok(())
     }
 
@@ -593,46 +590,46 @@ impl KubeBackend {
     async fn ensure_probe(&self, t: &Target) -> Result<String> {
         let ns = namespace(&t.session);
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-        let running = |p: &Pod| {
-            p.metadata.deletion_timestamp.is_none()
-                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-        };
-        const WAIT: Duration = Duration::from_secs(90);
-        let started = Instant::now();
-        while started.elapsed() < WAIT {
-            match pods.get_opt(PROBE_POD).await {
-                Ok(Some(p)) if running(&p) => return Ok(PROBE_POD.into()),
-                // Starting, or being deleted (a candidate removed it): wait, then recreate.
-                Ok(Some(p))
-                    if p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Failed") => {}
-                Ok(Some(_)) => {
-                    let _ = pods.delete(PROBE_POD, &DeleteParams::default()).await;
-                }
-                Ok(None) => {
-                    let image = self.probe_image().await?;
-                    let pod = probe_pod(&image, &Self::labels(t, "probe"));
-                    match pods
-                        .create(
-                            &PostParams::default(),
-                            &serde_json::from_value(pod).unwrap_or_default(),
-                        )
-                        .await
-                    {
-                        Ok(_) => {}
-                        // Created meanwhile by a concurrent check.
-                        Err(kube::Error::Api(s)) if s.code == 409 => {}
-                        Err(e) => return Err(self.err("create the probe pod in", &ns)(e)),
+        const WAIT: Wait = Wait::new(Duration::from_secs(90), Duration::from_millis(300));
+        WAIT.until(
+            || async {
+                match pods.get_opt(PROBE_POD).await {
+                    Ok(Some(p)) => match pod_phase(&p) {
+                        PodPhase::Running => return Ok(Poll::Ready(PROBE_POD.to_string())),
+                        // Starting, or being deleted (a candidate removed it): wait, then
+                        // recreate.
+                        PodPhase::Starting => {}
+                        PodPhase::Failed => {
+                            let _ = pods.delete(PROBE_POD, &DeleteParams::default()).await;
+                        }
+                    },
+                    Ok(None) => {
+                        let image = self.probe_image().await?;
+                        let pod = probe_pod(&image, &Self::labels(t, "probe"));
+                        match pods
+                            .create(
+                                &PostParams::default(),
+                                &serde_json::from_value(pod).unwrap_or_default(),
+                            )
+                            .await
+                        {
+                            Ok(_) => {}
+                            // Created meanwhile by a concurrent check.
+                            Err(kube::Error::Api(s)) if s.code == 409 => {}
+                            Err(e) => return Err(self.err("create the probe pod in", &ns)(e)),
+                        }
                     }
+                    Err(e) => return Err(self.err("read the probe pod in", &ns)(e)),
                 }
-                Err(e) => return Err(self.err("read the probe pod in", &ns)(e)),
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        Err(BackendError::Timeout {
-            op: "wait for the probe pod in",
-            object: ns,
-            after: WAIT,
-        })
+                Ok(Poll::Pending)
+            },
+            |after| BackendError::Timeout {
+                op: "wait for the probe pod in",
+                object: ns.clone(),
+                after,
+            },
+        )
+        .await
     }
 
     /// Runs a command in a pod's container; `None` exit code when the deadline passed.
@@ -1611,22 +1608,22 @@ impl Backend for KubeBackend {
             Err(e) if is_not_found(&e) => return Ok(Removed::default()),
             Err(e) => return Err(self.err("delete namespace", &ns)(e)),
         }
-        let started = Instant::now();
-        loop {
-            match namespaces.get_opt(&ns).await {
-                Ok(None) => break,
-                Ok(Some(_)) => {}
-                Err(e) => return Err(self.err("read namespace", &ns)(e)),
-            }
-            if started.elapsed() > DELETE_WAIT {
-                return Err(BackendError::Timeout {
+        Wait::new(DELETE_WAIT, Duration::from_millis(500))
+            .until(
+                || async {
+                    match namespaces.get_opt(&ns).await {
+                        Ok(None) => Ok(Poll::Ready(())),
+                        Ok(Some(_)) => Ok(Poll::Pending),
+                        Err(e) => Err(self.err("read namespace", &ns)(e)),
+                    }
+                },
+                |after| BackendError::Timeout {
                     op: "wait for the deletion of namespace",
-                    object: ns,
-                    after: DELETE_WAIT,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+                    object: ns.clone(),
+                    after,
+                },
+            )
+            .await?;
         Ok(Removed {
             namespaces: 1,
             ..Default::default()
@@ -1981,6 +1978,38 @@ fn strip_nulls(v: Value) -> Value {
     }
 }
 
+/// Where a pod stands, as a wait for it sees it.
+#[derive(Debug, PartialEq, Eq)]
+enum PodPhase {
+    /// Running and not being deleted.
+    Running,
+    /// Pending, or being deleted: look again.
+    Starting,
+    /// Failed: delete it and start another.
+    Failed,
+}
+
+fn pod_phase(p: &Pod) -> PodPhase {
+    match p.status.as_ref().and_then(|s| s.phase.as_deref()) {
+        Some("Failed") => PodPhase::Failed,
+        Some("Running") if p.metadata.deletion_timestamp.is_none() => PodPhase::Running,
+        _ => PodPhase::Starting,
+    }
+}
+
+/// Whether a workload's controller has observed its latest generation and the new revision
+/// has a pod of its own (or wants none).
+fn rollout_started(o: &DynamicObject) -> bool {
+    let num = |p: &str| o.data.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let observed = num("/status/observedGeneration") >= o.metadata.generation.unwrap_or(0);
+    let wanted = o
+        .data
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    observed && num("/status/updatedReplicas") >= wanted.min(1)
+}
+
 #[cfg(test)]
 mod tests {
     //! Every API interaction against a `tower_test` mock API server: each request's method,
@@ -1990,6 +2019,54 @@ mod tests {
     use kube::client::Body;
     use std::pin::pin;
     use tower_test::mock;
+
+    #[test]
+    fn a_probe_pod_is_ready_only_when_running_and_not_being_deleted() {
+        let pod = |phase: &str, deleting: bool| -> Pod {
+            let mut p: Pod = serde_json::from_value(json!({
+                "metadata": {"name": "p"},
+                "status": {"phase": phase}
+            }))
+            .unwrap();
+            if deleting {
+                p.metadata.deletion_timestamp = Some(
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()),
+                );
+            }
+            p
+        };
+        assert_eq!(pod_phase(&pod("Running", false)), PodPhase::Running);
+        assert_eq!(pod_phase(&pod("Running", true)), PodPhase::Starting);
+        assert_eq!(pod_phase(&pod("Pending", false)), PodPhase::Starting);
+        assert_eq!(pod_phase(&pod("Failed", false)), PodPhase::Failed);
+        assert_eq!(pod_phase(&pod("Failed", true)), PodPhase::Failed);
+    }
+
+    #[test]
+    fn a_rollout_has_started_once_its_generation_is_observed_and_a_new_pod_exists() {
+        let obj = |generation: i64, observed: i64, replicas: i64, updated: i64| -> DynamicObject {
+            serde_json::from_value(json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "generation": generation},
+                "spec": {"replicas": replicas},
+                "status": {"observedGeneration": observed, "updatedReplicas": updated}
+            }))
+            .unwrap()
+        };
+        assert!(rollout_started(&obj(2, 2, 3, 1)));
+        assert!(
+            !rollout_started(&obj(2, 1, 3, 3)),
+            "the old generation's status"
+        );
+        assert!(
+            !rollout_started(&obj(2, 2, 3, 0)),
+            "no pod of the new revision yet"
+        );
+        assert!(
+            rollout_started(&obj(2, 2, 0, 0)),
+            "scaled to zero wants no pod"
+        );
+    }
 
     /// One expected request and the answer to it.
     struct Step {
