@@ -77,8 +77,7 @@ pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
             Some(e) => format!("GET {url} → no response ({e}) in {} ms", resp.elapsed_ms),
             None => format!("GET {url} → {} in {} ms", resp.status, resp.elapsed_ms),
         };
-        let status_ok = resp.status == k.expect_status;
-        let body_ok = body_re.as_ref().is_none_or(|r| r.is_match(&resp.body));
+        let fault = judge(&resp, k.expect_status, body_re.as_ref());
         let mut evidence = vec![format!(
             "probe: {observed} (attempt {attempts}, from the session's probe container)"
         )];
@@ -90,26 +89,50 @@ pub async fn run(k: &HttpCheck, cx: &Ctx<'_>) -> Result<Outcome> {
                 "the probe did not finish {stalled} earlier attempt(s) in time (a busy host); they observed nothing and were not judged"
             ));
         }
-        if status_ok && body_ok {
+        let Some(fault) = fault else {
             return match &k.hold {
                 Some(hold) if cx.patience == Patience::Settle => {
                     hold_for(hold.0, &req, &url, &body_re, k, cx, evidence).await
                 }
                 _ => Ok(Outcome::pass(observed, evidence)),
             };
-        }
+        };
         if cx.patience == Patience::Once || started.elapsed() >= k.retry_for.0 {
-            let summary = if !status_ok {
-                format!("{observed}, expected {}", k.expect_status)
-            } else {
-                format!(
-                    "{observed}, but the body does not match `{}`",
-                    body_re.map(|r| r.to_string()).unwrap_or_default()
-                )
+            let summary = match fault {
+                Fault::Body(pattern) => {
+                    format!("{observed}, but the body does not match `{pattern}`")
+                }
+                Fault::NoResponse(_) | Fault::Status(_) => {
+                    format!("{observed}, expected {}", k.expect_status)
+                }
             };
             return Ok(Outcome::fail(summary, evidence));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Why an answer is not a good one.
+#[derive(Debug, PartialEq)]
+enum Fault {
+    NoResponse(String),
+    Status(u16),
+    /// The body does not match this pattern.
+    Body(String),
+}
+
+/// Whether an answer is a good one: the expected status and, when asked for, a body that
+/// matches. `None` when it is.
+fn judge(resp: &HttpResponse, expect_status: u16, body: Option<&Regex>) -> Option<Fault> {
+    if let Some(e) = &resp.error {
+        return Some(Fault::NoResponse(e.clone()));
+    }
+    if resp.status != expect_status {
+        return Some(Fault::Status(resp.status));
+    }
+    match body {
+        Some(r) if !r.is_match(&resp.body) => Some(Fault::Body(r.to_string())),
+        _ => None,
     }
 }
 
@@ -134,17 +157,13 @@ async fn hold_for(
         tokio::time::sleep(HOLD_EVERY.min(hold.saturating_sub(started.elapsed()))).await;
         let resp = cx.backend.http(cx.target, req).await?;
         let at = started.elapsed().as_secs_f64();
-        let status_ok = resp.status == k.expect_status;
-        let body_ok = body_re.as_ref().is_none_or(|r| r.is_match(&resp.body));
-        if !(status_ok && body_ok && resp.error.is_none()) {
-            let observed = match &resp.error {
-                Some(e) => format!("no response ({e})"),
-                None if !status_ok => format!("{}, expected {}", resp.status, k.expect_status),
-                None => format!(
-                    "{} but the body does not match `{}`",
-                    resp.status,
-                    body_re.as_ref().map(|r| r.to_string()).unwrap_or_default()
-                ),
+        if let Some(fault) = judge(&resp, k.expect_status, body_re.as_ref()) {
+            let observed = match fault {
+                Fault::NoResponse(e) => format!("no response ({e})"),
+                Fault::Status(got) => format!("{got}, expected {}", k.expect_status),
+                Fault::Body(pattern) => {
+                    format!("{} but the body does not match `{pattern}`", resp.status)
+                }
             };
             evidence.push(format!(
                 "held: {good} good answer(s), then at {at:.1}s into the {} window: GET {url} → {observed}",
@@ -180,4 +199,47 @@ async fn hold_for(
         ),
         evidence,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str, error: Option<&str>) -> HttpResponse {
+        HttpResponse {
+            status,
+            body: body.into(),
+            error: error.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_answer_is_good_with_the_expected_status_and_a_matching_body() {
+        let re = Regex::new(r#""status":\s*"ok""#).unwrap();
+        assert_eq!(
+            judge(&answer(200, r#"{"status": "ok"}"#, None), 200, Some(&re)),
+            None
+        );
+        assert_eq!(judge(&answer(200, "anything", None), 200, None), None);
+    }
+
+    #[test]
+    fn an_answer_is_faulted_for_the_first_thing_wrong_with_it() {
+        let re = Regex::new("ok").unwrap();
+        assert_eq!(
+            judge(&answer(0, "", Some("connection refused")), 200, Some(&re)),
+            Some(Fault::NoResponse("connection refused".into()))
+        );
+        assert_eq!(
+            judge(&answer(502, "ok", None), 200, Some(&re)),
+            Some(Fault::Status(502))
+        );
+        assert_eq!(
+            judge(&answer(200, "down", None), 200, Some(&re)),
+            Some(Fault::Body("ok".into()))
+        );
+        // A status the check expects is good even when it is an error status.
+        assert_eq!(judge(&answer(503, "", None), 503, None), None);
+    }
 }
