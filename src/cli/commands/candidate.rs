@@ -3,19 +3,28 @@
 
 use std::time::Duration;
 
-use super::{CmdResult, print_json, stop_signal};
+use super::{CmdResult, G, print_json, stop_signal};
 use crate::candidate::{self, FollowEnd};
 use crate::engine::Engine;
+use crate::engine::EngineError;
 use crate::exit;
 
 /// `[SESSION] SERVICE`: with one name, it is the service (in the only live session).
-pub(super) fn session_and_service(mut target: Vec<String>) -> (Option<String>, String) {
+fn session_and_service(mut target: Vec<String>) -> (Option<String>, String) {
     let service = target.pop().unwrap_or_default();
     (target.pop(), service)
 }
 
-pub(super) async fn ps(eng: &Engine, id: &str, json: bool) -> CmdResult {
-    let rows = eng.list_services(id).await?;
+/// The engine, the session's full id and the service a `[SESSION] SERVICE` target names.
+async fn open(g: &G, target: Vec<String>) -> Result<(Engine, String, String), EngineError> {
+    let (session, service) = session_and_service(target);
+    let (eng, id) = g.session(session).await?;
+    Ok((eng, id, service))
+}
+
+pub(super) async fn ps(g: &G, session: Option<String>, json: bool) -> CmdResult {
+    let (eng, id) = g.session(session).await?;
+    let rows = eng.list_services(&id).await?;
     if json {
         print_json(&rows);
     } else {
@@ -25,12 +34,13 @@ pub(super) async fn ps(eng: &Engine, id: &str, json: bool) -> CmdResult {
 }
 
 pub(super) async fn logs(
-    eng: &Engine,
-    id: &str,
-    service: &str,
+    g: &G,
+    target: Vec<String>,
     tail: usize,
     follow: Option<Duration>,
 ) -> CmdResult {
+    let (eng, id, service) = open(g, target).await?;
+    let (eng, id, service) = (&eng, id.as_str(), service.as_str());
     let Some(deadline) = follow else {
         let text = eng.service_logs(id, service, tail).await?;
         print!("{text}");
@@ -58,25 +68,27 @@ pub(super) async fn logs(
     }
 }
 
-pub(super) async fn inspect(eng: &Engine, id: &str, service: &str, json: bool) -> CmdResult {
-    let detail = eng.inspect_service(id, service).await?;
+pub(super) async fn inspect(g: &G, target: Vec<String>, json: bool) -> CmdResult {
+    let (eng, id, service) = open(g, target).await?;
+    let detail = eng.inspect_service(&id, &service).await?;
     if json {
         print_json(&detail);
     } else {
-        print!("{}", candidate::render_detail(service, &detail));
+        print!("{}", candidate::render_detail(&service, &detail));
     }
     Ok(exit::OK)
 }
 
 pub(super) async fn exec(
-    eng: &Engine,
-    id: &str,
-    service: &str,
+    g: &G,
+    target: Vec<String>,
     command: &[String],
     tty: bool,
     timeout: Duration,
     json: bool,
 ) -> CmdResult {
+    let (eng, id, service) = open(g, target).await?;
+    let (eng, id, service) = (&eng, id.as_str(), service.as_str());
     if tty {
         let summary = super::super::shell::exec(eng, id, service, command).await?;
         note!(
