@@ -18,7 +18,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::backend::{ExecOutput, ServiceDetail, ServiceState, Target};
 use crate::engine::{Engine, EngineError, LOCK_WAIT, Result, ShellSummary};
-use crate::session::Session;
+use crate::session::{EventKind, Session};
 use crate::timeline::CommandRun;
 
 /// One service of `breakfix ps`.
@@ -83,7 +83,7 @@ impl Engine {
     }
 
     /// Adds a candidate's use of the sandbox to the session's timeline.
-    fn record_use(&self, id: &str, kind: &str, detail: String) -> Result<()> {
+    fn record_use(&self, id: &str, kind: EventKind, detail: String) -> Result<()> {
         let _lock = self.store.lock(id, LOCK_WAIT)?;
         let mut s = self.store.load(id)?;
         s.record(kind, detail);
@@ -105,7 +105,7 @@ impl Engine {
                 state,
             });
         }
-        self.record_use(&s.id, "ps", "listed the services".into())?;
+        self.record_use(&s.id, EventKind::Ps, "listed the services".into())?;
         Ok(rows)
     }
 
@@ -117,7 +117,7 @@ impl Engine {
         let text = self.backend.logs(&t, service, tail).await?;
         self.record_use(
             &s.id,
-            "logs",
+            EventKind::Logs,
             format!("read the last {tail} log lines of {service}"),
         )?;
         Ok(text)
@@ -140,7 +140,7 @@ impl Engine {
             .await?;
         self.record_use(
             &s.id,
-            "logs",
+            EventKind::Logs,
             format!(
                 "followed the log of {service} (at most {})",
                 humantime::format_duration(deadline)
@@ -205,7 +205,7 @@ impl Engine {
                 message: "it has no container (or pod) right now".into(),
             })
         })?;
-        self.record_use(&s.id, "inspect", format!("inspected {service}"))?;
+        self.record_use(&s.id, EventKind::Inspect, format!("inspected {service}"))?;
         Ok(detail)
     }
 
@@ -232,7 +232,7 @@ impl Engine {
                 if !e.is_unreachable() {
                     self.record_use(
                         &s.id,
-                        "exec-failed",
+                        EventKind::ExecFailed,
                         format!("{service}$ {line}: could not run: {e}"),
                     )?;
                 }

@@ -21,7 +21,9 @@ use crate::grade::{self, Report, Scope};
 use crate::manifests;
 use crate::scenario::BackendKind;
 use crate::scenario::{self, Action, Check, FixExpectation, LoadError, Package};
-use crate::session::{self, HintTaken, Session, SessionError, Status as SessionStatus, Store};
+use crate::session::{
+    self, EventKind, HintTaken, Session, SessionError, Status as SessionStatus, Store,
+};
 use crate::timeline::Note;
 
 /// How long a command waits for another one holding the same session.
@@ -252,7 +254,10 @@ pub fn take_hint(store: &Store, id: &str) -> Result<GivenHint> {
         taken_at: OffsetDateTime::now_utc(),
         cost: h.cost.value,
     });
-    s.record("hint", format!("hint {number} taken (-{})", h.cost.value));
+    s.record(
+        EventKind::Hint,
+        format!("hint {number} taken (-{})", h.cost.value),
+    );
     store.save(&s)?;
     Ok(GivenHint {
         number,
@@ -452,7 +457,7 @@ impl Engine {
             workspace_files: Default::default(),
             submission: None,
         };
-        s.record("created", format!("scenario {}", pkg.id()));
+        s.record(EventKind::Created, format!("scenario {}", pkg.id()));
         self.store.save(&s)?;
         copy_workspace(pkg, &workspace)?;
         Ok(s)
@@ -472,7 +477,7 @@ impl Engine {
         s.status = SessionStatus::Ready;
         s.ready_at = Some(OffsetDateTime::now_utc());
         s.workspace_files = crate::timeline::snapshot(&s.workspace);
-        s.record("ready", "broken state reached; clock started");
+        s.record(EventKind::Ready, "broken state reached; clock started");
         self.store.save(s)?;
         Ok(())
     }
@@ -494,7 +499,7 @@ impl Engine {
         copy_tree(submitted, &s.workspace)?;
         s.submission = Some(info);
         s.record(
-            "submission",
+            EventKind::Submission,
             "the submitted workspace replaces the one issued",
         );
         self.store.save(s)?;
@@ -515,14 +520,14 @@ impl Engine {
                 Ok(()) => progress.finish("injected"),
                 Err(e) => {
                     progress.finish(&format!("could not be injected: {e}"));
-                    s.record("fault-failed", format!("{}: {e}", f.description));
+                    s.record(EventKind::FaultFailed, format!("{}: {e}", f.description));
                 }
             }
         }
         s.status = SessionStatus::Ready;
         s.ready_at = Some(OffsetDateTime::now_utc());
         s.workspace_files = crate::timeline::snapshot(&s.workspace);
-        s.record("ready", "submission deployed");
+        s.record(EventKind::Ready, "submission deployed");
         self.store.save(s)?;
         Ok(())
     }
@@ -630,7 +635,7 @@ impl Engine {
         let removed = self.backend.teardown(&s.id).await;
         s.status = SessionStatus::Failed;
         s.stopped_at = Some(OffsetDateTime::now_utc());
-        s.record("failed", why);
+        s.record(EventKind::Failed, why);
         self.store.save(s)?;
         Ok(removed?)
     }
@@ -644,7 +649,7 @@ impl Engine {
         let workload = match self.deployable(&pkg, &s.workspace).await {
             Ok(d) => d,
             Err(e) => {
-                s.record("apply-rejected", e.to_string());
+                s.record(EventKind::ApplyRejected, e.to_string());
                 self.store.save(&s)?;
                 return Err(e);
             }
@@ -656,13 +661,13 @@ impl Engine {
         {
             Ok(summary) => summary,
             Err(e) => {
-                s.record("apply-failed", e.to_string());
+                s.record(EventKind::ApplyFailed, e.to_string());
                 self.store.save(&s)?;
                 return Err(e.into());
             }
         };
         s.record(
-            "applied",
+            EventKind::Applied,
             format!(
                 "created [{}] recreated [{}] unchanged [{}] removed [{}]",
                 summary.created.join(", "),
@@ -703,7 +708,10 @@ impl Engine {
         if scope == Scope::All {
             let json = crate::seal::sealed_json(&report, key.as_ref());
             session::write_atomic(&self.store.dir(&s.id).join("report.json"), json.as_bytes())?;
-            s.record("graded", format!("{} / {}", report.score, report.max_score));
+            s.record(
+                EventKind::Graded,
+                format!("{} / {}", report.score, report.max_score),
+            );
             self.store.save(&s)?;
         }
         Ok(report)
@@ -837,7 +845,10 @@ impl Engine {
         {
             let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
             let mut s = self.store.load(&s.id)?;
-            s.record("shell", format!("{what} opened in {place} ({rel})"));
+            s.record(
+                EventKind::Shell,
+                format!("{what} opened in {place} ({rel})"),
+            );
             if let Some(command) = opening {
                 s.commands.push(crate::timeline::CommandRun {
                     at: opened_at,
@@ -866,7 +877,7 @@ impl Engine {
             let mut s = self.store.load(&s.id)?;
             s.commands.extend(commands);
             s.record(
-                "shell",
+                EventKind::Shell,
                 format!("{what} in {place} closed: {count} command(s) ({rel})"),
             );
             self.store.save(&s)?;
@@ -950,7 +961,7 @@ impl Engine {
         // A new namespace means a new account: the old token no longer works.
         self.grant(&pkg, &mut s).await?;
         s.record(
-            "reset",
+            EventKind::Reset,
             format!(
                 "workspace restored; previous one kept in {}",
                 backup.display()
@@ -983,7 +994,7 @@ impl Engine {
             s.status = SessionStatus::Stopped;
             s.stopped_at = Some(OffsetDateTime::now_utc());
         }
-        s.record("stopped", format!("removed {removed}"));
+        s.record(EventKind::Stopped, format!("removed {removed}"));
         self.store.save(&s)?;
         Ok(removed)
     }
@@ -1016,7 +1027,10 @@ impl Engine {
             {
                 s.status = SessionStatus::Failed;
                 s.stopped_at = Some(OffsetDateTime::now_utc());
-                s.record("failed", "abandoned while provisioning; cleaned up by gc");
+                s.record(
+                    EventKind::Failed,
+                    "abandoned while provisioning; cleaned up by gc",
+                );
                 self.store.save(&s)?;
                 summary.abandoned_marked_failed.push(sid);
             }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use crate::check::{Outcome, Status};
 use crate::scenario::{Check, Competency, Package, Visibility};
-use crate::session::Session;
+use crate::session::{EventKind, Session};
 use crate::timeline::{self, Mark};
 
 /// Bumped when a field changes meaning or disappears; adding fields keeps it.
@@ -67,10 +67,8 @@ pub struct TimelineEntry {
     pub at: OffsetDateTime,
     /// Seconds on the session clock (0 before it started).
     pub after_secs: u64,
-    /// `created`, `ready`, `hint`, `workspace-changed`, `applied`, `apply-rejected`,
-    /// `apply-failed`, `check-passed`, `check-failed`, `command`, `shell`, `ps`, `logs`,
-    /// `inspect`, `exec-failed`, `note`, `graded`, `reset`, `stopped`, `failed`.
-    pub kind: String,
+    /// What happened, by its kebab-case name (`ready`, `workspace-changed`, `check-passed`).
+    pub kind: EventKind,
     pub detail: String,
 }
 
@@ -414,21 +412,21 @@ fn timeline_of(
             .find(|c| c.id.value == id)
             .map_or(String::new(), |c| format!(" ({})", c.title))
     };
-    let entry = |at: OffsetDateTime, kind: &str, detail: String| TimelineEntry {
+    let entry = |at: OffsetDateTime, kind: EventKind, detail: String| TimelineEntry {
         at,
         after_secs: clock(at),
-        kind: kind.into(),
+        kind,
         detail,
     };
     let mut out: Vec<TimelineEntry> = session
         .events
         .iter()
-        .map(|e| entry(e.at, &e.kind, e.detail.clone()))
+        .map(|e| entry(e.at, e.kind, e.detail.clone()))
         .collect();
     out.extend(session.observations.iter().map(|o| {
         let (kind, verb) = match o.status {
-            Status::Pass => ("check-passed", "passes"),
-            _ => ("check-failed", "fails"),
+            Status::Pass => (EventKind::CheckPassed, "passes"),
+            _ => (EventKind::CheckFailed, "fails"),
         };
         entry(
             o.at,
@@ -442,18 +440,19 @@ fn timeline_of(
             ),
         )
     }));
-    out.extend(
-        session
-            .commands
-            .iter()
-            .map(|c| entry(c.at, "command", format!("{}$ {}", c.target, c.command))),
-    );
+    out.extend(session.commands.iter().map(|c| {
+        entry(
+            c.at,
+            EventKind::Command,
+            format!("{}$ {}", c.target, c.command),
+        )
+    }));
     out.extend(session.notes.iter().map(|n| {
         let tag = match timeline::note_tag(n.competency, n.mark) {
             t if t.is_empty() => t,
             t => format!("[{t}] "),
         };
-        entry(n.at, "note", format!("{tag}{}", n.text))
+        entry(n.at, EventKind::Note, format!("{tag}{}", n.text))
     }));
     // Stable: what was recorded first at the same instant stays first.
     out.sort_by_key(|e| e.at);
@@ -467,7 +466,7 @@ fn milestones_of(
     clock: &dyn Fn(OffsetDateTime) -> u64,
 ) -> Milestones {
     let after_ready = |at: &OffsetDateTime| session.ready_at.is_none_or(|r| *at >= r);
-    let first_event = |kind: &str| {
+    let first_event = |kind: EventKind| {
         session
             .events
             .iter()
@@ -495,8 +494,8 @@ fn milestones_of(
     }
     Milestones {
         first_command_secs: commands.first().map(|c| c.after_secs),
-        first_change_secs: first_event("workspace-changed"),
-        first_apply_secs: first_event("applied"),
+        first_change_secs: first_event(EventKind::WorkspaceChanged),
+        first_apply_secs: first_event(EventKind::Applied),
         first_pass_secs: session
             .observations
             .iter()
@@ -559,17 +558,17 @@ pub(crate) mod sample {
             events: vec![
                 Event {
                     at: datetime!(2026-11-20 09:01:00 UTC),
-                    kind: "ready".into(),
+                    kind: EventKind::Ready,
                     detail: "broken state reached; clock started".into(),
                 },
                 Event {
                     at: datetime!(2026-11-20 09:07:10 UTC),
-                    kind: "workspace-changed".into(),
+                    kind: EventKind::WorkspaceChanged,
                     detail: "edited nginx/conf.d/default.conf".into(),
                 },
                 Event {
                     at: datetime!(2026-11-20 09:07:30 UTC),
-                    kind: "applied".into(),
+                    kind: EventKind::Applied,
                     detail: "recreated [web]".into(),
                 },
             ],
@@ -782,6 +781,6 @@ mod tests {
             .find(|c| c.competency == Competency::Containers)
             .unwrap();
         assert_eq!(c.marks, vec![Mark::Weak]);
-        assert_eq!(r.timeline.last().unwrap().kind, "note");
+        assert_eq!(r.timeline.last().unwrap().kind, EventKind::Note);
     }
 }

@@ -89,8 +89,86 @@ pub struct HintTaken {
 pub struct Event {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    pub kind: String,
+    pub kind: EventKind,
     pub detail: String,
+}
+
+/// What happened, in a session's record and in a report's timeline (as its kebab-case name:
+/// `workspace-changed`, `check-passed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// The session was created and its sandbox is being provisioned.
+    Created,
+    /// The broken state was reached (or a submission deployed): the clock starts.
+    Ready,
+    /// A take-home submission replaced the workspace as issued.
+    Submission,
+    /// A fault step of the scenario could not be applied.
+    FaultFailed,
+    /// Provisioning failed, or the session was abandoned while provisioning.
+    Failed,
+    /// The workspace was refused (above the ceiling, invalid) before anything changed.
+    ApplyRejected,
+    ApplyFailed,
+    Applied,
+    Hint,
+    Graded,
+    /// A recorded shell was opened or closed.
+    Shell,
+    Reset,
+    Stopped,
+    WorkspaceChanged,
+    /// The candidate's use of the sandbox through breakfix (`ps`, `logs`, `inspect`, `exec`).
+    Ps,
+    Logs,
+    Inspect,
+    ExecFailed,
+    // Only in a report's timeline, merged from the rest of the record.
+    CheckPassed,
+    CheckFailed,
+    Command,
+    Note,
+    /// A kind this version does not know (a record written by a newer breakfix).
+    #[serde(other)]
+    Other,
+}
+
+impl EventKind {
+    /// The kebab-case name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::Ready => "ready",
+            EventKind::Submission => "submission",
+            EventKind::FaultFailed => "fault-failed",
+            EventKind::Failed => "failed",
+            EventKind::ApplyRejected => "apply-rejected",
+            EventKind::ApplyFailed => "apply-failed",
+            EventKind::Applied => "applied",
+            EventKind::Hint => "hint",
+            EventKind::Graded => "graded",
+            EventKind::Shell => "shell",
+            EventKind::Reset => "reset",
+            EventKind::Stopped => "stopped",
+            EventKind::WorkspaceChanged => "workspace-changed",
+            EventKind::Ps => "ps",
+            EventKind::Logs => "logs",
+            EventKind::Inspect => "inspect",
+            EventKind::ExecFailed => "exec-failed",
+            EventKind::CheckPassed => "check-passed",
+            EventKind::CheckFailed => "check-failed",
+            EventKind::Command => "command",
+            EventKind::Note => "note",
+            EventKind::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -149,10 +227,10 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn record(&mut self, kind: &str, detail: impl Into<String>) {
+    pub fn record(&mut self, kind: EventKind, detail: impl Into<String>) {
         self.events.push(Event {
             at: OffsetDateTime::now_utc(),
-            kind: kind.into(),
+            kind,
             detail: detail.into(),
         });
     }
@@ -169,7 +247,7 @@ impl Session {
         self.workspace_files = now;
         match change {
             Some(what) => {
-                self.record("workspace-changed", what);
+                self.record(EventKind::WorkspaceChanged, what);
                 true
             }
             None => first,
@@ -424,6 +502,25 @@ pub struct SubmissionInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_kinds_are_stored_by_their_kebab_case_names_and_unknown_ones_still_load() {
+        for kind in [
+            EventKind::WorkspaceChanged,
+            EventKind::ApplyRejected,
+            EventKind::CheckPassed,
+            EventKind::ExecFailed,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<EventKind>(&json).unwrap(), kind);
+        }
+        let e: Event = serde_json::from_str(
+            r#"{"at": "2026-12-01T10:00:00Z", "kind": "something-new", "detail": "d"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.kind, EventKind::Other);
+    }
 
     fn sample(id: &str) -> Session {
         Session {

@@ -379,9 +379,9 @@ fn timeline(o: &mut String, r: &Report) {
         let _ = writeln!(
             o,
             "<tr class=\"{}\"><td>{}</td><td class=\"kind\">{}</td><td>{}</td></tr>",
-            esc(&e.kind),
+            esc(e.kind.as_str()),
             clock(e.after_secs),
-            esc(&e.kind),
+            esc(e.kind.as_str()),
             esc(&e.detail)
         );
     }
