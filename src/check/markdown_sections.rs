@@ -55,7 +55,7 @@ enum Unreadable {
 
 /// Reads `rel` under `workspace`, refusing a path (or a link) that leads outside it.
 fn read_inside(workspace: &Path, rel: &str) -> std::result::Result<String, Unreadable> {
-    let joined = crate::scenario::load::safe_join(workspace, rel)
+    let joined = crate::scenario::syntax::safe_join(workspace, rel)
         .map_err(|why| Unreadable::Refused(format!("the path {why}")))?;
     let real = match joined.canonicalize() {
         Ok(p) => p,

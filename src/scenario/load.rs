@@ -4,11 +4,12 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use regex::Regex;
 
-use super::{BackendKind, CheckKind, Fix, FixExpectation, FixSpec, Package, Scenario, variables};
+use super::check_rules::{Known, check_kind};
+use super::syntax::safe_join;
+use super::{BackendKind, Fix, FixExpectation, FixSpec, Package, Scenario, variables};
 use crate::compose;
 use crate::diagnostic::{self, Diagnostic};
 use crate::yaml::{self, Pos};
@@ -274,9 +275,33 @@ fn id_pattern() -> Regex {
 /// Checks references and values serde cannot; returns the briefing's text.
 fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>) -> String {
     let mut err = |pos: Pos, msg: String| diags.push(Diagnostic::at(file, pos, msg));
-    let ids = id_pattern();
-    let top = Pos { line: 1, column: 1 };
+    let workspace = root.join("workspace");
+    identity(root, s, &mut err);
+    let (briefing, briefing_problem) = package_files(root, s, &mut err);
+    images(root, s, &mut err);
+    let (known, compose_diags) = workspace_model(s, &workspace, &mut err);
+    checks(s, &known, &mut err);
+    repository(root, &workspace, s, &mut err);
+    ceiling(s, &mut err);
+    broken_state(s, &mut err);
+    for f in &s.faults {
+        known.service_ref(f.action.service(), "fault", &mut err);
+    }
+    for a in &s.solution.steps {
+        known.service_ref(a.service(), "solution step", &mut err);
+    }
+    material(s, &mut err);
+    diags.extend(compose_diags);
+    diags.extend(briefing_problem);
+    briefing
+}
 
+/// Where a problem of the whole file is reported.
+const TOP: Pos = Pos { line: 1, column: 1 };
+
+/// The scenario's id, title, competencies, time limit and backends.
+fn identity(root: &Path, s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
+    let ids = id_pattern();
     if !ids.is_match(&s.id) {
         err(
             s.id.pos,
@@ -301,11 +326,11 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
         );
     }
     if s.title.trim().is_empty() {
-        err(top, "title is empty".into());
+        err(TOP, "title is empty".into());
     }
     if s.competencies.is_empty() {
         err(
-            top,
+            TOP,
             "competencies: list at least one rubric competency".into(),
         );
     }
@@ -315,9 +340,14 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     if s.backends.is_empty() {
         err(s.backends.pos, "backends: list at least one backend".into());
     }
-    let competencies: BTreeSet<_> = s.competencies.iter().map(|c| c.value).collect();
+}
 
-    // Package files.
+/// The briefing (returned, with the problem reading it), the workspace and solution folders.
+fn package_files(
+    root: &Path,
+    s: &Scenario,
+    err: &mut dyn FnMut(Pos, String),
+) -> (String, Option<Diagnostic>) {
     let briefing_path = root.join("briefing.md");
     let mut briefing_problem = None;
     let briefing = match yaml::read_file(&briefing_path, "briefing") {
@@ -330,25 +360,30 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     };
     if briefing.trim().is_empty() && briefing_problem.is_none() {
         err(
-            top,
+            TOP,
             format!("briefing.md is missing or empty in {}", root.display()),
         );
     }
     let workspace = root.join("workspace");
     if !workspace.is_dir() {
-        err(top, "the package has no workspace/ folder".into());
+        err(TOP, "the package has no workspace/ folder".into());
     }
     let bundle = s.bundle.is_some();
     let solution = root.join("solution");
     if !bundle && !solution.is_dir() {
         err(
-            top,
+            TOP,
             "the package has no solution/ folder (the reference fix laid over the workspace)"
                 .into(),
         );
     }
 
-    // Images.
+    (briefing, briefing_problem)
+}
+
+/// The scenario's images: a Dockerfile for each.
+fn images(root: &Path, s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
+    let ids = id_pattern();
     for img in &s.environment.images {
         if !ids.is_match(img) {
             err(
@@ -373,9 +408,15 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
             );
         }
     }
+}
 
-    // Compose file and the services it defines (Docker); manifests and the objects they
-    // declare (Kubernetes).
+/// The compose file and the services it defines (Docker); the manifests and the objects
+/// they declare (Kubernetes). Their own problems name their own files.
+fn workspace_model<'a>(
+    s: &'a Scenario,
+    workspace: &'a Path,
+    err: &mut dyn FnMut(Pos, String),
+) -> (Known<'a>, Vec<Diagnostic>) {
     let docker = s.backends.contains(&BackendKind::Docker);
     let kube = s.backends.contains(&BackendKind::Kube);
     let mut services: Option<HashSet<String>> = None;
@@ -384,7 +425,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     let mut compose_diags = Vec::new();
     if docker {
         let compose_rel = &s.environment.compose;
-        match safe_join(&workspace, compose_rel) {
+        match safe_join(workspace, compose_rel) {
             Err(why) => err(
                 compose_rel.pos,
                 format!("environment.compose `{}` {why}", compose_rel.value),
@@ -397,7 +438,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                 ),
             ),
             Ok(path) => {
-                match compose::load(&workspace, &path, &compose::Unbounded) {
+                match compose::load(workspace, &path, &compose::Unbounded) {
                     Ok(dep) => {
                         services = Some(dep.services.iter().map(|s| s.name.clone()).collect())
                     }
@@ -409,7 +450,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     }
     if kube {
         let rel = &s.environment.manifests;
-        match safe_join(&workspace, rel) {
+        match safe_join(workspace, rel) {
             Err(why) => err(
                 rel.pos,
                 format!("environment.manifests `{}` {why}", rel.value),
@@ -422,7 +463,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                 ),
             ),
             Ok(path) => match crate::manifests::load(
-                &workspace,
+                workspace,
                 &path,
                 &crate::manifests::KubeCeiling::unlimited(),
             ) {
@@ -434,34 +475,24 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
             },
         }
     }
-    let service_ref =
-        |svc: &crate::yaml::Located<String>, what: &str, err: &mut dyn FnMut(Pos, String)| {
-            for (known, file) in [(&services, "the compose file"), (&objects, "no manifest")] {
-                if let Some(known) = known
-                    && !known.contains(&svc.value)
-                {
-                    let mut names: Vec<_> = known.iter().cloned().collect();
-                    names.sort();
-                    let verb = if file == "no manifest" {
-                        "which no manifest declares".to_string()
-                    } else {
-                        format!("which {file} does not define")
-                    };
-                    err(
-                        svc.pos,
-                        format!(
-                            "{what} names service `{}`, {verb} (it has: {})",
-                            svc.value,
-                            names.join(", ")
-                        ),
-                    );
-                }
-            }
-        };
+    let known = Known {
+        scenario: s,
+        workspace,
+        services,
+        objects,
+        object_keys,
+        kube,
+    };
+    (known, compose_diags)
+}
 
-    // Checks.
+/// The rules every check shares, then its kind's own ([`check_kind`]).
+fn checks(s: &Scenario, known: &Known, err: &mut dyn FnMut(Pos, String)) {
+    let ids = id_pattern();
+    let bundle = s.bundle.is_some();
+    let competencies: BTreeSet<_> = s.competencies.iter().map(|c| c.value).collect();
     if s.checks.is_empty() && !bundle {
-        err(top, "checks: a scenario needs at least one check".into());
+        err(TOP, "checks: a scenario needs at least one check".into());
     }
     let mut seen = HashSet::new();
     for c in &s.checks {
@@ -507,7 +538,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
             );
         }
         if let Some(svc) = c.kind.service() {
-            service_ref(svc, &label, &mut err);
+            known.service_ref(svc, &label, err);
         }
         for b in s.backends.iter() {
             if !c.kind.backends().contains(b) {
@@ -522,469 +553,19 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
                 );
             }
         }
-        match &c.kind {
-            CheckKind::PodsReady(k) => {
-                if k.selector.trim().is_empty() {
-                    err(k.selector.pos, format!("{label}: selector is empty"));
-                }
-                if k.window.0.is_zero() {
-                    err(k.window.pos, format!("{label}: window must be above zero"));
-                }
-                if k.min_ready.value == 0 {
-                    err(
-                        k.min_ready.pos,
-                        format!("{label}: min-ready must be at least 1"),
-                    );
-                }
-            }
-            CheckKind::ObjectFields(k) => {
-                match k.object.value.split_once('/') {
-                    Some((kind, name)) if crate::manifests::kind_by_name(kind).is_some() => {
-                        let info = crate::manifests::kind_by_name(kind)
-                            .map(|i| i.kind)
-                            .unwrap_or(kind);
-                        if kube
-                            && !object_keys.is_empty()
-                            && !object_keys.contains(&format!("{info}/{name}"))
-                        {
-                            err(
-                                k.object.pos,
-                                format!(
-                                    "{label}: object `{}` is not declared by any manifest",
-                                    k.object.value
-                                ),
-                            );
-                        }
-                    }
-                    _ => err(
-                        k.object.pos,
-                        format!(
-                            "{label}: object must read `Kind/name` with a kind breakfix applies (Deployment/api), not `{}`",
-                            k.object.value
-                        ),
-                    ),
-                }
-                if k.fields.is_empty() {
-                    err(
-                        k.object.pos,
-                        format!("{label}: fields: list at least one field"),
-                    );
-                }
-                for f in &k.fields {
-                    if let Err(why) = super::syntax::parse_field_path(&f.path.value) {
-                        err(f.path.pos, format!("{label}: path {why}"));
-                    }
-                    for bound in [&f.at_least, &f.at_most].into_iter().flatten() {
-                        if super::syntax::quantity(&bound.value).is_none() {
-                            err(
-                                bound.pos,
-                                format!(
-                                    "{label}: `{}` is not a number or quantity (96Mi, 250m)",
-                                    bound.value
-                                ),
-                            );
-                        }
-                    }
-                    if f.exists == Some(false)
-                        && (f.equals.is_some()
-                            || f.one_of.is_some()
-                            || f.at_least.is_some()
-                            || f.at_most.is_some())
-                    {
-                        err(
-                            f.path.pos,
-                            format!(
-                                "{label}: `exists: false` cannot be combined with a value predicate"
-                            ),
-                        );
-                    }
-                }
-            }
-            CheckKind::Events(k) => {
-                if k.forbid.is_empty() {
-                    err(
-                        c.id.pos,
-                        format!("{label}: forbid: list at least one event reason"),
-                    );
-                }
-                if k.window.0.is_zero() {
-                    err(k.window.pos, format!("{label}: window must be above zero"));
-                }
-            }
-            CheckKind::StaysRunning(k) if k.window.0.is_zero() => {
-                err(k.window.pos, format!("{label}: window must be above zero"))
-            }
-            CheckKind::Http(k) => {
-                if k.port.value == 0 {
-                    err(k.port.pos, format!("{label}: port must be 1-65535"));
-                }
-                if !k.path.starts_with('/') {
-                    err(k.path.pos, format!("{label}: path must start with `/`"));
-                }
-                if let Some(hold) = &k.hold
-                    && hold.0.is_zero()
-                {
-                    err(hold.pos, format!("{label}: hold must be above zero"));
-                }
-                if let Some(re) = &k.body_matches
-                    && let Err(e) = Regex::new(re)
-                {
-                    err(
-                        re.pos,
-                        format!(
-                            "{label}: body-matches is not a valid regular expression ({})",
-                            regex_problem(&e)
-                        ),
-                    );
-                }
-            }
-            CheckKind::Exec(k) => {
-                if k.command.is_empty() {
-                    err(c.id.pos, format!("{label}: command is empty"));
-                }
-                if let Some(re) = &k.output_matches
-                    && let Err(e) = Regex::new(re)
-                {
-                    err(
-                        re.pos,
-                        format!(
-                            "{label}: output-matches is not a valid regular expression ({})",
-                            regex_problem(&e)
-                        ),
-                    );
-                }
-            }
-            CheckKind::HttpStream(k) => validate_stream(k, &label, &mut err),
-            CheckKind::PrometheusAlert(k) => {
-                service_ref(&k.prometheus.service, &label, &mut err);
-                service_ref(&k.receiver.service, &label, &mut err);
-                for (port, path) in [
-                    (&k.control.port, &k.control.path),
-                    (&k.prometheus.port, &k.prometheus.path),
-                    (&k.receiver.port, &k.receiver.path),
-                ] {
-                    if port.value == 0 {
-                        err(port.pos, format!("{label}: port must be 1-65535"));
-                    }
-                    if !path.starts_with('/') {
-                        err(path.pos, format!("{label}: path must start with `/`"));
-                    }
-                }
-                for (what, d) in [
-                    ("settle", &k.settle),
-                    ("quiet-window", &k.quiet_window),
-                    ("fire-within", &k.fire_within),
-                    ("notify-within", &k.notify_within),
-                ] {
-                    if d.0.is_zero() {
-                        err(d.pos, format!("{label}: {what} must be above zero"));
-                    }
-                }
-                if k.control.healthy == k.control.failing {
-                    err(
-                        k.control.port.pos,
-                        format!("{label}: control's healthy and failing bodies are the same"),
-                    );
-                }
-            }
-            CheckKind::ContainerConfig(k) => {
-                let any = k.non_root.is_some()
-                    || k.has_healthcheck.is_some()
-                    || k.restart_policy_in.is_some()
-                    || k.memory_limited.is_some()
-                    || k.not_privileged.is_some()
-                    || k.capabilities_within.is_some()
-                    || k.runs_image.is_some()
-                    || k.healthcheck_probes.is_some();
-                if !any {
-                    err(
-                        c.id.pos,
-                        format!("{label}: container-config needs at least one predicate"),
-                    );
-                }
-                if let Some(name) = &k.runs_image {
-                    scenario_image_ref(s, name, &format!("{label}: runs-image"), &mut err);
-                }
-                if let Some(cmd) = &k.runs_command {
-                    if k.runs_image.is_none() {
-                        err(
-                            cmd.pos,
-                            format!(
-                                "{label}: runs-command needs runs-image (the image it runs in)"
-                            ),
-                        );
-                    }
-                    if cmd.is_empty() {
-                        err(cmd.pos, format!("{label}: runs-command is empty"));
-                    }
-                }
-                if let Some(h) = &k.healthcheck_probes {
-                    match (&h.port, &h.path) {
-                        (None, None) => err(
-                            c.id.pos,
-                            format!("{label}: healthcheck-probes needs a port, a path, or both"),
-                        ),
-                        (port, path) => {
-                            if let Some(p) = port
-                                && p.value == 0
-                            {
-                                err(p.pos, format!("{label}: port must be 1-65535"));
-                            }
-                            if let Some(p) = path
-                                && !p.starts_with('/')
-                            {
-                                err(p.pos, format!("{label}: path must start with `/`"));
-                            }
-                        }
-                    }
-                }
-            }
-            CheckKind::ServedBy(k) => {
-                service_ref(&k.upstream, &format!("{label}: upstream"), &mut err);
-                scenario_image_ref(s, &k.image, &format!("{label}: image"), &mut err);
-                if k.port.value == 0 {
-                    err(k.port.pos, format!("{label}: port must be 1-65535"));
-                }
-                if !k.path.starts_with('/') {
-                    err(k.path.pos, format!("{label}: path must start with `/`"));
-                }
-                if k.requests.value == 0 || k.requests.value > MAX_SERVED_REQUESTS {
-                    err(
-                        k.requests.pos,
-                        format!("{label}: requests must be 1-{MAX_SERVED_REQUESTS}"),
-                    );
-                }
-                if let Some(cmd) = &k.command
-                    && cmd.is_empty()
-                {
-                    err(cmd.pos, format!("{label}: command is empty"));
-                }
-                if let Some(re) = &k.body_matches
-                    && let Err(e) = Regex::new(re)
-                {
-                    err(
-                        re.pos,
-                        format!(
-                            "{label}: body-matches is not a valid regular expression ({})",
-                            regex_problem(&e)
-                        ),
-                    );
-                }
-            }
-            CheckKind::Pipeline(k) => {
-                repository_ref(&workspace, &k.repository, &label, &mut err);
-                if k.timeout.0.is_zero() {
-                    err(c.id.pos, format!("{label}: timeout must be above zero"));
-                }
-                for log in &k.job_logs {
-                    if log.matches.is_none() && log.not_matches.is_none() {
-                        err(
-                            log.job.pos,
-                            format!(
-                                "{label}: job-logs for `{}` needs `matches` or `not-matches`",
-                                log.job.value
-                            ),
-                        );
-                    }
-                    for (what, re) in [("matches", &log.matches), ("not-matches", &log.not_matches)]
-                    {
-                        if let Some(re) = re
-                            && let Err(e) = Regex::new(re)
-                        {
-                            err(
-                                re.pos,
-                                format!(
-                                    "{label}: {what} is not a valid regular expression ({})",
-                                    regex_problem(&e)
-                                ),
-                            );
-                        }
-                    }
-                }
-                for a in &k.artifact_one_of {
-                    if let Err(why) = safe_join(&workspace, a) {
-                        err(a.pos, format!("{label}: artifact `{}` {why}", a.value));
-                    }
-                }
-            }
-            CheckKind::PipelineConfig(k) => {
-                repository_ref(&workspace, &k.repository, &label, &mut err);
-                if k.gating_jobs.is_empty() {
-                    err(c.id.pos, format!("{label}: gating-jobs names no job"));
-                }
-                for (job, re) in &k.script_must_match {
-                    if !k.gating_jobs.iter().any(|j| &j.value == job) {
-                        err(
-                            re.pos,
-                            format!(
-                                "{label}: script-must-match names job `{job}`, which is not one of gating-jobs"
-                            ),
-                        );
-                    }
-                }
-                for re in k.script_must_match.values().chain(&k.forbid_in_scripts) {
-                    if let Err(e) = Regex::new(re) {
-                        err(
-                            re.pos,
-                            format!(
-                                "{label}: `{}` is not a valid regular expression ({})",
-                                re.value,
-                                regex_problem(&e)
-                            ),
-                        );
-                    }
-                }
-                for f in &k.forbid_files {
-                    if let Err(why) = safe_join(&workspace, f) {
-                        err(f.pos, format!("{label}: forbid-files `{}` {why}", f.value));
-                    }
-                }
-            }
-            CheckKind::Image(k) => {
-                let any = k.non_root.is_some()
-                    || k.max_size.is_some()
-                    || k.has_healthcheck.is_some()
-                    || k.max_layers.is_some();
-                if !any {
-                    err(
-                        c.id.pos,
-                        format!("{label}: image needs at least one predicate"),
-                    );
-                }
-                if let Some(size) = &k.max_size
-                    && compose::parse_size(size).is_none()
-                {
-                    err(
-                        size.pos,
-                        format!(
-                            "{label}: max-size `{}` is not a size; write it like `150m`, `1g` or a number of bytes",
-                            size.value
-                        ),
-                    );
-                }
-                if let Some(n) = &k.max_layers
-                    && n.value == 0
-                {
-                    err(n.pos, format!("{label}: max-layers must be positive"));
-                }
-            }
-            CheckKind::MarkdownSections(k) => {
-                if let Err(why) = safe_join(&workspace, &k.file) {
-                    // The file is the candidate's, in the session workspace.
-                    let why = why.replace("package", "workspace");
-                    err(
-                        k.file.pos,
-                        format!("{label}: file `{}` {why}", k.file.value),
-                    );
-                } else if k.file.trim().is_empty() {
-                    err(k.file.pos, format!("{label}: file is empty"));
-                }
-                if k.sections.is_empty() {
-                    err(
-                        c.id.pos,
-                        format!("{label}: markdown-sections needs at least one section"),
-                    );
-                }
-                let mut names = HashSet::new();
-                for sec in &k.sections {
-                    for name in std::iter::once(&sec.heading).chain(&sec.aliases) {
-                        let key = super::syntax::heading_key(name);
-                        if key.is_empty() {
-                            err(name.pos, format!("{label}: a section name is empty"));
-                        } else if !names.insert(key) {
-                            err(
-                                name.pos,
-                                format!("{label}: section name `{}` is given twice", name.value),
-                            );
-                        }
-                    }
-                }
-            }
-            CheckKind::AnsibleConverged(k) => {
-                if k.playbook.trim().is_empty() {
-                    err(k.playbook.pos, format!("{label}: playbook is empty"));
-                }
-                if k.hosts.is_empty() {
-                    err(
-                        c.id.pos,
-                        format!("{label}: hosts: name the inventory hosts the recap must show"),
-                    );
-                }
-                if k.timeout.0.is_zero() {
-                    err(c.id.pos, format!("{label}: timeout must be above zero"));
-                }
-                if let Some(d) = &k.disturb {
-                    if !k.apply {
-                        err(
-                            d.service.pos,
-                            format!(
-                                "{label}: disturb needs `apply: true` (the apply reverts the edit)"
-                            ),
-                        );
-                    }
-                    if d.command.is_empty() {
-                        err(
-                            d.service.pos,
-                            format!("{label}: disturb's command is empty"),
-                        );
-                    }
-                    service_ref(&d.service, &label, &mut err);
-                }
-                if let Some(h) = &k.expect_http {
-                    if !k.apply {
-                        err(
-                            h.service.pos,
-                            format!(
-                                "{label}: expect-http needs `apply: true` (it asks after the apply)"
-                            ),
-                        );
-                    }
-                    if h.port.value == 0 {
-                        err(
-                            h.port.pos,
-                            format!("{label}: expect-http port must be 1-65535"),
-                        );
-                    }
-                    if !h.path.starts_with('/') {
-                        err(
-                            h.path.pos,
-                            format!("{label}: expect-http path must start with `/`"),
-                        );
-                    }
-                    if let Some(re) = &h.body_matches
-                        && let Err(e) = Regex::new(re)
-                    {
-                        err(
-                            re.pos,
-                            format!(
-                                "{label}: expect-http body-matches is not a valid regular expression ({})",
-                                regex_problem(&e)
-                            ),
-                        );
-                    }
-                    service_ref(&h.service, &label, &mut err);
-                }
-                if let Some(r) = &k.restore {
-                    if k.disturb.is_none() {
-                        err(
-                            r.service.pos,
-                            format!("{label}: restore only runs after `disturb`, which is not set"),
-                        );
-                    }
-                    if r.command.is_empty() {
-                        err(
-                            r.service.pos,
-                            format!("{label}: restore's command is empty"),
-                        );
-                    }
-                    service_ref(&r.service, &label, &mut err);
-                }
-            }
-            _ => {}
-        }
+        check_kind(c, &label, known, err);
     }
 
-    // The workspace's git repository.
+    if s.max_score_is_zero() && !bundle {
+        err(
+            TOP,
+            "checks: no check awards points, so no score can be computed".into(),
+        );
+    }
+}
+
+/// The workspace's git repository: author, branch, message, and the history's files.
+fn repository(root: &Path, workspace: &Path, s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
     if let Some(repo) = &s.environment.repository {
         if !Regex::new(r"^[^<>]+ <[^<>@\s]+@[^<>\s]+>$").is_ok_and(|re| re.is_match(&repo.author)) {
             err(
@@ -1008,7 +589,7 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
             );
         }
         if repo.message.trim().is_empty() {
-            err(top, "repository.message is empty".into());
+            err(TOP, "repository.message is empty".into());
         }
         for h in &repo.history {
             match safe_join(root, &h.files) {
@@ -1046,14 +627,10 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
             }
         }
     }
-    if s.max_score_is_zero() && !bundle {
-        err(
-            top,
-            "checks: no check awards points, so no score can be computed".into(),
-        );
-    }
+}
 
-    // The ceiling: a value that does not read would silently fall back to its default.
+/// The ceiling: a value that does not read would silently fall back to its default.
+fn ceiling(s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
     let ceiling = &s.environment.ceiling;
     if let Some(m) = &ceiling.memory
         && compose::parse_size(m).is_none()
@@ -1087,10 +664,13 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
             );
         }
     }
+}
 
-    // Broken state.
+/// The broken state names checks that exist.
+fn broken_state(s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
+    let bundle = s.bundle.is_some();
     if s.environment.broken_when.failing.is_empty() && !bundle {
-        err(top, "environment.broken-when.failing: name at least one check that fails in the broken state".into());
+        err(TOP, "environment.broken-when.failing: name at least one check that fails in the broken state".into());
     }
     for id in &s.environment.broken_when.failing {
         if !s.checks.iter().any(|c| c.id.value == id.value) {
@@ -1103,18 +683,13 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
             );
         }
     }
+}
 
-    // Faults and solution steps.
-    for f in &s.faults {
-        service_ref(f.action.service(), "fault", &mut err);
-    }
-    for a in &s.solution.steps {
-        service_ref(a.service(), "solution step", &mut err);
-    }
-
-    // Hints and interviewer material.
+/// Hints and what the interviewer is given.
+fn material(s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
+    let bundle = s.bundle.is_some();
     if s.hints.is_empty() && !bundle {
-        err(top, "hints: give at least one hint".into());
+        err(TOP, "hints: give at least one hint".into());
     }
     for (i, h) in s.hints.iter().enumerate() {
         if h.cost.value == 0 {
@@ -1123,16 +698,13 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
     }
     if s.follow_ups.is_empty() && !bundle {
         err(
-            top,
+            TOP,
             "follow-ups: give the interviewer at least one question".into(),
         );
     }
     if (s.rubric.strong_signals.is_empty() || s.rubric.red_flags.is_empty()) && !bundle {
-        err(top, "rubric: list strong-signals and red-flags".into());
+        err(TOP, "rubric: list strong-signals and red-flags".into());
     }
-    diags.extend(compose_diags);
-    diags.extend(briefing_problem);
-    briefing
 }
 
 impl Scenario {
@@ -1147,133 +719,6 @@ impl super::Action {
             super::Action::Exec(e) => &e.service,
             super::Action::Restart(r) => &r.service,
         }
-    }
-}
-
-/// The most answers a `served-by` check asks for (each is one probe request and a log read).
-const MAX_SERVED_REQUESTS: u32 = 20;
-
-/// `name` must be one of the images the scenario builds: only those are the interviewer's.
-fn scenario_image_ref(
-    s: &Scenario,
-    name: &crate::yaml::Located<String>,
-    what: &str,
-    err: &mut dyn FnMut(Pos, String),
-) {
-    if !s.environment.images.iter().any(|i| i.value == name.value) {
-        let known: Vec<&str> = s
-            .environment
-            .images
-            .iter()
-            .map(|i| i.value.as_str())
-            .collect();
-        err(
-            name.pos,
-            format!(
-                "{what} `{}` is not one of the scenario's images (environment.images: {})",
-                name.value,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        );
-    }
-}
-
-/// The most requests one stream may send (its output must fit what an exec returns).
-const MAX_STREAM_REQUESTS: u32 = 300;
-/// The longest a stream may take if every request times out.
-const MAX_STREAM_WORST_CASE: std::time::Duration = std::time::Duration::from_secs(300);
-
-fn validate_stream(k: &super::HttpStreamCheck, label: &str, err: &mut dyn FnMut(Pos, String)) {
-    if k.port.value == 0 {
-        err(k.port.pos, format!("{label}: port must be 1-65535"));
-    }
-    if !k.path.starts_with('/') {
-        err(k.path.pos, format!("{label}: path must start with `/`"));
-    }
-    if k.path.chars().any(char::is_whitespace) {
-        err(k.path.pos, format!("{label}: path must not contain spaces"));
-    }
-    if k.requests.value == 0 || k.requests.value > MAX_STREAM_REQUESTS {
-        err(
-            k.requests.pos,
-            format!("{label}: requests must be 1-{MAX_STREAM_REQUESTS}"),
-        );
-    }
-    if k.request_timeout.value.0.is_zero() {
-        err(
-            k.request_timeout.pos,
-            format!("{label}: request-timeout must be above zero"),
-        );
-    }
-    let worst = (k.request_timeout.value.0)
-        .checked_add(k.interval.value.0)
-        .and_then(|d| d.checked_mul(k.requests.value))
-        .unwrap_or(Duration::MAX);
-    if worst > MAX_STREAM_WORST_CASE {
-        err(
-            k.requests.pos,
-            format!(
-                "{label}: requests × (interval + request-timeout) is {}, more than {}",
-                humantime::format_duration(worst),
-                humantime::format_duration(MAX_STREAM_WORST_CASE)
-            ),
-        );
-    }
-    let pct = k.max_error_percent.value;
-    if !(0.0..=100.0).contains(&pct) {
-        err(
-            k.max_error_percent.pos,
-            format!("{label}: max-error-percent must be 0-100"),
-        );
-    }
-    if let Some(h) = &k.version_header
-        && !super::syntax::is_token(h)
-    {
-        err(
-            h.pos,
-            format!("{label}: version-header `{}` is not a header name", h.value),
-        );
-    }
-    for list in [&k.allowed_versions, &k.forbidden_versions]
-        .into_iter()
-        .flatten()
-    {
-        if k.version_header.is_none() {
-            err(
-                list.pos,
-                format!("{label}: version lists need `version-header` to read versions from"),
-            );
-        }
-        if list.is_empty() {
-            err(list.pos, format!("{label}: a version list cannot be empty"));
-        }
-    }
-}
-
-/// A check's repository folder must be inside the workspace.
-fn repository_ref(
-    workspace: &Path,
-    repo: &crate::yaml::Located<String>,
-    label: &str,
-    err: &mut dyn FnMut(Pos, String),
-) {
-    match safe_join(workspace, repo) {
-        Err(why) => err(
-            repo.pos,
-            format!("{label}: repository `{}` {why}", repo.value),
-        ),
-        Ok(p) if !p.is_dir() => err(
-            repo.pos,
-            format!(
-                "{label}: repository `{}` is not a folder of workspace/",
-                repo.value
-            ),
-        ),
-        Ok(_) => {}
     }
 }
 
@@ -1300,27 +745,6 @@ pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-/// The regex crate's explanation, without its own `error:` prefix and caret drawing.
-fn regex_problem(e: &regex::Error) -> String {
-    let text = e.to_string();
-    let last = text.lines().last().unwrap_or_default().trim();
-    last.strip_prefix("error: ").unwrap_or(last).to_string()
-}
-
-/// Joins a path written in the package onto `base`, refusing absolute paths and `..`.
-pub fn safe_join(base: &Path, rel: &str) -> Result<PathBuf, &'static str> {
-    let p = Path::new(rel);
-    if p.is_absolute() {
-        return Err("must be a relative path inside the package");
-    }
-    if p.components()
-        .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return Err("leaves the package (`..` is not allowed)");
-    }
-    Ok(base.join(p))
 }
 
 /// A diagnostic for each link in the package that leaves it (or is broken).

@@ -1,6 +1,7 @@
 //! The scenario package as plain data: what `scenario.yaml` may say, nothing that does I/O.
 //! Loading and validation live in [`load`].
 
+mod check_rules;
 pub mod load;
 pub mod syntax;
 pub mod variables;

@@ -1,6 +1,9 @@
 //! The small languages a scenario is written in, beyond YAML itself: field paths into an
 //! object, Kubernetes quantities, section names, HTTP header names. The loader validates
-//! them; the checks that use them parse them the same way.
+//! them; the checks that use them parse them the same way. Paths written in a package stay
+//! inside it ([`safe_join`]).
+
+use std::path::{Path, PathBuf};
 
 /// One step of a field path.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,4 +100,25 @@ pub fn heading_key(text: &str) -> String {
         words.remove(0);
     }
     words.join(" ")
+}
+
+/// Joins a path written in the package onto `base`, refusing absolute paths and `..`.
+pub fn safe_join(base: &Path, rel: &str) -> Result<PathBuf, &'static str> {
+    let p = Path::new(rel);
+    if p.is_absolute() {
+        return Err("must be a relative path inside the package");
+    }
+    if p.components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err("leaves the package (`..` is not allowed)");
+    }
+    Ok(base.join(p))
+}
+
+/// The regex crate's explanation, without its own `error:` prefix and caret drawing.
+pub fn regex_problem(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let last = text.lines().last().unwrap_or_default().trim();
+    last.strip_prefix("error: ").unwrap_or(last).to_string()
 }
