@@ -26,11 +26,10 @@ use futures_util::StreamExt;
 use super::images::{self, BASE_IMAGE};
 use super::stream;
 use super::{
-    ApplySummary, Backend, BackendError, EventInfo, ExecOutput, ExitSeen, Grant, Health,
+    ApplySummary, Backend, BackendError, Cluster, Containers, ExecOutput, ExitSeen, Grant, Health,
     HealthProbe, HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo,
-    LabelledObject, LogStream, MountInfo, PipelineRequest, PipelineRun, PodState, Progress,
-    Removed, Result, ServiceConfig, ServiceDetail, ServiceState, Target, Terminal, Workload,
-    labels,
+    LabelledObject, LogStream, MountInfo, PipelineRequest, PipelineRun, Progress, Removed, Result,
+    ServiceConfig, ServiceDetail, ServiceState, Target, Terminal, Workload, labels,
 };
 use crate::compose::{Deployment, ServiceSpec};
 use crate::scenario::BackendKind;
@@ -822,6 +821,14 @@ impl Backend for DockerBackend {
         BackendKind::Docker
     }
 
+    fn cluster(&self) -> Option<&dyn Cluster> {
+        None
+    }
+
+    fn containers(&self) -> Option<&dyn Containers> {
+        Some(self)
+    }
+
     fn container_name(&self, t: &Target, service: &str) -> String {
         format!("bf-{}-{service}", t.session)
     }
@@ -1012,101 +1019,6 @@ impl Backend for DockerBackend {
             Err(e) => return Err(classify(&self.endpoint, "inspect container", name, e)),
         };
         Ok(state_of(&info))
-    }
-
-    async fn config(&self, t: &Target, service: &str) -> Result<ServiceConfig> {
-        let name = self.container_name(t, service);
-        let info = self
-            .docker
-            .inspect_container(&name, None)
-            .await
-            .map_err(self.err("inspect container", &name))?;
-        let cfg = info.config.unwrap_or_default();
-        let hc = info.host_config.unwrap_or_default();
-        let sec = hc.security_opt.clone().unwrap_or_default();
-        let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
-        let process_uids = if running {
-            self.process_uids(&name).await
-        } else {
-            vec![]
-        };
-        let image = info.image.clone().unwrap_or_default();
-        let user = cfg.user.clone().unwrap_or_default();
-        let effective = if user.is_empty() {
-            self.docker
-                .inspect_image(&image)
-                .await
-                .ok()
-                .and_then(|i| i.config)
-                .and_then(|c| c.user)
-                .unwrap_or_default()
-        } else {
-            user.clone()
-        };
-        let uid = self.uid_of(t, &image, &effective).await.ok().flatten();
-        Ok(ServiceConfig {
-            process_uids,
-            uid,
-            image_id: info.image.unwrap_or_default(),
-            entrypoint: cfg.entrypoint.clone().unwrap_or_default(),
-            command: cfg.cmd.clone().unwrap_or_default(),
-            mounts: info
-                .mounts
-                .iter()
-                .flatten()
-                .filter(|m| m.typ.as_deref() == Some("bind"))
-                .filter_map(|m| {
-                    let at = m.destination.clone()?;
-                    Some(if m.rw == Some(false) {
-                        format!("{at} (ro)")
-                    } else {
-                        at
-                    })
-                })
-                .collect(),
-            user: cfg.user.unwrap_or_default(),
-            memory: hc.memory.unwrap_or(0),
-            nano_cpus: hc.nano_cpus.unwrap_or(0),
-            pids_limit: hc.pids_limit.unwrap_or(0),
-            restart_policy: hc
-                .restart_policy
-                .and_then(|r| r.name)
-                .map(|n| n.to_string())
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| "no".into()),
-            healthcheck: cfg
-                .healthcheck
-                .and_then(|h| h.test)
-                .filter(|t| !t.is_empty() && t[0] != "NONE")
-                .unwrap_or_default(),
-            privileged: hc.privileged.unwrap_or(false),
-            cap_add: hc.cap_add.unwrap_or_default(),
-            cap_drop: hc.cap_drop.unwrap_or_default(),
-            read_only: hc.readonly_rootfs.unwrap_or(false),
-            no_new_privileges: sec.iter().any(|s| s.starts_with("no-new-privileges")),
-        })
-    }
-
-    async fn image(&self, t: &Target, service: &str) -> Result<Option<ImageInfo>> {
-        let name = self.container_name(t, service);
-        let container = match self.docker.inspect_container(&name, None).await {
-            Ok(i) => i,
-            Err(DockerError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(None),
-            Err(e) => return Err(classify(&self.endpoint, "inspect container", name, e)),
-        };
-        let reference = container.config.and_then(|c| c.image).unwrap_or_default();
-        // The id the container runs, not the tag: a tag may have moved since.
-        let id = container.image.unwrap_or_default();
-        let inspect = self
-            .docker
-            .inspect_image(&id)
-            .await
-            .map_err(self.err("inspect image", &reference))?;
-        let mut info = image_info(reference, inspect);
-        info.uid = self.uid_of(t, &id, &info.user).await.ok().flatten();
-        Ok(Some(info))
     }
 
     async fn exec(
@@ -1396,27 +1308,6 @@ impl Backend for DockerBackend {
         Ok(Grant::default())
     }
 
-    async fn pods(&self, _: &Target, _: &str) -> Result<Vec<PodState>> {
-        Err(BackendError::Unsupported {
-            op: "list pods",
-            backend: BackendKind::Docker,
-        })
-    }
-
-    async fn object(&self, _: &Target, _: &str, _: &str) -> Result<Option<serde_json::Value>> {
-        Err(BackendError::Unsupported {
-            op: "read a Kubernetes object",
-            backend: BackendKind::Docker,
-        })
-    }
-
-    async fn events(&self, _: &Target) -> Result<Vec<EventInfo>> {
-        Err(BackendError::Unsupported {
-            op: "read events",
-            backend: BackendKind::Docker,
-        })
-    }
-
     async fn teardown(&self, session: &str) -> Result<Removed> {
         let mut removed = Removed::default();
         for (name, ..) in self.session_containers(session).await? {
@@ -1517,54 +1408,6 @@ impl Backend for DockerBackend {
             }
         }
         Ok(removed)
-    }
-
-    async fn run_pipeline(&self, req: &PipelineRequest) -> Result<PipelineRun> {
-        let repo = req
-            .repository
-            .canonicalize()
-            .map_err(|e| BackendError::Pipeline {
-                repository: req.repository.clone(),
-                message: "find the repository".into(),
-                source: Some(e),
-            })?;
-        let slot = self
-            .pipelines
-            .lock()
-            .await
-            .entry(repo.clone())
-            .or_default()
-            .clone();
-        let mut last = slot.lock().await;
-        if let Some((round, run)) = last.as_ref()
-            && *round == req.round
-        {
-            return Ok(run.clone());
-        }
-        // The file is the candidate's: screened before the executor reads it.
-        let ci_path = repo.join(".gitlab-ci.yml");
-        let problems = match crate::yaml::read_file(&ci_path, "pipeline file") {
-            Ok(ci) => crate::ceiling::screen_pipeline(&ci, &req.scenario),
-            // Missing: the executor says so. Present but unreadable here (a link, a FIFO, too
-            // large): the executor must not read it either.
-            Err(e) if std::fs::symlink_metadata(&ci_path).is_ok() => {
-                vec![format!(
-                    ".gitlab-ci.yml cannot be read safely: {}",
-                    e.message
-                )]
-            }
-            Err(_) => vec![],
-        };
-        if !problems.is_empty() {
-            return Err(BackendError::Refused {
-                op: "run the pipeline of",
-                object: repo.display().to_string(),
-                message: problems.join("\n"),
-            });
-        }
-        let run = self.execute_pipeline(&repo, req.timeout).await?;
-        *last = Some((req.round, run.clone()));
-        Ok(run)
     }
 
     async fn labelled(&self) -> Result<Vec<LabelledObject>> {
@@ -1704,6 +1547,150 @@ impl Backend for DockerBackend {
                     .map_err(|e| classify(&endpoint, "read logs of", name.clone(), e))
             });
         Ok(Box::pin(stream))
+    }
+}
+
+#[async_trait]
+impl Containers for DockerBackend {
+    async fn config(&self, t: &Target, service: &str) -> Result<ServiceConfig> {
+        let name = self.container_name(t, service);
+        let info = self
+            .docker
+            .inspect_container(&name, None)
+            .await
+            .map_err(self.err("inspect container", &name))?;
+        let cfg = info.config.unwrap_or_default();
+        let hc = info.host_config.unwrap_or_default();
+        let sec = hc.security_opt.clone().unwrap_or_default();
+        let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        let process_uids = if running {
+            self.process_uids(&name).await
+        } else {
+            vec![]
+        };
+        let image = info.image.clone().unwrap_or_default();
+        let user = cfg.user.clone().unwrap_or_default();
+        let effective = if user.is_empty() {
+            self.docker
+                .inspect_image(&image)
+                .await
+                .ok()
+                .and_then(|i| i.config)
+                .and_then(|c| c.user)
+                .unwrap_or_default()
+        } else {
+            user.clone()
+        };
+        let uid = self.uid_of(t, &image, &effective).await.ok().flatten();
+        Ok(ServiceConfig {
+            process_uids,
+            uid,
+            image_id: info.image.unwrap_or_default(),
+            entrypoint: cfg.entrypoint.clone().unwrap_or_default(),
+            command: cfg.cmd.clone().unwrap_or_default(),
+            mounts: info
+                .mounts
+                .iter()
+                .flatten()
+                .filter(|m| m.typ.as_deref() == Some("bind"))
+                .filter_map(|m| {
+                    let at = m.destination.clone()?;
+                    Some(if m.rw == Some(false) {
+                        format!("{at} (ro)")
+                    } else {
+                        at
+                    })
+                })
+                .collect(),
+            user: cfg.user.unwrap_or_default(),
+            memory: hc.memory.unwrap_or(0),
+            nano_cpus: hc.nano_cpus.unwrap_or(0),
+            pids_limit: hc.pids_limit.unwrap_or(0),
+            restart_policy: hc
+                .restart_policy
+                .and_then(|r| r.name)
+                .map(|n| n.to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "no".into()),
+            healthcheck: cfg
+                .healthcheck
+                .and_then(|h| h.test)
+                .filter(|t| !t.is_empty() && t[0] != "NONE")
+                .unwrap_or_default(),
+            privileged: hc.privileged.unwrap_or(false),
+            cap_add: hc.cap_add.unwrap_or_default(),
+            cap_drop: hc.cap_drop.unwrap_or_default(),
+            read_only: hc.readonly_rootfs.unwrap_or(false),
+            no_new_privileges: sec.iter().any(|s| s.starts_with("no-new-privileges")),
+        })
+    }
+    async fn image(&self, t: &Target, service: &str) -> Result<Option<ImageInfo>> {
+        let name = self.container_name(t, service);
+        let container = match self.docker.inspect_container(&name, None).await {
+            Ok(i) => i,
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(e) => return Err(classify(&self.endpoint, "inspect container", name, e)),
+        };
+        let reference = container.config.and_then(|c| c.image).unwrap_or_default();
+        // The id the container runs, not the tag: a tag may have moved since.
+        let id = container.image.unwrap_or_default();
+        let inspect = self
+            .docker
+            .inspect_image(&id)
+            .await
+            .map_err(self.err("inspect image", &reference))?;
+        let mut info = image_info(reference, inspect);
+        info.uid = self.uid_of(t, &id, &info.user).await.ok().flatten();
+        Ok(Some(info))
+    }
+    async fn run_pipeline(&self, req: &PipelineRequest) -> Result<PipelineRun> {
+        let repo = req
+            .repository
+            .canonicalize()
+            .map_err(|e| BackendError::Pipeline {
+                repository: req.repository.clone(),
+                message: "find the repository".into(),
+                source: Some(e),
+            })?;
+        let slot = self
+            .pipelines
+            .lock()
+            .await
+            .entry(repo.clone())
+            .or_default()
+            .clone();
+        let mut last = slot.lock().await;
+        if let Some((round, run)) = last.as_ref()
+            && *round == req.round
+        {
+            return Ok(run.clone());
+        }
+        // The file is the candidate's: screened before the executor reads it.
+        let ci_path = repo.join(".gitlab-ci.yml");
+        let problems = match crate::yaml::read_file(&ci_path, "pipeline file") {
+            Ok(ci) => crate::ceiling::screen_pipeline(&ci, &req.scenario),
+            // Missing: the executor says so. Present but unreadable here (a link, a FIFO, too
+            // large): the executor must not read it either.
+            Err(e) if std::fs::symlink_metadata(&ci_path).is_ok() => {
+                vec![format!(
+                    ".gitlab-ci.yml cannot be read safely: {}",
+                    e.message
+                )]
+            }
+            Err(_) => vec![],
+        };
+        if !problems.is_empty() {
+            return Err(BackendError::Refused {
+                op: "run the pipeline of",
+                object: repo.display().to_string(),
+                message: problems.join("\n"),
+            });
+        }
+        let run = self.execute_pipeline(&repo, req.timeout).await?;
+        *last = Some((req.round, run.clone()));
+        Ok(run)
     }
 }
 

@@ -25,13 +25,13 @@ use kube::{Client, Config};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
+use super::Cluster as _;
 use super::docker::DockerBackend;
 use super::{
-    ApplySummary, Backend, BackendError, EventInfo, ExecOutput, Grant, Health, HealthProbe,
-    HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo,
-    LabelledObject, LogStream, MountInfo, PipelineRequest, PipelineRun, PodState, Progress,
-    Removed, Result, ServiceConfig, ServiceDetail, ServiceState, Target, Terminal, Workload,
-    labels, stream,
+    ApplySummary, Backend, BackendError, Containers, EventInfo, ExecOutput, Grant, Health,
+    HealthProbe, HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, ImageBuild,
+    LabelledObject, LogStream, MountInfo, PodState, Progress, Removed, Result, ServiceDetail,
+    ServiceState, Target, Terminal, Workload, labels, stream,
 };
 use crate::manifests::{self, KINDS, KindInfo, Manifest};
 use crate::scenario::BackendKind;
@@ -1157,6 +1157,14 @@ impl Backend for KubeBackend {
         BackendKind::Kube
     }
 
+    fn cluster(&self) -> Option<&dyn super::Cluster> {
+        Some(self)
+    }
+
+    fn containers(&self) -> Option<&dyn Containers> {
+        None
+    }
+
     fn context(&self) -> Option<String> {
         Some(self.context.clone())
     }
@@ -1331,72 +1339,9 @@ impl Backend for KubeBackend {
         })
     }
 
-    async fn pods(&self, t: &Target, selector: &str) -> Result<Vec<PodState>> {
-        Ok(self
-            .list_pods(&namespace(&t.session), selector)
-            .await?
-            .iter()
-            .map(pod_state)
-            .collect())
-    }
-
-    async fn object(&self, t: &Target, kind: &str, name: &str) -> Result<Option<Value>> {
-        let Some(info) = manifests::kind_by_name(kind) else {
-            return Err(BackendError::Refused {
-                op: "read",
-                object: format!("{kind}/{name}"),
-                message: "not a kind breakfix knows".into(),
-            });
-        };
-        let o = self
-            .dynamic(&namespace(&t.session), info)
-            .get_opt(name)
-            .await
-            .map_err(self.err("read", format!("{kind}/{name}")))?;
-        Ok(o.and_then(|o| serde_json::to_value(o).ok()))
-    }
-
-    async fn events(&self, t: &Target) -> Result<Vec<EventInfo>> {
-        let ns = namespace(&t.session);
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(self.err("list events in", &ns))?;
-        Ok(list
-            .items
-            .into_iter()
-            .map(|e| EventInfo {
-                object: format!(
-                    "{}/{}",
-                    e.involved_object.kind.unwrap_or_default(),
-                    e.involved_object.name.unwrap_or_default()
-                ),
-                reason: e.reason.unwrap_or_default(),
-                message: e.message.unwrap_or_default(),
-                count: i64::from(e.count.unwrap_or(1)),
-                kind: e.type_.unwrap_or_default(),
-            })
-            .collect())
-    }
-
     async fn state(&self, t: &Target, service: &str) -> Result<ServiceState> {
         let pods = self.service_pods(t, service).await?;
         Ok(state_of_pods(&pods))
-    }
-
-    async fn config(&self, _: &Target, _: &str) -> Result<ServiceConfig> {
-        Err(BackendError::Unsupported {
-            op: "read a container's configuration",
-            backend: BackendKind::Kube,
-        })
-    }
-
-    async fn image(&self, _: &Target, _: &str) -> Result<Option<ImageInfo>> {
-        Err(BackendError::Unsupported {
-            op: "inspect a container's image",
-            backend: BackendKind::Kube,
-        })
     }
 
     async fn exec(
@@ -1651,13 +1596,6 @@ impl Backend for KubeBackend {
             .collect())
     }
 
-    async fn run_pipeline(&self, _: &PipelineRequest) -> Result<PipelineRun> {
-        Err(BackendError::Unsupported {
-            op: "run a pipeline",
-            backend: BackendKind::Kube,
-        })
-    }
-
     fn container_name(&self, t: &Target, service: &str) -> String {
         format!("deployment/{service} -n {}", namespace(&t.session))
     }
@@ -1738,6 +1676,56 @@ impl Backend for KubeBackend {
             })
         });
         Ok(Box::pin(lines))
+    }
+}
+
+#[async_trait]
+impl super::Cluster for KubeBackend {
+    async fn pods(&self, t: &Target, selector: &str) -> Result<Vec<PodState>> {
+        Ok(self
+            .list_pods(&namespace(&t.session), selector)
+            .await?
+            .iter()
+            .map(pod_state)
+            .collect())
+    }
+    async fn object(&self, t: &Target, kind: &str, name: &str) -> Result<Option<Value>> {
+        let Some(info) = manifests::kind_by_name(kind) else {
+            return Err(BackendError::Refused {
+                op: "read",
+                object: format!("{kind}/{name}"),
+                message: "not a kind breakfix knows".into(),
+            });
+        };
+        let o = self
+            .dynamic(&namespace(&t.session), info)
+            .get_opt(name)
+            .await
+            .map_err(self.err("read", format!("{kind}/{name}")))?;
+        Ok(o.and_then(|o| serde_json::to_value(o).ok()))
+    }
+    async fn events(&self, t: &Target) -> Result<Vec<EventInfo>> {
+        let ns = namespace(&t.session);
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(self.err("list events in", &ns))?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|e| EventInfo {
+                object: format!(
+                    "{}/{}",
+                    e.involved_object.kind.unwrap_or_default(),
+                    e.involved_object.name.unwrap_or_default()
+                ),
+                reason: e.reason.unwrap_or_default(),
+                message: e.message.unwrap_or_default(),
+                count: i64::from(e.count.unwrap_or(1)),
+                kind: e.type_.unwrap_or_default(),
+            })
+            .collect())
     }
 }
 

@@ -566,6 +566,11 @@ pub trait Backend: Send + Sync {
     fn context(&self) -> Option<String> {
         None
     }
+    /// What only a Kubernetes cluster has (pods, objects, events), on a backend that has it.
+    fn cluster(&self) -> Option<&dyn Cluster>;
+    /// What only the Docker engine has (a container's configuration and image, pipelines
+    /// run beside the sandbox), on a backend that has it.
+    fn containers(&self) -> Option<&dyn Containers>;
     /// Whether the backend answers, its version, and what is present or missing.
     async fn health(&self, images: &[ImageBuild]) -> Health;
     /// Builds (or finds cached) the images a scenario needs, and anything the backend needs.
@@ -588,17 +593,7 @@ pub trait Backend: Send + Sync {
     /// Gives the candidate their own way in (a namespace-scoped kubeconfig written into
     /// `dir`, valid for `ttl`); `None` where ordinary tools on the host suffice (Docker).
     async fn grant(&self, t: &Target, dir: &std::path::Path, ttl: Duration) -> Result<Grant>;
-    /// The pods matching a label selector (Kubernetes).
-    async fn pods(&self, t: &Target, selector: &str) -> Result<Vec<PodState>>;
-    /// One object of the session as the API serves it; `None` when it does not exist.
-    async fn object(&self, t: &Target, kind: &str, name: &str)
-    -> Result<Option<serde_json::Value>>;
-    /// The events of the session's namespace (Kubernetes).
-    async fn events(&self, t: &Target) -> Result<Vec<EventInfo>>;
     async fn state(&self, t: &Target, service: &str) -> Result<ServiceState>;
-    async fn config(&self, t: &Target, service: &str) -> Result<ServiceConfig>;
-    /// The image the service's container was created from; `None` when it has no container.
-    async fn image(&self, t: &Target, service: &str) -> Result<Option<ImageInfo>>;
     async fn exec(
         &self,
         t: &Target,
@@ -668,47 +663,53 @@ pub trait Backend: Send + Sync {
     async fn teardown(&self, session: &str) -> Result<Removed>;
     /// Every object carrying breakfix's labels.
     async fn labelled(&self) -> Result<Vec<LabelledObject>>;
-    /// Runs the GitLab CI pipeline of a repository on the host with the local executor
-    /// (`gitlabci-local`), its jobs in unprivileged containers with no network. Job
-    /// containers left behind (a deadline, a crash) are removed. Concurrent calls for the
-    /// same repository share one run, so several checks of one grade cost one pipeline.
-    async fn run_pipeline(&self, req: &PipelineRequest) -> Result<PipelineRun>;
     /// The name a candidate uses for a service's container with ordinary tools.
     fn container_name(&self, t: &Target, service: &str) -> String;
     /// The session's services as deployed, by the names the candidate knows them: compose
     /// services (Docker), or the Deployments, StatefulSets, Jobs and Pods applied from the
     /// manifests (Kubernetes); never breakfix's own probe. Read from the objects' labels, so
     /// it answers while the workspace does not parse.
-    async fn services(&self, _t: &Target) -> Result<Vec<String>> {
-        Err(BackendError::Unsupported {
-            op: "list the session's services",
-            backend: self.kind(),
-        })
-    }
+    async fn services(&self, t: &Target) -> Result<Vec<String>>;
     /// The curated view of a service `breakfix inspect` shows; `None` when it has no
     /// container (or pod).
-    async fn describe(&self, _t: &Target, _service: &str) -> Result<Option<ServiceDetail>> {
-        Err(BackendError::Unsupported {
-            op: "describe a service",
-            backend: self.kind(),
-        })
-    }
+    async fn describe(&self, t: &Target, service: &str) -> Result<Option<ServiceDetail>>;
     /// A service's log as it is written: the last `tail` lines (all with `None`), or those
     /// since `since` (Unix seconds), then new lines until its container (or pod's container)
     /// stops. Each line starts with its timestamp (see [`LogStream`]).
     async fn follow_logs(
         &self,
-        _t: &Target,
-        _service: &str,
-        _tail: Option<usize>,
-        _since: Option<i64>,
-    ) -> Result<LogStream> {
-        Err(BackendError::Unsupported {
-            op: "follow a service's logs",
-            backend: self.kind(),
-        })
-    }
+        t: &Target,
+        service: &str,
+        tail: Option<usize>,
+        since: Option<i64>,
+    ) -> Result<LogStream>;
 }
+
+/// The capabilities of a Kubernetes cluster ([`Backend::cluster`]).
+#[async_trait]
+pub trait Cluster: Send + Sync {
+    /// The pods matching a label selector (Kubernetes).
+    async fn pods(&self, t: &Target, selector: &str) -> Result<Vec<PodState>>;
+    /// One object of the session as the API serves it; `None` when it does not exist.
+    async fn object(&self, t: &Target, kind: &str, name: &str)
+    -> Result<Option<serde_json::Value>>;
+    /// The events of the session's namespace (Kubernetes).
+    async fn events(&self, t: &Target) -> Result<Vec<EventInfo>>;
+}
+
+/// The capabilities of the Docker engine ([`Backend::containers`]).
+#[async_trait]
+pub trait Containers: Send + Sync {
+    async fn config(&self, t: &Target, service: &str) -> Result<ServiceConfig>;
+    /// The image the service's container was created from; `None` when it has no container.
+    async fn image(&self, t: &Target, service: &str) -> Result<Option<ImageInfo>>;
+    /// Runs the GitLab CI pipeline of a repository on the host with the local executor
+    /// (`gitlabci-local`), its jobs in unprivileged containers with no network. Job
+    /// containers left behind (a deadline, a crash) are removed. Concurrent calls for the
+    /// same repository share one run, so several checks of one grade cost one pipeline.
+    async fn run_pipeline(&self, req: &PipelineRequest) -> Result<PipelineRun>;
+}
+
 /// Connects to a backend: the local Docker engine, or the cluster of a kubeconfig context
 /// (`context`, else the current one). `assets` is breakfix's own `docker/` folder (the probe
 /// and the base image). `runtime` is the OCI runtime for candidate containers (Docker): one

@@ -18,7 +18,7 @@ pub async fn run(k: &ContainerConfigCheck, cx: &Ctx<'_>) -> Result<Outcome> {
             vec![],
         ));
     }
-    let c = backend.config(t, service).await?;
+    let c = cx.containers()?.config(t, service).await?;
     let mut p = Predicates::new(vec![]);
     if let Some(want) = k.non_root {
         let user = c.user.trim();
@@ -112,7 +112,11 @@ pub async fn run(k: &ContainerConfigCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         p.judge(ok, what);
     }
     if let Some(name) = &k.runs_image {
-        let image = backend.image(t, service).await?.unwrap_or_default();
+        let image = cx
+            .containers()?
+            .image(t, service)
+            .await?
+            .unwrap_or_default();
         let command = k.runs_command.as_ref().map(|c| c.value.as_slice());
         for (ok, what) in runs_image(&t.scenario, name, command, &c, &image) {
             p.judge(ok, what);

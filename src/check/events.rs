@@ -50,7 +50,7 @@ pub fn new_occurrences(before: &[EventInfo], after: &[EventInfo], k: &EventsChec
 
 pub async fn run(k: &EventsCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     let reasons: Vec<&str> = k.forbid.iter().map(|r| r.value.as_str()).collect();
-    let before = cx.backend.events(cx.target).await?;
+    let before = cx.cluster()?.events(cx.target).await?;
     if cx.patience == Patience::Once {
         let seen: Vec<String> = relevant(&before, k)
             .values()
@@ -66,11 +66,11 @@ pub async fn run(k: &EventsCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         });
     }
     tokio::time::sleep(k.window.0).await;
-    let mut after = cx.backend.events(cx.target).await?;
+    let mut after = cx.cluster()?.events(cx.target).await?;
     // A pod a rollout removed during the window (the broken one being replaced) may still
     // have backed off once more; only pods that are still there speak about the fix.
     let live: Vec<String> = cx
-        .backend
+        .cluster()?
         .pods(cx.target, "")
         .await?
         .into_iter()

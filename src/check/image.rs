@@ -9,7 +9,7 @@ use crate::scenario::ImageCheck;
 
 pub async fn run(k: &ImageCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     let service = &k.service.value;
-    match cx.backend.image(cx.target, service).await? {
+    match cx.containers()?.image(cx.target, service).await? {
         Some(info) => Ok(judge(k, &info)),
         None => Ok(Outcome::fail(
             format!("service `{service}` has no container"),

@@ -108,6 +108,29 @@ pub struct Ctx<'a> {
     pub round: u64,
 }
 
+impl<'a> Ctx<'a> {
+    /// The cluster's pods, objects and events; an error on a backend without them (the
+    /// loader keeps such checks off it, so this is a backstop).
+    pub fn cluster(&self) -> crate::backend::Result<&'a dyn crate::backend::Cluster> {
+        self.backend
+            .cluster()
+            .ok_or(crate::backend::BackendError::Unsupported {
+                op: "read pods, objects or events",
+                backend: self.backend.kind(),
+            })
+    }
+
+    /// The engine's containers, images and pipelines; an error on a backend without them.
+    pub fn containers(&self) -> crate::backend::Result<&'a dyn crate::backend::Containers> {
+        self.backend
+            .containers()
+            .ok_or(crate::backend::BackendError::Unsupported {
+                op: "read a container's configuration or image, or run a pipeline",
+                backend: self.backend.kind(),
+            })
+    }
+}
+
 static ROUNDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Runs one check.
@@ -280,6 +303,7 @@ mod tests {
         ImageBuild, ImageInfo, LabelledObject, PipelineRequest, PipelineRun, Progress, Removed,
         Result, ServiceConfig, ServiceState,
     };
+    use crate::backend::{Cluster, Containers, ServiceDetail};
     use crate::backend::{EventInfo, Grant, PodState, Workload};
     use crate::scenario::BackendKind;
 
@@ -342,6 +366,27 @@ mod tests {
         fn kind(&self) -> BackendKind {
             BackendKind::Docker
         }
+        fn cluster(&self) -> Option<&dyn Cluster> {
+            Some(self)
+        }
+        fn containers(&self) -> Option<&dyn Containers> {
+            Some(self)
+        }
+        async fn services(&self, _: &Target) -> Result<Vec<String>> {
+            Ok(vec![])
+        }
+        async fn describe(&self, _: &Target, _: &str) -> Result<Option<ServiceDetail>> {
+            Ok(None)
+        }
+        async fn follow_logs(
+            &self,
+            _: &Target,
+            _: &str,
+            _: Option<usize>,
+            _: Option<i64>,
+        ) -> Result<crate::backend::LogStream> {
+            unreachable!("no check follows a log")
+        }
         async fn health(&self, _: &[ImageBuild]) -> Health {
             Health::default()
         }
@@ -354,25 +399,6 @@ mod tests {
         async fn grant(&self, _: &Target, _: &std::path::Path, _: Duration) -> Result<Grant> {
             Ok(Grant::default())
         }
-        async fn pods(&self, _: &Target, selector: &str) -> Result<Vec<PodState>> {
-            self.note(format!("pods {selector}"));
-            Ok(vec![])
-        }
-        async fn object(
-            &self,
-            _: &Target,
-            kind: &str,
-            name: &str,
-        ) -> Result<Option<serde_json::Value>> {
-            self.note(format!("object {kind}/{name}"));
-            Ok(None)
-        }
-        async fn events(&self, _: &Target) -> Result<Vec<EventInfo>> {
-            Ok(vec![])
-        }
-        async fn image(&self, _: &Target, _: &str) -> Result<Option<ImageInfo>> {
-            Ok(self.image.clone())
-        }
         async fn http_send(
             &self,
             t: &Target,
@@ -384,13 +410,6 @@ mod tests {
         }
         async fn http_stream(&self, _: &Target, _: &HttpStreamRequest) -> Result<Vec<HttpSample>> {
             Ok(vec![])
-        }
-        async fn run_pipeline(&self, _: &PipelineRequest) -> Result<PipelineRun> {
-            Err(crate::backend::BackendError::Timeout {
-                op: "run pipeline",
-                object: "(recorder)".into(),
-                after: Duration::ZERO,
-            })
         }
         async fn state(&self, _: &Target, service: &str) -> Result<ServiceState> {
             tokio::time::sleep(self.state_delay).await;
@@ -423,9 +442,6 @@ mod tests {
                 health_timed_out: self.probes_time_out,
                 ..ServiceState::default()
             })
-        }
-        async fn config(&self, _: &Target, _: &str) -> Result<ServiceConfig> {
-            Ok(self.config.clone())
         }
         async fn exec(
             &self,
@@ -540,6 +556,43 @@ mod tests {
         }
         fn container_name(&self, _: &Target, service: &str) -> String {
             service.into()
+        }
+    }
+
+    #[async_trait]
+    impl Cluster for Recorder {
+        async fn pods(&self, _: &Target, selector: &str) -> Result<Vec<PodState>> {
+            self.note(format!("pods {selector}"));
+            Ok(vec![])
+        }
+        async fn object(
+            &self,
+            _: &Target,
+            kind: &str,
+            name: &str,
+        ) -> Result<Option<serde_json::Value>> {
+            self.note(format!("object {kind}/{name}"));
+            Ok(None)
+        }
+        async fn events(&self, _: &Target) -> Result<Vec<EventInfo>> {
+            Ok(vec![])
+        }
+    }
+
+    #[async_trait]
+    impl Containers for Recorder {
+        async fn image(&self, _: &Target, _: &str) -> Result<Option<ImageInfo>> {
+            Ok(self.image.clone())
+        }
+        async fn run_pipeline(&self, _: &PipelineRequest) -> Result<PipelineRun> {
+            Err(crate::backend::BackendError::Timeout {
+                op: "run pipeline",
+                object: "(recorder)".into(),
+                after: Duration::ZERO,
+            })
+        }
+        async fn config(&self, _: &Target, _: &str) -> Result<ServiceConfig> {
+            Ok(self.config.clone())
         }
     }
 

@@ -136,7 +136,7 @@ pub async fn run(k: &ObjectFieldsCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         .value
         .split_once('/')
         .unwrap_or(("", &k.object.value));
-    let Some(object) = cx.backend.object(cx.target, kind, name).await? else {
+    let Some(object) = cx.cluster()?.object(cx.target, kind, name).await? else {
         return Ok(Outcome::fail(
             format!(
                 "{} does not exist in the session's namespace",

@@ -146,7 +146,7 @@ pub fn expand_commit(path: &str, commit: &str, short: &str) -> String {
 pub async fn run(k: &PipelineCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     let repository = cx.workspace.join(&k.repository.value);
     let run = match cx
-        .backend
+        .containers()?
         .run_pipeline(&PipelineRequest {
             repository: repository.clone(),
             scenario: cx.target.scenario.clone(),

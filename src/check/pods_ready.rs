@@ -53,13 +53,13 @@ fn evidence(pods: &[PodState]) -> Vec<String> {
 }
 
 pub async fn run(k: &PodsReadyCheck, cx: &Ctx<'_>) -> Result<Outcome> {
-    let (backend, t) = (cx.backend, cx.target);
+    let t = cx.target;
     let selector = &k.selector.value;
     let window = k.window.0;
     let min = k.min_ready.value;
     // Settle: a rollout in progress gets up to one window to finish.
     let settle = Instant::now();
-    let mut pods = backend.pods(t, selector).await?;
+    let mut pods = cx.cluster()?.pods(t, selector).await?;
     loop {
         let rolling = rolling(&pods);
         match not_ready(&pods, min) {
@@ -72,7 +72,7 @@ pub async fn run(k: &PodsReadyCheck, cx: &Ctx<'_>) -> Result<Outcome> {
             }
         }
         tokio::time::sleep(POLL).await;
-        pods = backend.pods(t, selector).await?;
+        pods = cx.cluster()?.pods(t, selector).await?;
     }
     if cx.patience == Patience::Once {
         return Ok(Outcome::pass(
@@ -86,7 +86,7 @@ pub async fn run(k: &PodsReadyCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     let started = Instant::now();
     while started.elapsed() < window {
         tokio::time::sleep(POLL.min(window.saturating_sub(started.elapsed()))).await;
-        let now = backend.pods(t, selector).await?;
+        let now = cx.cluster()?.pods(t, selector).await?;
         if let Some(why) = not_ready(&now, min) {
             return Ok(Outcome::fail(
                 format!(

@@ -81,8 +81,12 @@ pub async fn run(k: &ServedByCheck, cx: &Ctx<'_>) -> Result<Outcome> {
             evidence,
         ));
     }
-    let config = backend.config(t, upstream).await?;
-    let image = backend.image(t, upstream).await?.unwrap_or_default();
+    let config = cx.containers()?.config(t, upstream).await?;
+    let image = cx
+        .containers()?
+        .image(t, upstream)
+        .await?
+        .unwrap_or_default();
     let command = k.command.as_ref().map(|c| c.value.as_slice());
     let identity =
         super::container_config::runs_image(&t.scenario, &k.image, command, &config, &image);
