@@ -1074,4 +1074,77 @@ mod tests {
             assert!(o.summary.contains(why), "{test:?}: {o:?}");
         }
     }
+
+    #[tokio::test]
+    async fn a_user_renamed_from_root_is_judged_by_the_uids_its_processes_run_as() {
+        let non_root = check(
+            "id: nr\ntitle: t\ncompetency: security\npoints: 1\nkind:\n  container-config:\n    service: web\n    non-root: true\n",
+        );
+        let with = |user: &str, uids: &[u64]| Recorder {
+            config: ServiceConfig {
+                user: user.into(),
+                process_uids: uids.to_vec(),
+                ..ServiceConfig::default()
+            },
+            ..Recorder::default()
+        };
+        // A passwd entry that calls uid 0 `app` hides nothing from the host's view.
+        let (_, o) = run_with(&with("app", &[0]), &[&non_root]).await.remove(0);
+        assert_eq!(o.status, Status::Fail, "{o:?}");
+        assert!(
+            o.evidence.iter().any(|e| e.contains("run as uid 0")),
+            "{o:?}"
+        );
+        let (_, o) = run_with(&with("app", &[1000]), &[&non_root])
+            .await
+            .remove(0);
+        assert_eq!(o.status, Status::Pass, "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn capabilities_added_beyond_the_allowed_ones_fail_whatever_their_spelling() {
+        let within = check(
+            "id: caps\ntitle: t\ncompetency: security\npoints: 1\nkind:\n  container-config:\n    service: web\n    capabilities-within: [NET_BIND_SERVICE]\n",
+        );
+        let with = |caps: &[&str]| Recorder {
+            config: ServiceConfig {
+                cap_add: caps.iter().map(|c| c.to_string()).collect(),
+                ..ServiceConfig::default()
+            },
+            ..Recorder::default()
+        };
+        for caps in [&[][..], &["CAP_NET_BIND_SERVICE"], &["net_bind_service"]] {
+            let (_, o) = run_with(&with(caps), &[&within]).await.remove(0);
+            assert_eq!(o.status, Status::Pass, "{caps:?}: {o:?}");
+        }
+        let (_, o) = run_with(&with(&["NET_BIND_SERVICE", "SYS_ADMIN"]), &[&within])
+            .await
+            .remove(0);
+        assert_eq!(o.status, Status::Fail, "{o:?}");
+        assert!(o.evidence.iter().any(|e| e.contains("SYS_ADMIN")), "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn an_exec_check_judges_exit_and_output_and_says_the_container_is_the_candidates() {
+        let exec = |pattern: &str| {
+            check(&format!(
+                "id: converged\ntitle: t\ncompetency: infrastructure-as-code\npoints: 1\nkind:\n  exec:\n    service: web\n    command: [ansible-playbook, site.yml]\n    output-matches: '{pattern}'\n"
+            ))
+        };
+        let (_, o) = run_with(&Recorder::default(), &[&exec("changed=0")])
+            .await
+            .remove(0);
+        assert_eq!(o.status, Status::Pass, "{o:?}");
+        assert!(
+            o.evidence
+                .iter()
+                .any(|e| e.contains("candidate-controlled")),
+            "{o:?}"
+        );
+        let (_, o) = run_with(&Recorder::default(), &[&exec("failed=[1-9]")])
+            .await
+            .remove(0);
+        assert_eq!(o.status, Status::Fail, "{o:?}");
+        assert!(o.summary.contains("does not match `failed=[1-9]`"), "{o:?}");
+    }
 }
