@@ -27,9 +27,10 @@ use super::images::{self, BASE_IMAGE};
 use super::stream;
 use super::{
     ApplySummary, Backend, BackendError, Cluster, Containers, ExecOutput, ExitSeen, Grant, Health,
-    HealthProbe, HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, ImageBuild, ImageInfo,
-    LabelledObject, LogStream, MountInfo, PipelineRequest, PipelineRun, Progress, Removed, Result,
-    ServiceConfig, ServiceDetail, ServiceState, Target, Terminal, Workload, labels,
+    HealthItem, HealthProbe, HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, ImageBuild,
+    ImageInfo, LabelledObject, LogStream, MountInfo, PipelineRequest, PipelineRun, Progress,
+    Removed, Result, ServiceConfig, ServiceDetail, ServiceState, Target, Terminal, Workload,
+    labels,
 };
 use crate::compose::{Deployment, ServiceSpec};
 use crate::scenario::BackendKind;
@@ -842,8 +843,8 @@ impl Backend for DockerBackend {
                 h.api_version = v.api_version.unwrap_or_default();
             }
             Err(e) => {
-                h.detail.push((
-                    "engine".into(),
+                h.detail.push(HealthItem::new(
+                    "engine",
                     false,
                     format!("{} does not answer: {e}", self.endpoint),
                 ));
@@ -853,8 +854,8 @@ impl Backend for DockerBackend {
         let runtimes = self.runtimes().await.unwrap_or_default();
         let gvisor = runtimes.iter().any(|r| r == GVISOR);
         let installed = crate::tools::on_path(GVISOR).is_some();
-        h.detail.push((
-            "gVisor (runsc)".into(),
+        h.detail.push(HealthItem::new(
+            "gVisor (runsc)",
             gvisor,
             match (gvisor, installed) {
                 (true, _) => match &self.runtime {
@@ -866,11 +867,11 @@ impl Backend for DockerBackend {
             },
         ));
         let base = self.docker.inspect_image(BASE_IMAGE).await.is_ok();
-        h.detail.push((
-            BASE_IMAGE.into(),
+        h.detail.push(HealthItem::new(
+            BASE_IMAGE,
             base,
             if base {
-                "present".into()
+                "present".to_string()
             } else {
                 "missing: `breakfix start` bootstraps it (needs debootstrap)".into()
             },
@@ -885,16 +886,19 @@ impl Backend for DockerBackend {
                 "not checked yet: it needs the probe image (`breakfix build`)".to_string(),
             )
         };
-        h.detail
-            .push(("sandboxes cannot reach the host".into(), contained, how));
+        h.detail.push(HealthItem::new(
+            "sandboxes cannot reach the host",
+            contained,
+            how,
+        ));
         for img in std::iter::once(&probe).chain(images) {
             let latest = format!("{}:latest", img.repo);
             let present = self.docker.inspect_image(&latest).await.is_ok();
-            h.detail.push((
+            h.detail.push(HealthItem::new(
                 latest,
                 present,
                 if present {
-                    "built".into()
+                    "built".to_string()
                 } else {
                     "not built yet: `breakfix start` builds it".into()
                 },

@@ -29,7 +29,7 @@ use super::Cluster as _;
 use super::docker::DockerBackend;
 use super::{
     ApplySummary, Backend, BackendError, Containers, EventInfo, ExecOutput, Grant, Health,
-    HealthProbe, HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, ImageBuild,
+    HealthItem, HealthProbe, HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, ImageBuild,
     LabelledObject, LogStream, MountInfo, PodState, Progress, Removed, Result, ServiceDetail,
     ServiceState, Target, Terminal, Workload, labels, stream,
 };
@@ -1177,19 +1177,20 @@ impl Backend for KubeBackend {
                 h.version = v.git_version;
             }
             Err(e) => {
-                h.detail.push(("API server".into(), false, e.to_string()));
+                h.detail
+                    .push(HealthItem::new("API server", false, e.to_string()));
                 return h;
             }
         }
-        h.detail.push((
-            "context".into(),
+        h.detail.push(HealthItem::new(
+            "context",
             true,
             format!("{} ({})", self.context, self.server()),
         ));
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         let listed = namespaces.list(&ListParams::default().limit(1)).await;
-        h.detail.push((
-            "may list namespaces".into(),
+        h.detail.push(HealthItem::new(
+            "may list namespaces",
             listed.is_ok(),
             listed
                 .err()
@@ -1198,7 +1199,7 @@ impl Backend for KubeBackend {
         ));
         let (contained, why) = self.containment(&h.version).await;
         h.detail
-            .push(("candidates contained".into(), contained, why));
+            .push(HealthItem::new("candidates contained", contained, why));
         let loader_ok = match &self.loader {
             Loader::Kind(_) => crate::tools::on_path("kind").is_some(),
             Loader::Command(c) => c
@@ -1206,20 +1207,25 @@ impl Backend for KubeBackend {
                 .is_some_and(|p| Path::new(p).exists() || crate::tools::on_path(p).is_some()),
             Loader::None => false,
         };
-        h.detail
-            .push(("image loader".into(), loader_ok, self.loader.describe()));
+        h.detail.push(HealthItem::new(
+            "image loader",
+            loader_ok,
+            self.loader.describe(),
+        ));
         match self.docker().await {
             Ok(d) => {
                 let dh = d.health(images).await;
-                h.detail.push((
-                    "Docker engine (builds images)".into(),
+                h.detail.push(HealthItem::new(
+                    "Docker engine (builds images)",
                     dh.reachable,
                     dh.version,
                 ));
             }
-            Err(e) => h
-                .detail
-                .push(("Docker engine (builds images)".into(), false, e.to_string())),
+            Err(e) => h.detail.push(HealthItem::new(
+                "Docker engine (builds images)",
+                false,
+                e.to_string(),
+            )),
         }
         h
     }

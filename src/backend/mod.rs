@@ -406,7 +406,25 @@ pub struct Health {
     pub reachable: bool,
     pub version: String,
     pub api_version: String,
-    pub detail: Vec<(String, bool, String)>,
+    pub detail: Vec<HealthItem>,
+}
+
+/// One line of `doctor`: what was looked at, whether it is fine, and what was found.
+#[derive(Clone, Debug, Serialize)]
+pub struct HealthItem {
+    pub item: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl HealthItem {
+    pub fn new(item: impl Into<String>, ok: bool, detail: impl Into<String>) -> HealthItem {
+        HealthItem {
+            item: item.into(),
+            ok,
+            detail: detail.into(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

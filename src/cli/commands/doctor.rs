@@ -1,6 +1,7 @@
 //! The machine: `doctor`, `setup`, `gc`.
 
 use super::*;
+use crate::backend::HealthItem;
 
 pub(super) async fn doctor(
     state_dir: &Option<PathBuf>,
@@ -8,18 +9,22 @@ pub(super) async fn doctor(
     context: &Option<String>,
     json: bool,
 ) -> CmdResult {
-    let mut rows: Vec<(String, bool, String)> = vec![];
+    let mut rows: Vec<HealthItem> = vec![];
     let dir = state_dir.clone().unwrap_or_else(Store::default_dir);
     match Store::open(&dir) {
-        Ok(_) => rows.push(("state directory".into(), true, dir.display().to_string())),
-        Err(e) => rows.push(("state directory".into(), false, format!("{e}"))),
+        Ok(_) => rows.push(HealthItem::new(
+            "state directory",
+            true,
+            dir.display().to_string(),
+        )),
+        Err(e) => rows.push(HealthItem::new("state directory", false, format!("{e}"))),
     }
     let pkgs: Vec<Package> = scenario::load_all(scenarios)
         .into_iter()
         .filter_map(Result::ok)
         .collect();
-    rows.push((
-        "scenarios".into(),
+    rows.push(HealthItem::new(
+        "scenarios",
         !pkgs.is_empty(),
         format!("{} valid in {}", pkgs.len(), scenarios.display()),
     ));
@@ -29,28 +34,32 @@ pub(super) async fn doctor(
         Ok(b) => {
             let h = b.health(&images).await;
             reachable = h.reachable;
-            rows.push((
-                "docker engine".into(),
+            rows.push(HealthItem::new(
+                "docker engine",
                 h.reachable,
                 format!("version {} (API {})", h.version, h.api_version),
             ));
             rows.extend(h.detail);
         }
-        Err(e) => rows.push(("docker engine".into(), false, format!("failed to {e}"))),
+        Err(e) => rows.push(HealthItem::new(
+            "docker engine",
+            false,
+            format!("failed to {e}"),
+        )),
     }
     // The kube backend is optional: its absence is reported, not a failure of the machine.
     match KubeBackend::connect(context.clone(), assets_dir(scenarios)).await {
         Ok(b) => {
             let h = b.health(&images).await;
-            rows.push((
-                "kubernetes cluster".into(),
+            rows.push(HealthItem::new(
+                "kubernetes cluster",
                 h.reachable,
                 format!("version {} (--backend kube)", h.version),
             ));
             rows.extend(h.detail);
         }
-        Err(e) => rows.push((
-            "kubernetes cluster".into(),
+        Err(e) => rows.push(HealthItem::new(
+            "kubernetes cluster",
             false,
             format!("optional, for --backend kube: failed to {e}"),
         )),
@@ -61,13 +70,13 @@ pub(super) async fn doctor(
         "not installed (optional: `breakfix cluster up` needs it; any cluster in KUBECONFIG works)",
     ));
     match crate::tools::ci_executor() {
-        Some(p) if p.is_file() => rows.push((
-            "gitlabci-local".into(),
+        Some(p) if p.is_file() => rows.push(HealthItem::new(
+            "gitlabci-local",
             true,
             format!("{} (runs `pipeline` checks)", p.display()),
         )),
-        found => rows.push((
-            "gitlabci-local".into(),
+        found => rows.push(HealthItem::new(
+            "gitlabci-local",
             false,
             format!(
                 "{}{}: `pipeline` checks cannot run",
@@ -93,25 +102,21 @@ pub(super) async fn doctor(
             .args(["compose", "version"])
             .output()
             .is_ok_and(|o| o.status.success());
-    rows.push((
-        "docker compose".into(),
+    rows.push(HealthItem::new(
+        "docker compose",
         compose,
         if compose {
-            "installed (optional)".into()
+            "installed (optional)"
         } else {
-            "not installed (optional; breakfix apply does the same job)".into()
+            "not installed (optional; breakfix apply does the same job)"
         },
     ));
     if json {
-        print_json(
-            &rows
-                .iter()
-                .map(|(k, ok, d)| json!({"item": k, "ok": ok, "detail": d}))
-                .collect::<Vec<_>>(),
-        );
+        print_json(&rows);
     } else {
-        for (k, ok, d) in &rows {
-            println!("{} {k:<34} {d}", if *ok { "ok  " } else { "MISS" });
+        for r in &rows {
+            let mark = if r.ok { "ok  " } else { "MISS" };
+            println!("{mark} {:<34} {}", r.item, r.detail);
         }
     }
     Ok(if reachable {
@@ -121,9 +126,9 @@ pub(super) async fn doctor(
     })
 }
 /// A `doctor` row for a host tool: whether it is on PATH, and what that means.
-pub(super) fn tool_row(name: &str, found: &str, missing: &str) -> (String, bool, String) {
+pub(super) fn tool_row(name: &str, found: &str, missing: &str) -> HealthItem {
     let ok = which(name);
-    (name.into(), ok, if ok { found } else { missing }.into())
+    HealthItem::new(name, ok, if ok { found } else { missing })
 }
 pub(super) fn which(cmd: &str) -> bool {
     std::env::var_os("PATH")
