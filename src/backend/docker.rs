@@ -50,6 +50,17 @@ const PIPELINE_OUTPUT_CAP: usize = 512 * 1024;
 /// The last run per repository, with the round it answered.
 type PipelineSlot = std::sync::Arc<tokio::sync::Mutex<Option<(u64, PipelineRun)>>>;
 
+/// A container of a session, as its labels describe it.
+struct SessionContainer {
+    name: String,
+    /// The compose service it runs (`labels::SERVICE`).
+    service: String,
+    /// The hash of the definition it was created from; empty when it never started.
+    hash: String,
+    /// `service` or `probe`.
+    role: String,
+}
+
 pub struct DockerBackend {
     docker: Docker,
     endpoint: String,
@@ -406,11 +417,8 @@ impl DockerBackend {
         }
     }
 
-    /// Containers of a session: name → (service label, config hash label, role).
-    async fn session_containers(
-        &self,
-        session: &str,
-    ) -> Result<Vec<(String, String, String, String)>> {
+    /// The containers of a session, with what their labels say.
+    async fn session_containers(&self, session: &str) -> Result<Vec<SessionContainer>> {
         let filters = session_filter(session);
         let list = self
             .docker
@@ -431,16 +439,16 @@ impl DockerBackend {
                 // Created but never started: the command that created it was killed or failed
                 // before the start. No hash matches it, so the next deploy recreates it.
                 let never_started = c.state == Some(ContainerSummaryStateEnum::CREATED);
-                (
+                SessionContainer {
                     name,
-                    get(labels::SERVICE),
-                    if never_started {
+                    service: get(labels::SERVICE),
+                    hash: if never_started {
                         String::new()
                     } else {
                         get(labels::CONFIG_HASH)
                     },
-                    get(labels::ROLE),
-                )
+                    role: get(labels::ROLE),
+                }
             })
             .collect())
     }
@@ -970,7 +978,7 @@ impl Backend for DockerBackend {
             let probe_name = probe_container(t);
             if !existing
                 .iter()
-                .any(|(n, _, h, _)| n == &probe_name && h == &probe_hash)
+                .any(|c| c.name == probe_name && c.hash == probe_hash)
             {
                 self.remove_container(&probe_name).await?;
                 self.create_service(t, &network, &probe, &probe_hash, "probe")
@@ -982,8 +990,8 @@ impl Backend for DockerBackend {
             for spec in d.start_order() {
                 let hash = spec.config_hash(&self.image_id(&spec.image).await?);
                 let name = self.container_name(t, &spec.name);
-                match existing.iter().find(|(n, ..)| n == &name) {
-                    Some((_, _, h, _)) if h == &hash => summary.unchanged.push(spec.name.clone()),
+                match existing.iter().find(|c| c.name == name) {
+                    Some(c) if c.hash == hash => summary.unchanged.push(spec.name.clone()),
                     Some(_) => {
                         self.remove_container(&name).await?;
                         self.create_service(t, &network, spec, &hash, "service")
@@ -1002,10 +1010,10 @@ impl Backend for DockerBackend {
         let (probe, services) = tokio::join!(probe, services);
         probe?;
         services?;
-        for (name, service, _, role) in &existing {
-            if role == "service" && d.service(service).is_none() {
-                self.remove_container(name).await?;
-                summary.removed.push(service.clone());
+        for c in &existing {
+            if c.role == "service" && d.service(&c.service).is_none() {
+                self.remove_container(&c.name).await?;
+                summary.removed.push(c.service.clone());
             }
         }
         Ok(summary)
@@ -1314,8 +1322,8 @@ impl Backend for DockerBackend {
 
     async fn teardown(&self, session: &str) -> Result<Removed> {
         let mut removed = Removed::default();
-        for (name, ..) in self.session_containers(session).await? {
-            if self.remove_container(&name).await? {
+        for c in self.session_containers(session).await? {
+            if self.remove_container(&c.name).await? {
                 removed.containers += 1;
             }
         }
