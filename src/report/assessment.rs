@@ -40,22 +40,25 @@ fn who(r: &AssessmentReport) -> &str {
 }
 
 fn text(r: &AssessmentReport) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "{} — {}   {}", r.plan, r.title, who(r));
-    let _ = writeln!(
+    crate::report::to_string(|o| write_text(o, r))
+}
+
+fn write_text(o: &mut String, r: &AssessmentReport) -> std::fmt::Result {
+    writeln!(o, "{} — {}   {}", r.plan, r.title, who(r))?;
+    writeln!(
         o,
         "assessment {} · time {} of {}\n",
         r.assessment,
         clock(r.time_used_secs),
         clock(r.time_budget_secs)
-    );
+    )?;
     for s in &r.scenarios {
-        let _ = writeln!(o, "  {:<22} {:<12} {}", s.scenario, s.state, score(s));
+        writeln!(o, "  {:<22} {:<12} {}", s.scenario, s.state, score(s))?;
     }
-    let _ = writeln!(o);
+    writeln!(o)?;
     for c in &r.competencies {
         let marks: Vec<String> = c.marks.iter().map(|m| m.to_string()).collect();
-        let _ = writeln!(
+        writeln!(
             o,
             "  {:<24} weight {}  {:>4} / {:<4} {:>3}%  {}",
             c.competency.to_string(),
@@ -64,25 +67,28 @@ fn text(r: &AssessmentReport) -> String {
             c.max,
             c.percent,
             marks.join(", ")
-        );
+        )?;
         for s in &c.strong_signals_seen {
-            let _ = writeln!(o, "      + {s}");
+            writeln!(o, "      + {s}")?;
         }
         for s in &c.red_flags_seen {
-            let _ = writeln!(o, "      - {s}");
+            writeln!(o, "      - {s}")?;
         }
     }
-    let _ = writeln!(o, "\nweighted score {}%", r.weighted_percent);
+    writeln!(o, "\nweighted score {}%", r.weighted_percent)?;
     if !r.complete {
-        let _ = writeln!(o, "incomplete: not every scenario has a complete grade yet");
+        writeln!(o, "incomplete: not every scenario has a complete grade yet")?;
     }
-    o
+    Ok(())
 }
 
 fn markdown(r: &AssessmentReport) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "# {} — {}\n\n{}\n", r.title, who(r), r.role);
-    let _ = writeln!(
+    crate::report::to_string(|o| write_markdown(o, r))
+}
+
+fn write_markdown(o: &mut String, r: &AssessmentReport) -> std::fmt::Result {
+    writeln!(o, "# {} — {}\n\n{}\n", r.title, who(r), r.role)?;
+    writeln!(
         o,
         "Assessment `{}` of plan `{}` · time {} of {} · **weighted score {}%**{}\n",
         r.assessment,
@@ -91,13 +97,13 @@ fn markdown(r: &AssessmentReport) -> String {
         clock(r.time_budget_secs),
         r.weighted_percent,
         if r.complete { "" } else { " (incomplete)" }
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         o,
         "## Scenarios\n\n| Scenario | Session | State | Score |\n|---|---|---|---|"
-    );
+    )?;
     for s in &r.scenarios {
-        let _ = writeln!(
+        writeln!(
             o,
             "| {} | {} | {} | {} |",
             s.scenario,
@@ -106,15 +112,15 @@ fn markdown(r: &AssessmentReport) -> String {
                 .map_or("—".into(), |x| format!("`{x}`")),
             s.state,
             score(s)
-        );
+        )?;
     }
-    let _ = writeln!(
+    writeln!(
         o,
         "\n## By competency\n\n| Competency | Weight | Points | % | Interviewer's marks |\n|---|---|---|---|---|"
-    );
+    )?;
     for c in &r.competencies {
         let marks: Vec<String> = c.marks.iter().map(|m| m.to_string()).collect();
-        let _ = writeln!(
+        writeln!(
             o,
             "| {} | {} | {} / {} | {}% | {} |",
             c.competency,
@@ -127,26 +133,29 @@ fn markdown(r: &AssessmentReport) -> String {
             } else {
                 marks.join(", ")
             }
-        );
+        )?;
     }
     for c in &r.competencies {
         if c.strong_signals_seen.is_empty() && c.red_flags_seen.is_empty() {
             continue;
         }
-        let _ = writeln!(o, "\n### {}\n", c.competency);
+        writeln!(o, "\n### {}\n", c.competency)?;
         for s in &c.strong_signals_seen {
-            let _ = writeln!(o, "- Strong: {}", s.replace('\n', " "));
+            writeln!(o, "- Strong: {}", s.replace('\n', " "))?;
         }
         for s in &c.red_flags_seen {
-            let _ = writeln!(o, "- Red flag: {}", s.replace('\n', " "));
+            writeln!(o, "- Red flag: {}", s.replace('\n', " "))?;
         }
     }
-    o
+    Ok(())
 }
 
 fn html(r: &AssessmentReport) -> String {
-    let mut o = String::new();
-    let _ = write!(
+    crate::report::to_string(|o| write_html(o, r))
+}
+
+fn write_html(o: &mut String, r: &AssessmentReport) -> std::fmt::Result {
+    write!(
         o,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — {}</title>\
          <style>body{{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1f2328}}\
@@ -155,8 +164,8 @@ fn html(r: &AssessmentReport) -> String {
          @media print{{body{{margin:0;max-width:none}} tr{{break-inside:avoid}}}}</style></head><body>\n",
         esc(who(r)),
         esc(&r.title)
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         o,
         "<h1>{}</h1><p class=\"muted\">{} · assessment <code>{}</code> · time {} of {}</p><p>{}</p>\
          <p><b>Weighted score {}%</b>{}</p>",
@@ -172,25 +181,25 @@ fn html(r: &AssessmentReport) -> String {
         } else {
             " <span class=\"muted\">(incomplete: not every scenario has a complete grade)</span>"
         }
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         o,
         "<h2>Scenarios</h2><table><tr><th>Scenario</th><th>Session</th><th>State</th><th>Score</th></tr>"
-    );
+    )?;
     for s in &r.scenarios {
-        let _ = writeln!(
+        writeln!(
             o,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
             esc(&s.scenario),
             esc(s.session.as_deref().unwrap_or("—")),
             esc(&s.state),
             esc(&score(s))
-        );
+        )?;
     }
-    let _ = writeln!(
+    writeln!(
         o,
         "</table><h2>Scorecard</h2><table><tr><th>Competency</th><th>Weight</th><th>Points</th><th>%</th><th>Interviewer's marks</th><th>Seen</th></tr>"
-    );
+    )?;
     for c in &r.competencies {
         let marks: Vec<String> = c.marks.iter().map(|m| m.to_string()).collect();
         let seen: String = c
@@ -203,7 +212,7 @@ fn html(r: &AssessmentReport) -> String {
                     .map(|s| format!("<div class=\"minus\">− {}</div>", esc(s))),
             )
             .collect();
-        let _ = writeln!(
+        writeln!(
             o,
             "<tr><td>{}</td><td>{}</td><td>{} / {}</td><td>{}%</td><td>{}</td><td>{}</td></tr>",
             c.competency,
@@ -213,11 +222,11 @@ fn html(r: &AssessmentReport) -> String {
             c.percent,
             esc(&marks.join(", ")),
             seen
-        );
+        )?;
     }
-    let _ = writeln!(
+    writeln!(
         o,
         "</table><p class=\"muted\">Each scenario's own report has the evidence, timeline and follow-up questions.</p></body></html>"
-    );
-    o
+    )?;
+    Ok(())
 }

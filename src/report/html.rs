@@ -90,29 +90,33 @@ fn points(c: &CheckResult) -> String {
     }
 }
 
-fn list(o: &mut String, title: &str, items: &[String]) {
-    let _ = writeln!(o, "<div><h2>{}</h2><ul>", esc(title));
+fn list(o: &mut String, title: &str, items: &[String]) -> std::fmt::Result {
+    writeln!(o, "<div><h2>{}</h2><ul>", esc(title))?;
     if items.is_empty() {
-        let _ = writeln!(o, "<li class=\"meta\">none</li>");
+        writeln!(o, "<li class=\"meta\">none</li>")?;
     }
     for i in items {
-        let _ = writeln!(o, "<li>{}</li>", esc(i));
+        writeln!(o, "<li>{}</li>", esc(i))?;
     }
-    let _ = writeln!(o, "</ul></div>");
+    writeln!(o, "</ul></div>")?;
+    Ok(())
 }
 
 pub fn render(r: &Report) -> String {
-    let mut o = String::new();
+    crate::report::to_string(|o| write_report(o, r))
+}
+
+fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
     let who = super::candidate(r);
-    let _ = write!(
+    write!(
         o,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{} — {} · breakfix report</title>\n<style>{STYLE}</style></head><body>\n",
         esc(who),
         esc(&r.scenario.id)
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         o,
         "<header><h1>{}</h1><p class=\"sub\">{} · scenario <code>{}</code> · session <code>{}</code> · graded {}</p></header>",
         esc(&r.scenario.title),
@@ -123,32 +127,32 @@ pub fn render(r: &Report) -> String {
             .graded_at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
-    );
+    )?;
     if r.scope == Scope::All
         && let Some(v) = &r.scenario.variant
     {
-        let _ = writeln!(
+        writeln!(
             o,
             "<p class=\"sub\">variant: seed <code>{}</code> ({})</p>",
             esc(&v.seed),
             esc(&v.describe())
-        );
+        )?;
     }
-    let _ = writeln!(o, "<section class=\"facts\">");
+    writeln!(o, "<section class=\"facts\">")?;
     if r.scope == Scope::All {
-        let _ = writeln!(
+        writeln!(
             o,
             "<div class=\"fact\"><b>{} / {}</b><span>score ({}%)</span></div>",
             r.score, r.max_score, r.percent
-        );
+        )?;
     }
     let passed = r.checks.iter().filter(|c| c.status == Status::Pass).count();
-    let _ = writeln!(
+    writeln!(
         o,
         "<div class=\"fact\"><b>{passed} of {}</b><span>checks pass</span></div>",
         r.checks.len()
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         o,
         "<div class=\"fact\"><b>{}</b><span>of {} on the clock{}</span></div>",
         clock(r.session.elapsed_secs),
@@ -158,100 +162,103 @@ pub fn render(r: &Report) -> String {
         } else {
             ""
         }
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         o,
         "<div class=\"fact\"><b>{}</b><span>hints taken (−{})</span></div>",
         r.hints.len(),
         r.hint_cost
-    );
+    )?;
     if r.scope == Scope::All {
-        let _ = writeln!(
+        writeln!(
             o,
             "<div class=\"fact\"><b>{}</b><span>time to fix (every check passing)</span></div>",
             at(r.milestones.all_passed_secs)
-        );
+        )?;
     }
-    let _ = writeln!(o, "</section>");
+    writeln!(o, "</section>")?;
     if !r.complete {
-        let _ = writeln!(
+        writeln!(
             o,
             "<p class=\"banner\">{} check(s) could not run: the score is a lower bound, not a verdict. Grade again once the backend answers.</p>",
             r.errors()
-        );
+        )?;
     }
     if r.scope == Scope::All {
-        scorecard(&mut o, r);
-        milestones(&mut o, r);
+        scorecard(o, r)?;
+        milestones(o, r)?;
     }
-    submission(&mut o, r);
-    let _ = writeln!(o, "<h2>Checks</h2>");
+    submission(o, r)?;
+    writeln!(o, "<h2>Checks</h2>")?;
     for c in &r.checks {
-        check(&mut o, c);
+        check(o, c)?;
     }
     if r.scope == Scope::All {
-        let _ = writeln!(o, "<div class=\"cols\">");
-        list(&mut o, "Strong signals to look for", &r.strong_signals);
-        list(&mut o, "Red flags", &r.red_flags);
-        let _ = writeln!(o, "</div>");
+        writeln!(o, "<div class=\"cols\">")?;
+        list(o, "Strong signals to look for", &r.strong_signals)?;
+        list(o, "Red flags", &r.red_flags)?;
+        writeln!(o, "</div>")?;
     }
-    hints(&mut o, r);
+    hints(o, r)?;
     if r.scope == Scope::All {
-        timeline(&mut o, r);
-        notes(&mut o, r);
-        let _ = writeln!(o, "<h2>Follow-up questions for the debrief</h2><ol>");
+        timeline(o, r)?;
+        notes(o, r)?;
+        writeln!(o, "<h2>Follow-up questions for the debrief</h2><ol>")?;
         for q in &r.follow_ups {
-            let _ = writeln!(o, "<li>{}</li>", esc(q));
+            writeln!(o, "<li>{}</li>", esc(q))?;
         }
-        let _ = writeln!(o, "</ol>");
+        writeln!(o, "</ol>")?;
     }
-    let _ = writeln!(
+    writeln!(
         o,
         "<footer>breakfix report, format version {}. Checks observe the sandbox from outside the candidate's reach; evidence is what they saw.</footer>\n</body></html>",
         r.format_version
-    );
-    o
+    )?;
+    Ok(())
 }
 
-fn submission(o: &mut String, r: &Report) {
-    let Some(sub) = &r.submission else { return };
-    let _ = writeln!(o, "<h2>The submission against the workspace as issued</h2>");
-    let _ = writeln!(
+fn submission(o: &mut String, r: &Report) -> std::fmt::Result {
+    let Some(sub) = &r.submission else {
+        return Ok(());
+    };
+    writeln!(o, "<h2>The submission against the workspace as issued</h2>")?;
+    writeln!(
         o,
         "<p>{} ({}){} · {} file(s) differ.</p>",
         esc(&sub.source),
         sub.kind,
         super::take_home_text(sub, |t| format!("<code>{}</code>", esc(t)), esc),
         sub.changes.len()
-    );
+    )?;
     for c in &sub.changes {
-        let _ = writeln!(
+        writeln!(
             o,
             "<details open><summary><code>{}</code> {}</summary>",
             esc(&c.path),
             format!("{:?}", c.change).to_lowercase()
-        );
+        )?;
         if let Some(d) = &c.diff {
-            let _ = writeln!(o, "<pre>");
+            writeln!(o, "<pre>")?;
             for line in d.lines() {
                 let class = match line.chars().next() {
                     Some('+') if !line.starts_with("+++") => " class=\"add\"",
                     Some('-') if !line.starts_with("---") => " class=\"del\"",
                     _ => "",
                 };
-                let _ = writeln!(o, "<span{class}>{}</span>", esc(line));
+                writeln!(o, "<span{class}>{}</span>", esc(line))?;
             }
-            let _ = writeln!(o, "</pre>");
+            writeln!(o, "</pre>")?;
         }
-        let _ = writeln!(o, "</details>");
+        writeln!(o, "</details>")?;
     }
+    Ok(())
 }
 
-fn scorecard(o: &mut String, r: &Report) {
-    let _ = writeln!(
+fn scorecard(o: &mut String, r: &Report) -> std::fmt::Result {
+    writeln!(
         o,
         "<h2>Scorecard</h2><table><thead><tr><th>Competency</th><th>Points</th><th></th><th>Interviewer's marks</th></tr></thead><tbody>"
-    );
+    )?;
     for c in &r.competencies {
         let share = if c.max > 0 {
             (c.awarded.max(0) as f64 * 100.0 / c.max as f64).round() as u32
@@ -263,7 +270,7 @@ fn scorecard(o: &mut String, r: &Report) {
             .iter()
             .map(|m| format!("<span class=\"badge {m}\">{m}</span>"))
             .collect();
-        let _ = writeln!(
+        writeln!(
             o,
             "<tr><td>{}</td><td>{} / {}</td><td><div class=\"bar\"><i style=\"width:{share}%\"></i></div></td><td>{}</td></tr>",
             c.competency,
@@ -274,21 +281,22 @@ fn scorecard(o: &mut String, r: &Report) {
             } else {
                 marks.join(" ")
             }
-        );
+        )?;
     }
-    let _ = writeln!(o, "</tbody></table>");
+    writeln!(o, "</tbody></table>")?;
     if r.penalties > 0 {
-        let _ = writeln!(
+        writeln!(
             o,
             "<p class=\"meta\">Guard penalties: −{} (a fix that broke something else).</p>",
             r.penalties
-        );
+        )?;
     }
+    Ok(())
 }
 
-fn milestones(o: &mut String, r: &Report) {
+fn milestones(o: &mut String, r: &Report) -> std::fmt::Result {
     let m = &r.milestones;
-    let _ = writeln!(o, "<h2>Milestones</h2><section class=\"facts\">");
+    writeln!(o, "<h2>Milestones</h2><section class=\"facts\">")?;
     for (secs, what) in [
         (m.first_command_secs, "first command in the sandbox"),
         (m.first_change_secs, "first change to the workspace"),
@@ -296,20 +304,21 @@ fn milestones(o: &mut String, r: &Report) {
         (m.first_pass_secs, "first scored check passing"),
         (m.all_passed_secs, "every check passing"),
     ] {
-        let _ = writeln!(
+        writeln!(
             o,
             "<div class=\"fact\"><b>{}</b><span>{what}</span></div>",
             at(secs)
-        );
+        )?;
     }
-    let _ = writeln!(
+    writeln!(
         o,
         "</section><p class=\"meta\">Times are on the session clock, which started when the broken sandbox was ready. Checks are seen passing when a round runs them: <code>breakfix watch</code>, the dashboard, <code>check</code> or <code>grade</code>.</p>"
-    );
+    )?;
+    Ok(())
 }
 
-fn check(o: &mut String, c: &CheckResult) {
-    let _ = writeln!(
+fn check(o: &mut String, c: &CheckResult) -> std::fmt::Result {
+    writeln!(
         o,
         "<article class=\"check\" id=\"check-{}\"><h3>{} {} <code>{}</code><span class=\"pts\">{}</span></h3>",
         esc(&c.id),
@@ -317,7 +326,7 @@ fn check(o: &mut String, c: &CheckResult) {
         esc(&c.title),
         esc(&c.id),
         esc(&points(c))
-    );
+    )?;
     let mut meta = vec![
         c.competency.to_string(),
         c.kind.clone(),
@@ -330,92 +339,96 @@ fn check(o: &mut String, c: &CheckResult) {
     if c.broke_again {
         meta.push("broke again after passing".into());
     }
-    let _ = writeln!(
+    writeln!(
         o,
         "<p>{}</p><p class=\"meta\">{}</p>",
         esc(&c.summary),
         esc(&meta.join(" · "))
-    );
+    )?;
     if !c.evidence.is_empty() {
-        let _ = writeln!(o, "<pre>{}</pre>", esc(&c.evidence.join("\n")));
+        writeln!(o, "<pre>{}</pre>", esc(&c.evidence.join("\n")))?;
     }
-    let _ = writeln!(o, "</article>");
+    writeln!(o, "</article>")?;
+    Ok(())
 }
 
-fn hints(o: &mut String, r: &Report) {
-    let _ = writeln!(o, "<h2>Hints</h2>");
+fn hints(o: &mut String, r: &Report) -> std::fmt::Result {
+    writeln!(o, "<h2>Hints</h2>")?;
     if r.hints.is_empty() {
-        let _ = writeln!(o, "<p class=\"meta\">No hints taken.</p>");
-        return;
+        writeln!(o, "<p class=\"meta\">No hints taken.</p>")?;
+        return Ok(());
     }
-    let _ = writeln!(
+    writeln!(
         o,
         "<table><thead><tr><th>#</th><th>At</th><th>Cost</th><th>Hint</th></tr></thead><tbody>"
-    );
+    )?;
     for h in &r.hints {
-        let _ = writeln!(
+        writeln!(
             o,
             "<tr><td>{}</td><td>{}</td><td>−{}</td><td>{}</td></tr>",
             h.number,
             clock(h.after_secs),
             h.cost,
             esc(&h.text)
-        );
+        )?;
     }
-    let _ = writeln!(o, "</tbody></table>");
+    writeln!(o, "</tbody></table>")?;
+    Ok(())
 }
 
-fn timeline(o: &mut String, r: &Report) {
-    let _ = writeln!(o, "<h2>Timeline</h2>");
+fn timeline(o: &mut String, r: &Report) -> std::fmt::Result {
+    writeln!(o, "<h2>Timeline</h2>")?;
     if r.timeline.is_empty() {
-        let _ = writeln!(o, "<p class=\"meta\">Nothing recorded.</p>");
-        return;
+        writeln!(o, "<p class=\"meta\">Nothing recorded.</p>")?;
+        return Ok(());
     }
-    let _ = writeln!(
+    writeln!(
         o,
         "<table><thead><tr><th>Clock</th><th>What</th><th>Detail</th></tr></thead><tbody>"
-    );
+    )?;
     for e in &r.timeline {
-        let _ = writeln!(
+        writeln!(
             o,
             "<tr class=\"{}\"><td>{}</td><td class=\"kind\">{}</td><td>{}</td></tr>",
             esc(e.kind.as_str()),
             clock(e.after_secs),
             esc(e.kind.as_str()),
             esc(&e.detail)
-        );
+        )?;
     }
-    let _ = writeln!(o, "</tbody></table>");
+    writeln!(o, "</tbody></table>")?;
     if r.commands.is_empty() {
-        let _ = writeln!(
+        writeln!(
             o,
             "<p class=\"meta\">No commands: they show here when the candidate works in <code>breakfix shell</code> or runs <code>breakfix exec</code>.</p>"
-        );
+        )?;
     }
+    Ok(())
 }
 
-fn notes(o: &mut String, r: &Report) {
-    let _ = writeln!(o, "<h2>Interviewer's notes</h2>");
+fn notes(o: &mut String, r: &Report) -> std::fmt::Result {
+    writeln!(o, "<h2>Interviewer's notes</h2>")?;
     if r.notes.is_empty() {
-        let _ = writeln!(
+        writeln!(
             o,
             "<p class=\"meta\">None yet (<code>breakfix note</code> adds one).</p>"
-        );
-        return;
+        )?;
+        return Ok(());
     }
-    let _ = writeln!(o, "<ul>");
+    writeln!(o, "<ul>")?;
     for n in &r.notes {
         let comp = n.competency.map_or(String::new(), |c| format!("{c} "));
         let mark = n.mark.map_or(String::new(), |m| {
             format!("<span class=\"badge {m}\">{m}</span> ")
         });
-        let _ = writeln!(
+        writeln!(
             o,
             "<li><span class=\"meta\">{} {}</span>{mark}{}</li>",
             clock(n.after_secs),
             esc(&comp),
             esc(&n.text)
-        );
+        )?;
     }
-    let _ = writeln!(o, "</ul>");
+    writeln!(o, "</ul>")?;
+    Ok(())
 }

@@ -20,6 +20,10 @@ fn esc(s: &str) -> String {
 }
 
 pub fn render(r: &Report) -> String {
+    super::to_string(|o| write_report(o, r))
+}
+
+fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
     let count = |st: Status| r.checks.iter().filter(|c| c.status == st).count();
     let (failures, errors) = (count(Status::Fail), count(Status::Error));
     let secs: f64 = r.checks.iter().map(|c| c.duration_ms as f64).sum::<f64>() / 1000.0;
@@ -28,19 +32,19 @@ pub fn render(r: &Report) -> String {
         .graded_at
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
+    o.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    writeln!(
         o,
         "<testsuites name=\"breakfix\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{secs:.3}\">",
         r.checks.len()
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         o,
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{secs:.3}\" timestamp=\"{stamp}\">",
         esc(&r.scenario.id),
         r.checks.len()
-    );
-    let _ = writeln!(o, "    <properties>");
+    )?;
+    writeln!(o, "    <properties>")?;
     let mut props = vec![
         ("scenario", r.scenario.title.clone()),
         ("session", r.session.id.clone()),
@@ -59,48 +63,47 @@ pub fn render(r: &Report) -> String {
         ));
     }
     for (k, v) in props {
-        let _ = writeln!(o, "      <property name=\"{k}\" value=\"{}\"/>", esc(&v));
+        writeln!(o, "      <property name=\"{k}\" value=\"{}\"/>", esc(&v))?;
     }
-    let _ = writeln!(o, "    </properties>");
+    writeln!(o, "    </properties>")?;
     for c in &r.checks {
         let name = if c.guard {
             format!("{}: {} (guard, -{} if broken)", c.id, c.title, c.points)
         } else {
             format!("{}: {} ({} points)", c.id, c.title, c.points)
         };
-        let _ = write!(
+        write!(
             o,
             "    <testcase classname=\"{}.{}\" name=\"{}\" time=\"{:.3}\"",
             esc(&r.scenario.id),
             c.competency,
             esc(&name),
             c.duration_ms as f64 / 1000.0
-        );
+        )?;
         let evidence = esc(&c.evidence.join("\n"));
         match c.status {
             Status::Pass => {
-                let _ = writeln!(
+                writeln!(
                     o,
                     ">\n      <system-out>{evidence}</system-out>\n    </testcase>"
-                );
+                )?;
             }
             Status::Fail => {
-                let _ = writeln!(
+                writeln!(
                     o,
                     ">\n      <failure message=\"{}\" type=\"{}\">{evidence}</failure>\n    </testcase>",
                     esc(&c.summary),
                     esc(&c.kind)
-                );
+                )?;
             }
             Status::Error => {
-                let _ = writeln!(
+                writeln!(
                     o,
                     ">\n      <error message=\"{}\" type=\"could-not-run\">{evidence}</error>\n    </testcase>",
                     esc(&c.summary)
-                );
+                )?;
             }
         }
     }
-    let _ = writeln!(o, "  </testsuite>\n</testsuites>");
-    o
+    writeln!(o, "  </testsuite>\n</testsuites>")
 }

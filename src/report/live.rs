@@ -16,6 +16,17 @@ pub fn screen(
     age_secs: u64,
     color: bool,
 ) -> String {
+    super::to_string(|o| write_screen(o, r, skipped, clock_secs, age_secs, color))
+}
+
+fn write_screen(
+    o: &mut String,
+    r: &Report,
+    skipped: &[String],
+    clock_secs: u64,
+    age_secs: u64,
+    color: bool,
+) -> std::fmt::Result {
     let paint = |status: Status, text: &str| {
         if !color {
             return text.to_string();
@@ -27,11 +38,10 @@ pub fn screen(
         };
         format!("\x1b[1;{code}m{text}\x1b[0m")
     };
-    let mut o = String::new();
     let who = super::candidate(r);
     let left = r.session.time_limit_secs.saturating_sub(clock_secs);
-    let _ = writeln!(o, "{} — {}   {who}", r.scenario.id, r.scenario.title);
-    let _ = writeln!(
+    writeln!(o, "{} — {}   {who}", r.scenario.id, r.scenario.title)?;
+    writeln!(
         o,
         "clock {} of {}{}   hints {} (−{})   score now {} / {}",
         clock(clock_secs),
@@ -45,8 +55,8 @@ pub fn screen(
         r.hint_cost,
         r.score,
         r.max_score
-    );
-    let _ = writeln!(o);
+    )?;
+    writeln!(o)?;
     let width = r.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for c in &r.checks {
         let label = match c.status {
@@ -59,26 +69,25 @@ pub fn screen(
             (Some(s), false) => format!("first passed {}", clock(s)),
             (None, _) => String::new(),
         };
-        let _ = writeln!(
+        writeln!(
             o,
             "{} {:<width$}  {:<32}  {}",
             paint(c.status, label),
             c.id,
             since,
             c.summary
-        );
+        )?;
     }
     for id in skipped {
-        let _ = writeln!(
+        writeln!(
             o,
             "  -   {id:<width$}  runs only in `breakfix grade` (it changes the sandbox or runs a pipeline)"
-        );
+        )?;
     }
-    let _ = writeln!(
+    writeln!(
         o,
         "\nchecks seen {age_secs}s ago · each is tried once per round (grade gives settling time) · Ctrl-C to leave"
-    );
-    o
+    )
 }
 
 /// One line for a check whose status changed since the previous round (`None`: first round).

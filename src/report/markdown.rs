@@ -9,16 +9,19 @@ fn cell(s: &str) -> String {
 }
 
 pub fn render(r: &Report) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "# {} — {}\n", r.scenario.id, cell(&r.scenario.title));
-    let _ = writeln!(o, "| | |\n|---|---|");
-    let _ = writeln!(
+    crate::report::to_string(|o| write_report(o, r))
+}
+
+fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
+    writeln!(o, "# {} — {}\n", r.scenario.id, cell(&r.scenario.title))?;
+    writeln!(o, "| | |\n|---|---|")?;
+    writeln!(
         o,
         "| Candidate | {} |",
         cell(r.session.candidate.as_deref().unwrap_or("—"))
-    );
-    let _ = writeln!(o, "| Session | `{}` |", r.session.id);
-    let _ = writeln!(
+    )?;
+    writeln!(o, "| Session | `{}` |", r.session.id)?;
+    writeln!(
         o,
         "| Time | {} of {}{} |",
         clock(r.session.elapsed_secs),
@@ -28,66 +31,66 @@ pub fn render(r: &Report) -> String {
         } else {
             ""
         }
-    );
+    )?;
     if r.scope == Scope::All {
-        let _ = writeln!(
+        writeln!(
             o,
             "| Score | **{} / {}** ({}%) |",
             r.score, r.max_score, r.percent
-        );
+        )?;
     }
     if r.scope == Scope::All
         && let Some(v) = &r.scenario.variant
     {
-        let _ = writeln!(
+        writeln!(
             o,
             "| Variant | seed `{}` ({}) |",
             v.seed,
             cell(&v.describe())
-        );
+        )?;
     }
     if let Some(sub) = &r.submission {
-        let _ = writeln!(
+        writeln!(
             o,
             "| Submission | {} ({}){} |",
             cell(&sub.source),
             sub.kind,
             super::take_home_text(sub, |t| format!("`{t}`"), cell)
-        );
+        )?;
     }
     if !r.complete {
-        let _ = writeln!(
+        writeln!(
             o,
             "| Note | {} check(s) could not run: the grade is incomplete |",
             r.errors()
-        );
+        )?;
     }
     if let Some(sub) = &r.submission {
-        let _ = writeln!(o, "\n## The submission against the workspace as issued\n");
+        writeln!(o, "\n## The submission against the workspace as issued\n")?;
         if sub.changes.is_empty() {
-            let _ = writeln!(
+            writeln!(
                 o,
                 "No file differs: the workspace came back as it was sent."
-            );
+            )?;
         }
         for c in &sub.changes {
-            let _ = writeln!(o, "- `{}` {:?}", c.path, c.change);
+            writeln!(o, "- `{}` {:?}", c.path, c.change)?;
         }
         for c in &sub.changes {
             if let Some(d) = &c.diff {
-                let _ = writeln!(
+                writeln!(
                     o,
                     "\n```diff\n{}\n```",
                     d.trim_end().replace("```", "` ` `")
-                );
+                )?;
             }
         }
     }
-    let _ = writeln!(o, "\n## Checks\n");
-    let _ = writeln!(
+    writeln!(o, "\n## Checks\n")?;
+    writeln!(
         o,
         "| Check | Competency | Status | Points | Observed |\n|---|---|---|---|---|"
-    );
+    )?;
     for c in &r.checks {
         let pts = if c.guard {
             if c.awarded < 0 {
@@ -98,44 +101,44 @@ pub fn render(r: &Report) -> String {
         } else {
             format!("{}/{}", c.awarded.max(0), c.points)
         };
-        let _ = writeln!(
+        writeln!(
             o,
             "| {} | {} | {} | {pts} | {} |",
             cell(&c.title),
             c.competency,
             c.status,
             cell(&c.summary)
-        );
+        )?;
     }
-    let _ = writeln!(o, "\n## Evidence\n");
+    writeln!(o, "\n## Evidence\n")?;
     for c in &r.checks {
-        let _ = writeln!(o, "### `{}` — {}\n", c.id, c.status);
-        let _ = writeln!(o, "```");
+        writeln!(o, "### `{}` — {}\n", c.id, c.status)?;
+        writeln!(o, "```")?;
         for e in &c.evidence {
-            let _ = writeln!(o, "{e}");
+            writeln!(o, "{e}")?;
         }
-        let _ = writeln!(o, "```\n");
+        writeln!(o, "```\n")?;
     }
     if r.scope == Scope::Candidate {
-        return o;
+        return Ok(());
     }
-    let _ = writeln!(
+    writeln!(
         o,
         "## By competency\n\n| Competency | Points | Interviewer's marks |\n|---|---|---|"
-    );
+    )?;
     for c in &r.competencies {
-        let _ = writeln!(
+        writeln!(
             o,
             "| {} | {} / {} | {} |",
             c.competency,
             c.awarded,
             c.max,
             super::marks_text(c, ", ")
-        );
+        )?;
     }
     let m = &r.milestones;
     let at = |s: Option<u64>| s.map_or("—".to_string(), clock);
-    let _ = writeln!(
+    writeln!(
         o,
         "\n## Milestones\n\n| First command | First change | First apply | First check passing | Every check passing |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |",
         at(m.first_command_secs),
@@ -143,39 +146,40 @@ pub fn render(r: &Report) -> String {
         at(m.first_apply_secs),
         at(m.first_pass_secs),
         at(m.all_passed_secs)
-    );
-    let _ = writeln!(o, "\n## Hints\n");
+    )?;
+    writeln!(o, "\n## Hints\n")?;
     if r.hints.is_empty() {
-        let _ = writeln!(o, "No hints taken.");
+        writeln!(o, "No hints taken.")?;
     }
     for h in &r.hints {
-        let _ = writeln!(
+        writeln!(
             o,
             "- Hint {} at {} (−{}): {}",
             h.number,
             clock(h.after_secs),
             h.cost,
             cell(&h.text)
-        );
+        )?;
     }
     if r.penalties > 0 {
-        let _ = writeln!(o, "\nGuard penalties: −{}", r.penalties);
+        writeln!(o, "\nGuard penalties: −{}", r.penalties)?;
         for c in r
             .checks
             .iter()
             .filter(|c| c.guard && c.status == Status::Fail)
         {
-            let _ = writeln!(o, "- {}: {}", cell(&c.title), cell(&c.summary));
+            writeln!(o, "- {}: {}", cell(&c.title), cell(&c.summary))?;
         }
     }
-    let list = |o: &mut String, title: &str, items: &[String]| {
-        let _ = writeln!(o, "\n## {title}\n");
+    let list = |o: &mut String, title: &str, items: &[String]| -> std::fmt::Result {
+        writeln!(o, "\n## {title}\n")?;
         for i in items {
-            let _ = writeln!(o, "- {}", cell(i));
+            writeln!(o, "- {}", cell(i))?;
         }
+        Ok(())
     };
-    list(&mut o, "Strong signals to look for", &r.strong_signals);
-    list(&mut o, "Red flags", &r.red_flags);
+    list(o, "Strong signals to look for", &r.strong_signals)?;
+    list(o, "Red flags", &r.red_flags)?;
     let notes: Vec<String> = r
         .notes
         .iter()
@@ -187,20 +191,20 @@ pub fn render(r: &Report) -> String {
             format!("{} {tag}{}", clock(n.after_secs), n.text)
         })
         .collect();
-    list(&mut o, "Interviewer's notes", &notes);
-    let _ = writeln!(
+    list(o, "Interviewer's notes", &notes)?;
+    writeln!(
         o,
         "\n## Timeline\n\n| Clock | What | Detail |\n|---|---|---|"
-    );
+    )?;
     for e in &r.timeline {
-        let _ = writeln!(
+        writeln!(
             o,
             "| {} | {} | {} |",
             clock(e.after_secs),
             e.kind,
             cell(&e.detail)
-        );
+        )?;
     }
-    list(&mut o, "Follow-up questions", &r.follow_ups);
-    o
+    list(o, "Follow-up questions", &r.follow_ups)?;
+    Ok(())
 }

@@ -89,6 +89,14 @@ pub fn marks_text(c: &crate::grade::CompetencyScore, sep: &str) -> String {
         .join(sep)
 }
 
+/// What a writer writes into a new String: a String takes every write, so its `fmt::Result`
+/// is always `Ok`.
+pub(crate) fn to_string(write: impl FnOnce(&mut String) -> std::fmt::Result) -> String {
+    let mut o = String::new();
+    let _ = write(&mut o);
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

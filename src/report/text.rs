@@ -13,10 +13,13 @@ fn mark(status: Status) -> &'static str {
 }
 
 pub fn render(r: &Report) -> String {
-    let mut o = String::new();
+    super::to_string(|o| write_report(o, r))
+}
+
+fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
     let who = super::candidate(r);
-    let _ = writeln!(o, "{} — {}", r.scenario.id, r.scenario.title);
-    let _ = writeln!(
+    writeln!(o, "{} — {}", r.scenario.id, r.scenario.title)?;
+    writeln!(
         o,
         "session {} · {who} · {} of {}{}",
         r.session.id,
@@ -27,31 +30,31 @@ pub fn render(r: &Report) -> String {
         } else {
             ""
         }
-    );
+    )?;
     if r.scope == Scope::All
         && let Some(v) = &r.scenario.variant
     {
-        let _ = writeln!(o, "variant: seed {} ({})", v.seed, v.describe());
+        writeln!(o, "variant: seed {} ({})", v.seed, v.describe())?;
     }
     if let Some(sub) = &r.submission {
-        let _ = writeln!(
+        writeln!(
             o,
             "submission: {} ({}){}, {} file(s) differ from the workspace as issued",
             sub.source,
             sub.kind,
             super::take_home_text(sub, str::to_string, str::to_string),
             sub.changes.len()
-        );
+        )?;
         for c in &sub.changes {
-            let _ = writeln!(
+            writeln!(
                 o,
                 "  {:<8} {}",
                 format!("{:?}", c.change).to_lowercase(),
                 c.path
-            );
+            )?;
         }
     }
-    let _ = writeln!(o);
+    writeln!(o)?;
     let width = r.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for c in &r.checks {
         let pts = if c.guard {
@@ -63,25 +66,25 @@ pub fn render(r: &Report) -> String {
         } else {
             format!("{}/{}", c.awarded.max(0), c.points)
         };
-        let _ = writeln!(
+        writeln!(
             o,
             "{} {:<width$}  {:>9}  {}",
             mark(c.status),
             c.id,
             pts,
             c.summary
-        );
+        )?;
         if c.status != Status::Pass {
             for e in c.evidence.iter().take(6) {
-                let _ = writeln!(o, "{:6}{e}", "");
+                writeln!(o, "{:6}{e}", "")?;
             }
         }
     }
-    let _ = writeln!(o);
+    writeln!(o)?;
     if r.scope == Scope::Candidate {
         let passed = r.checks.iter().filter(|c| c.status == Status::Pass).count();
-        let _ = writeln!(o, "{passed} of {} visible checks pass", r.checks.len());
-        return o;
+        writeln!(o, "{passed} of {} visible checks pass", r.checks.len())?;
+        return Ok(());
     }
     for c in &r.competencies {
         let marks = if c.marks.is_empty() {
@@ -89,36 +92,36 @@ pub fn render(r: &Report) -> String {
         } else {
             format!("   interviewer: {}", super::marks_text(c, ", "))
         };
-        let _ = writeln!(
+        writeln!(
             o,
             "  {:<24} {:>4} / {}{marks}",
             c.competency, c.awarded, c.max
-        );
+        )?;
     }
     if let Some(s) = r.milestones.all_passed_secs {
-        let _ = writeln!(o, "  every check passing at {}", clock(s));
+        writeln!(o, "  every check passing at {}", clock(s))?;
     }
     if !r.notes.is_empty() {
-        let _ = writeln!(o, "  interviewer's notes: {}", r.notes.len());
+        writeln!(o, "  interviewer's notes: {}", r.notes.len())?;
     }
     if r.hint_cost > 0 {
-        let _ = writeln!(
+        writeln!(
             o,
             "  hints taken: {} (-{} points)",
             r.hints.len(),
             r.hint_cost
-        );
+        )?;
     }
     if r.penalties > 0 {
-        let _ = writeln!(o, "  guard penalties: -{}", r.penalties);
+        writeln!(o, "  guard penalties: -{}", r.penalties)?;
     }
-    let _ = writeln!(o, "score {} / {} ({}%)", r.score, r.max_score, r.percent);
+    writeln!(o, "score {} / {} ({}%)", r.score, r.max_score, r.percent)?;
     if !r.complete {
-        let _ = writeln!(
+        writeln!(
             o,
             "incomplete: {} check(s) could not run; the score is not a verdict (fix the cause and grade again)",
             r.errors()
-        );
+        )?;
     }
-    o
+    Ok(())
 }

@@ -109,25 +109,27 @@ pub const SCRIPT: &str = r#"(() => {
 })();
 "#;
 
-fn head(o: &mut String, title: &str, page: &str) {
-    let _ = write!(
+fn head(o: &mut String, title: &str, page: &str) -> std::fmt::Result {
+    write!(
         o,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{}</title><style>{STYLE}</style></head><body data-page=\"{page}\">\n\
          <header><h1><a href=\"/\">breakfix</a></h1><span id=\"conn\" class=\"muted\" data-state=\"connecting\">connecting…</span></header>\n",
         esc(title)
-    );
+    )?;
+    Ok(())
 }
 
-fn tail(o: &mut String) {
+fn tail(o: &mut String) -> std::fmt::Result {
     o.push_str("<script src=\"/app.js\"></script>\n</body></html>\n");
+    Ok(())
 }
 
-fn checks(o: &mut String, v: &SessionView) {
-    let _ = writeln!(o, "<ul class=\"checks\">");
+fn checks(o: &mut String, v: &SessionView) -> std::fmt::Result {
+    writeln!(o, "<ul class=\"checks\">")?;
     if v.checks.is_empty() {
-        let _ = writeln!(
+        writeln!(
             o,
             "<li data-status=\"pending\"><span class=\"st\">…</span><span>{}</span></li>",
             if v.status == SessionStatus::Ready {
@@ -135,7 +137,7 @@ fn checks(o: &mut String, v: &SessionView) {
             } else {
                 "not live: see the report"
             }
-        );
+        )?;
     }
     for c in &v.checks {
         let when = match (c.first_passed_secs, c.broke_again) {
@@ -143,7 +145,7 @@ fn checks(o: &mut String, v: &SessionView) {
             (Some(s), false) => format!(" · first passed {}", clock(s)),
             (None, _) => String::new(),
         };
-        let _ = writeln!(
+        writeln!(
             o,
             "<li data-check=\"{}\" data-status=\"{}\"><span class=\"st\">{}</span><span><span>{}{}</span><span class=\"sum\">{}{}</span></span></li>",
             esc(&c.id),
@@ -153,32 +155,33 @@ fn checks(o: &mut String, v: &SessionView) {
             if c.guard { " (guard)" } else { "" },
             esc(&c.summary),
             when
-        );
+        )?;
     }
-    let _ = writeln!(o, "</ul>");
+    writeln!(o, "</ul>")?;
     for id in &v.skipped {
-        let _ = writeln!(
+        writeln!(
             o,
             "<p class=\"meta\"><code>{}</code> runs only in <code>breakfix grade</code> (it changes the sandbox or runs a pipeline).</p>",
             esc(id)
-        );
+        )?;
     }
+    Ok(())
 }
 
-fn card(o: &mut String, v: &SessionView, link: bool) {
+fn card(o: &mut String, v: &SessionView, link: bool) -> std::fmt::Result {
     let who = v.candidate.as_deref().unwrap_or("(no candidate name)");
-    let _ = writeln!(
+    writeln!(
         o,
         "<section class=\"card\" data-session=\"{}\" data-state=\"{}\">",
         esc(&v.session),
         v.status
-    );
+    )?;
     let name = if link {
         format!("<a href=\"/s/{0}\">{1}</a>", esc(&v.session), esc(who))
     } else {
         esc(who)
     };
-    let _ = writeln!(
+    writeln!(
         o,
         "<h2>{name} <span class=\"muted\">{} · <code>{}</code> · <span data-field=\"status\">{}</span></span></h2>",
         esc(if v.title.is_empty() {
@@ -188,12 +191,12 @@ fn card(o: &mut String, v: &SessionView, link: bool) {
         }),
         esc(&v.session),
         v.status
-    );
+    )?;
     let elapsed = match (v.ready_at, v.stopped_at) {
         (Some(a), Some(b)) => clock((b - a).max(0) as u64),
         _ => "—".into(),
     };
-    let _ = writeln!(
+    writeln!(
         o,
         "<div class=\"facts\"><span>clock <b data-clock data-ready-at=\"{}\" data-stopped-at=\"{}\" data-limit=\"{}\">{elapsed} of {}</b></span>\
          <span>score now <b data-field=\"score\">{}</b></span><span>hints <b data-field=\"hints\">{} (−{})</b></span>\
@@ -209,79 +212,86 @@ fn card(o: &mut String, v: &SessionView, link: bool) {
         v.hints,
         v.hint_cost,
         esc(&v.session)
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         o,
         "<p class=\"error\" data-field=\"error\">{}</p>",
         esc(v.error.as_deref().unwrap_or(""))
-    );
-    checks(o, v);
-    let _ = writeln!(o, "</section>");
+    )?;
+    checks(o, v)?;
+    writeln!(o, "</section>")?;
+    Ok(())
 }
 
 pub fn index(views: &[SessionView]) -> String {
-    let mut o = String::new();
-    head(&mut o, "breakfix — sessions", "index");
-    let _ = writeln!(o, "<p id=\"news\" class=\"banner\" hidden></p>");
+    crate::report::to_string(|o| write_index(o, views))
+}
+
+fn write_index(o: &mut String, views: &[SessionView]) -> std::fmt::Result {
+    head(o, "breakfix — sessions", "index")?;
+    writeln!(o, "<p id=\"news\" class=\"banner\" hidden></p>")?;
     let (live, rest): (Vec<&SessionView>, Vec<&SessionView>) = views
         .iter()
         .partition(|v| matches!(v.status, SessionStatus::Ready | SessionStatus::Provisioning));
-    let _ = writeln!(o, "<h2>Live sessions</h2>");
+    writeln!(o, "<h2>Live sessions</h2>")?;
     if live.is_empty() {
-        let _ = writeln!(
+        writeln!(
             o,
             "<p class=\"muted\">None. <code>breakfix start &lt;scenario&gt;</code> starts one; it shows here within seconds.</p>"
-        );
+        )?;
     }
     for v in live {
-        card(&mut o, v, true);
+        card(o, v, true)?;
     }
     if !rest.is_empty() {
-        let _ = writeln!(o, "<h2>Earlier sessions</h2><ul>");
+        writeln!(o, "<h2>Earlier sessions</h2><ul>")?;
         for v in rest {
-            let _ = writeln!(
+            writeln!(
                 o,
                 "<li><a href=\"/s/{0}\">{1}</a> · {2} · <code>{0}</code> · {3} · <a href=\"/s/{0}/report\">report</a></li>",
                 esc(&v.session),
                 esc(v.candidate.as_deref().unwrap_or("(no candidate name)")),
                 esc(&v.scenario),
                 v.status
-            );
+            )?;
         }
-        let _ = writeln!(o, "</ul>");
+        writeln!(o, "</ul>")?;
     }
-    tail(&mut o);
-    o
+    tail(o)?;
+    Ok(())
 }
 
 pub fn session(v: &SessionView, form_key: &str) -> String {
-    let mut o = String::new();
-    head(&mut o, &format!("breakfix — {}", v.session), "session");
-    card(&mut o, v, false);
-    let _ = writeln!(o, "<h2>Interviewer's notes</h2><ul>");
+    crate::report::to_string(|o| write_session(o, v, form_key))
+}
+
+fn write_session(o: &mut String, v: &SessionView, form_key: &str) -> std::fmt::Result {
+    head(o, &format!("breakfix — {}", v.session), "session")?;
+    card(o, v, false)?;
+    writeln!(o, "<h2>Interviewer's notes</h2><ul>")?;
     if v.notes.is_empty() {
-        let _ = writeln!(o, "<li class=\"muted\">None yet.</li>");
+        writeln!(o, "<li class=\"muted\">None yet.</li>")?;
     }
     for n in &v.notes {
         let tag = crate::timeline::note_tag(n.competency, n.mark);
         let when =
             n.at.format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
-        let _ = writeln!(
+        writeln!(
             o,
             "<li><span class=\"meta\">{} {}</span> {}</li>",
             esc(&when),
             esc(&tag),
             esc(&n.text)
-        );
+        )?;
     }
-    let _ = writeln!(o, "</ul>");
+    writeln!(o, "</ul>")?;
     let options = |all: &[&str]| -> String {
         all.iter()
             .map(|c| format!("<option value=\"{c}\">{c}</option>"))
             .collect()
     };
-    let _ = writeln!(
+    writeln!(
         o,
         "<form class=\"note\" method=\"post\" action=\"/s/{}/notes\"><input type=\"hidden\" name=\"key\" value=\"{}\">\
          <textarea name=\"text\" required placeholder=\"What did you see? (It goes into the report, labelled as yours.)\"></textarea>\
@@ -298,8 +308,8 @@ pub fn session(v: &SessionView, form_key: &str) -> String {
             "security"
         ]),
         options(&["strong", "meets", "weak"])
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         o,
         "<p class=\"meta\">Checks are tried once per round here; <code>breakfix grade</code> gives each its settling time and is the score of record. {}</p>",
         if v.checks.iter().any(|c| c.status == Status::Error) {
@@ -307,19 +317,22 @@ pub fn session(v: &SessionView, form_key: &str) -> String {
         } else {
             ""
         }
-    );
-    tail(&mut o);
-    o
+    )?;
+    tail(o)?;
+    Ok(())
 }
 
 pub fn message(text: &str) -> String {
-    let mut o = String::new();
-    head(&mut o, "breakfix", "message");
-    let _ = writeln!(
+    crate::report::to_string(|o| write_message(o, text))
+}
+
+fn write_message(o: &mut String, text: &str) -> std::fmt::Result {
+    head(o, "breakfix", "message")?;
+    writeln!(
         o,
         "<p>{}</p><p><a href=\"/\">All sessions</a></p>",
         esc(text)
-    );
-    tail(&mut o);
-    o
+    )?;
+    tail(o)?;
+    Ok(())
 }
