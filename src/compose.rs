@@ -603,6 +603,147 @@ pub fn parse(
     resolve(workspace, file, parsed, ceiling)
 }
 
+/// The aliases a service asks for on the session's one network (the only one there is).
+fn aliases(networks: Option<Networks>, at: Pos, err: &mut dyn FnMut(Pos, String)) -> Vec<String> {
+    let mut aliases = Vec::new();
+    if let Some(nets) = networks {
+        for (net, att) in nets.0 {
+            if net != "default" {
+                err(
+                    at,
+                    format!(
+                        "network `{net}`: breakfix gives each session one network; use `default`"
+                    ),
+                );
+            }
+            aliases.extend(att.aliases);
+        }
+    }
+    aliases
+}
+
+/// A service's bind mounts, each checked; mounts, tmpfs folders and variables that would
+/// replace the container's own tools are refused.
+fn mounts(
+    workspace: &Path,
+    file: &Path,
+    svc: &Service,
+    at: Pos,
+    err: &mut dyn FnMut(Pos, String),
+) -> Vec<Bind> {
+    let mut binds = Vec::new();
+    for v in &svc.volumes {
+        match parse_bind(workspace, file, &v.value) {
+            Ok(b) if shadows_tools(&b.target) => err(
+                v.pos,
+                format!(
+                    "volume `{}`: `{}` is where the container keeps its own tools; a sandbox may not mount over them",
+                    v.value, b.target
+                ),
+            ),
+            Ok(b) => binds.push(b),
+            Err(msg) => err(v.pos, format!("volume `{}`: {msg}", v.value)),
+        }
+    }
+    if let Some(t) = &svc.tmpfs {
+        for w in &t.words {
+            let path = w.split_once(':').map_or(w.as_str(), |(p, _)| p);
+            if shadows_tools(path) {
+                err(
+                    at,
+                    format!(
+                        "tmpfs `{path}` is where the container keeps its own tools; a sandbox may not mount over them"
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(env) = &svc.environment {
+        for name in env
+            .0
+            .keys()
+            .filter(|k| TOOL_LOOKUP_VARS.contains(&k.as_str()))
+        {
+            err(
+                at,
+                format!(
+                    "environment `{name}`: how the container finds its tools comes from its image and cannot be set in a sandbox"
+                ),
+            );
+        }
+    }
+    binds
+}
+
+/// A service's restart policy and resource limits, defaults filled in, each within the
+/// sandbox's maximum.
+struct Limits {
+    restart: String,
+    memory: i64,
+    nano_cpus: i64,
+    pids_limit: i64,
+}
+
+fn limits(svc: &Service, at: Pos, err: &mut dyn FnMut(Pos, String)) -> Limits {
+    let restart = svc
+        .restart
+        .as_ref()
+        .map(|r| r.value.clone())
+        .unwrap_or_else(|| "no".into());
+    let policy = restart.split(':').next().unwrap_or_default();
+    if !["no", "always", "unless-stopped", "on-failure"].contains(&policy) {
+        err(
+            svc.restart.as_ref().map(|r| r.pos).unwrap_or(at),
+            format!("restart `{restart}` is not one of no, always, unless-stopped, on-failure"),
+        );
+    }
+    let memory = svc
+        .mem_limit
+        .as_ref()
+        .map(|m| m.value.0)
+        .unwrap_or(DEFAULT_MEMORY);
+    if memory > MAX_MEMORY {
+        err(
+            svc.mem_limit.as_ref().map(|m| m.pos).unwrap_or(at),
+            format!(
+                "mem_limit is above the sandbox maximum of {}m",
+                MAX_MEMORY >> 20
+            ),
+        );
+    }
+    let nano_cpus = svc
+        .cpus
+        .as_ref()
+        .map(|c| (c.value * 1e9) as i64)
+        .unwrap_or(DEFAULT_NANO_CPUS);
+    if nano_cpus <= 0 || nano_cpus > MAX_NANO_CPUS {
+        err(
+            svc.cpus.as_ref().map(|c| c.pos).unwrap_or(at),
+            format!(
+                "cpus must be above 0 and at most {}",
+                MAX_NANO_CPUS / 1_000_000_000
+            ),
+        );
+    }
+    let pids_limit = svc
+        .pids_limit
+        .as_ref()
+        .map(|p| p.value)
+        .unwrap_or(DEFAULT_PIDS);
+    if pids_limit <= 0 || pids_limit > MAX_PIDS {
+        err(
+            svc.pids_limit.as_ref().map(|p| p.pos).unwrap_or(at),
+            format!("pids_limit must be between 1 and {MAX_PIDS}"),
+        );
+    }
+    Limits {
+        restart,
+        memory,
+        nano_cpus,
+        pids_limit,
+    }
+}
+
 fn resolve(
     workspace: &Path,
     file: &Path,
@@ -665,47 +806,7 @@ fn resolve(
                 "`privileged: true` is not allowed in a breakfix sandbox".into(),
             );
         }
-        let mut binds = Vec::new();
-        for v in &svc.volumes {
-            match parse_bind(workspace, file, &v.value) {
-                Ok(b) if shadows_tools(&b.target) => err(
-                    v.pos,
-                    format!(
-                        "volume `{}`: `{}` is where the container keeps its own tools; a sandbox may not mount over them",
-                        v.value, b.target
-                    ),
-                ),
-                Ok(b) => binds.push(b),
-                Err(msg) => err(v.pos, format!("volume `{}`: {msg}", v.value)),
-            }
-        }
-        if let Some(t) = &svc.tmpfs {
-            for w in &t.words {
-                let path = w.split_once(':').map_or(w.as_str(), |(p, _)| p);
-                if shadows_tools(path) {
-                    err(
-                        at,
-                        format!(
-                            "tmpfs `{path}` is where the container keeps its own tools; a sandbox may not mount over them"
-                        ),
-                    );
-                }
-            }
-        }
-        if let Some(env) = &svc.environment {
-            for name in env
-                .0
-                .keys()
-                .filter(|k| TOOL_LOOKUP_VARS.contains(&k.as_str()))
-            {
-                err(
-                    at,
-                    format!(
-                        "environment `{name}`: how the container finds its tools comes from its image and cannot be set in a sandbox"
-                    ),
-                );
-            }
-        }
+        let binds = mounts(workspace, file, &svc, at, &mut err);
         ceiling.check_service(&name, &svc, &binds, &mut err);
         if let Some(b) = &build {
             let path = b.context.join(&b.dockerfile);
@@ -729,57 +830,12 @@ fn resolve(
             at.column
         );
         let guard = ceiling.guard(&name, declared_at);
-        let restart = svc
-            .restart
-            .as_ref()
-            .map(|r| r.value.clone())
-            .unwrap_or_else(|| "no".into());
-        let policy = restart.split(':').next().unwrap_or_default();
-        if !["no", "always", "unless-stopped", "on-failure"].contains(&policy) {
-            err(
-                svc.restart.as_ref().map(|r| r.pos).unwrap_or(at),
-                format!("restart `{restart}` is not one of no, always, unless-stopped, on-failure"),
-            );
-        }
-        let memory = svc
-            .mem_limit
-            .as_ref()
-            .map(|m| m.value.0)
-            .unwrap_or(DEFAULT_MEMORY);
-        if memory > MAX_MEMORY {
-            err(
-                svc.mem_limit.as_ref().map(|m| m.pos).unwrap_or(at),
-                format!(
-                    "mem_limit is above the sandbox maximum of {}m",
-                    MAX_MEMORY >> 20
-                ),
-            );
-        }
-        let nano_cpus = svc
-            .cpus
-            .as_ref()
-            .map(|c| (c.value * 1e9) as i64)
-            .unwrap_or(DEFAULT_NANO_CPUS);
-        if nano_cpus <= 0 || nano_cpus > MAX_NANO_CPUS {
-            err(
-                svc.cpus.as_ref().map(|c| c.pos).unwrap_or(at),
-                format!(
-                    "cpus must be above 0 and at most {}",
-                    MAX_NANO_CPUS / 1_000_000_000
-                ),
-            );
-        }
-        let pids_limit = svc
-            .pids_limit
-            .as_ref()
-            .map(|p| p.value)
-            .unwrap_or(DEFAULT_PIDS);
-        if pids_limit <= 0 || pids_limit > MAX_PIDS {
-            err(
-                svc.pids_limit.as_ref().map(|p| p.pos).unwrap_or(at),
-                format!("pids_limit must be between 1 and {MAX_PIDS}"),
-            );
-        }
+        let Limits {
+            restart,
+            memory,
+            nano_cpus,
+            pids_limit,
+        } = limits(&svc, at, &mut err);
         let depends_on = svc.depends_on.map(|d| d.0).unwrap_or_default();
         for d in &depends_on {
             if !names.contains(d) {
@@ -789,20 +845,7 @@ fn resolve(
                 );
             }
         }
-        let mut aliases = Vec::new();
-        if let Some(nets) = svc.networks {
-            for (net, att) in nets.0 {
-                if net != "default" {
-                    err(
-                        at,
-                        format!(
-                            "network `{net}`: breakfix gives each session one network; use `default`"
-                        ),
-                    );
-                }
-                aliases.extend(att.aliases);
-            }
-        }
+        let aliases = aliases(svc.networks, at, &mut err);
         let healthcheck = svc.healthcheck.map(|h| health_spec(&h));
         services.push(ServiceSpec {
             image,
