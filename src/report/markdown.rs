@@ -122,6 +122,12 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
     if r.scope == Scope::Candidate {
         return Ok(());
     }
+    write_interviewer_part(o, r)
+}
+
+/// What only the interviewer's report has: competencies, milestones, hints, the rubric's
+/// signals, notes, the timeline and follow-up questions.
+fn write_interviewer_part(o: &mut String, r: &Report) -> std::fmt::Result {
     writeln!(
         o,
         "## By competency\n\n| Competency | Points | Interviewer's marks |\n|---|---|---|"
