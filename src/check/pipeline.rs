@@ -241,6 +241,42 @@ pub fn judge(k: &PipelineCheck, run: &PipelineRun, repository: &Path) -> Outcome
         problems.push(format!("the executor reported failure (exit code {code})"));
     }
 
+    judge_logs(k, &parsed, &mut problems, &mut evidence);
+    judge_artifacts(k, run, repository, &mut problems, &mut evidence);
+
+    if problems.is_empty() {
+        let stages: Vec<&str> = parsed.jobs.iter().fold(vec![], |mut acc, j| {
+            if acc.last() != Some(&j.stage.as_str()) {
+                acc.push(j.stage.as_str());
+            }
+            acc
+        });
+        Outcome::pass(
+            format!(
+                "{}: {} job(s) in stages {}",
+                if k.require_passed {
+                    "the pipeline passed"
+                } else {
+                    "its assertions hold"
+                },
+                parsed.jobs.len(),
+                stages.join(" → ")
+            ),
+            evidence,
+        )
+    } else {
+        Outcome::fail(problems.join("; "), evidence)
+    }
+}
+
+/// The job-log assertions: each job named is in the pipeline, its log matches what it must
+/// and not what it must not.
+fn judge_logs(
+    k: &PipelineCheck,
+    parsed: &Parsed,
+    problems: &mut Vec<String>,
+    evidence: &mut Vec<String>,
+) {
     for log in &k.job_logs {
         let job = &log.job.value;
         if parsed.job(job).is_none() && !parsed.logs.contains_key(job) {
@@ -270,7 +306,16 @@ pub fn judge(k: &PipelineCheck, run: &PipelineRun, repository: &Path) -> Outcome
             ));
         }
     }
+}
 
+/// One of the artifacts the commit names was written by this run (not left by an earlier one).
+fn judge_artifacts(
+    k: &PipelineCheck,
+    run: &PipelineRun,
+    repository: &Path,
+    problems: &mut Vec<String>,
+    evidence: &mut Vec<String>,
+) {
     if !k.artifact_one_of.is_empty() {
         let candidates: Vec<String> = k
             .artifact_one_of
@@ -295,30 +340,6 @@ pub fn judge(k: &PipelineCheck, run: &PipelineRun, repository: &Path) -> Outcome
                 candidates.join(", ")
             )),
         }
-    }
-
-    if problems.is_empty() {
-        let stages: Vec<&str> = parsed.jobs.iter().fold(vec![], |mut acc, j| {
-            if acc.last() != Some(&j.stage.as_str()) {
-                acc.push(j.stage.as_str());
-            }
-            acc
-        });
-        Outcome::pass(
-            format!(
-                "{}: {} job(s) in stages {}",
-                if k.require_passed {
-                    "the pipeline passed"
-                } else {
-                    "its assertions hold"
-                },
-                parsed.jobs.len(),
-                stages.join(" → ")
-            ),
-            evidence,
-        )
-    } else {
-        Outcome::fail(problems.join("; "), evidence)
     }
 }
 
