@@ -206,7 +206,25 @@ async fn phases(
         None => ("every alert".to_string(), "no alert fired".to_string()),
     };
 
-    // Healthy phase.
+    let quiet = match healthy_phase(k, cx, control, log, name, &which).await? {
+        Ok(quiet) => quiet,
+        // Not quiet while healthy: the fault is not tried.
+        Err(both) => return Ok(both),
+    };
+    let fires = fault_phase(k, cx, control, log, name, &none).await?;
+    Ok((quiet, fires))
+}
+
+/// The service healthy: the alert must clear within `settle` and stay quiet for the quiet
+/// window. `Err` holds both outcomes when it does not (the fault is then not tried).
+async fn healthy_phase(
+    k: &PrometheusAlertCheck,
+    cx: &Ctx<'_>,
+    control: &HttpRequest,
+    log: &mut Log,
+    name: Option<&str>,
+    which: &str,
+) -> Result<std::result::Result<Outcome, (Outcome, Outcome)>> {
     set_control(cx, control, &k.control.healthy, log).await?;
     let settle_started = Instant::now();
     // Prometheus that was just (re)started reports no alerts until its first evaluation:
@@ -263,7 +281,7 @@ async fn phases(
             "not tried: an alert was already active while the service was healthy, so firing on the fault would prove nothing",
             vec![],
         );
-        return Ok((quiet, fires));
+        return Ok(Err((quiet, fires)));
     }
     let cleared_after = settle_started.elapsed();
     let quiet_started = Instant::now();
@@ -282,7 +300,7 @@ async fn phases(
                         "not tried: an alert fires while the service is healthy".to_string(),
                         vec![],
                     );
-                    return Ok((Outcome::fail(summary, vec![]), fires));
+                    return Ok(Err((Outcome::fail(summary, vec![]), fires)));
                 }
             }
             Err(why) => log.note(why),
@@ -294,15 +312,25 @@ async fn phases(
         k.quiet_window
     );
     log.note(format!("quiet for {}", k.quiet_window));
-    let quiet = Outcome::pass(quiet_summary, vec![]);
+    Ok(Ok(Outcome::pass(quiet_summary, vec![])))
+}
 
-    // Fault phase.
+/// The service failing: the alert must fire within `fire-within`, and the receiver record a
+/// firing notification within `notify-within` of that.
+async fn fault_phase(
+    k: &PrometheusAlertCheck,
+    cx: &Ctx<'_>,
+    control: &HttpRequest,
+    log: &mut Log,
+    name: Option<&str>,
+    none: &str,
+) -> Result<Outcome> {
     let before = match notifications(k, cx).await? {
         Ok(n) => n.iter().map(|n| n.seq).max().unwrap_or(0),
         Err(why) => {
             log.note(&why);
             let fires = Outcome::fail(format!("the receiver did not answer: {why}"), vec![]);
-            return Ok((quiet, fires));
+            return Ok(fires);
         }
     };
     log.note(format!(
@@ -344,7 +372,7 @@ async fn phases(
             format!("{none} within {} of the service failing", k.fire_within)
         };
         log.note(&summary);
-        return Ok((quiet, Outcome::fail(summary, vec![])));
+        return Ok(Outcome::fail(summary, vec![]));
     };
     let fired_after = fault_started.elapsed();
     let notify_started = Instant::now();
@@ -361,7 +389,7 @@ async fn phases(
                         notify_started.elapsed().as_secs_f64()
                     );
                     log.note(format!("notification {} recorded", n.seq));
-                    return Ok((quiet, Outcome::pass(summary, vec![])));
+                    return Ok(Outcome::pass(summary, vec![]));
                 }
             }
             Err(why) => log.note(why),
@@ -372,7 +400,7 @@ async fn phases(
                 k.notify_within
             );
             log.note(&summary);
-            return Ok((quiet, Outcome::fail(summary, vec![])));
+            return Ok(Outcome::fail(summary, vec![]));
         }
         tokio::time::sleep(POLL).await;
     }
