@@ -75,32 +75,8 @@ pub async fn run(k: &ServedByCheck, cx: &Ctx<'_>) -> Result<Outcome> {
     let mut evidence = vec![];
 
     // Who the upstream is: the scenario's image and program, read through the engine.
-    if !backend.state(t, upstream).await?.exists {
-        return Ok(Outcome::fail(
-            format!("`{upstream}` has no container, so nothing the probe hears can come from it"),
-            evidence,
-        ));
-    }
-    let config = cx.containers()?.config(t, upstream).await?;
-    let image = cx
-        .containers()?
-        .image(t, upstream)
-        .await?
-        .unwrap_or_default();
-    let command = k.command.as_ref().map(|c| c.value.as_slice());
-    let identity =
-        super::container_config::runs_image(&t.scenario, &k.image, command, &config, &image);
-    for (ok, what) in &identity {
-        evidence.push(format!(
-            "{} `{upstream}` {what}",
-            if *ok { "ok:" } else { "not ok:" }
-        ));
-    }
-    if let Some((_, what)) = identity.iter().find(|(ok, _)| !ok) {
-        return Ok(Outcome::fail(
-            format!("`{upstream}` {what}, so its answers prove nothing"),
-            evidence,
-        ));
+    if let Some(impostor) = upstream_identity(k, cx, &mut evidence).await? {
+        return Ok(impostor);
     }
 
     let wanted = k.requests.value.max(1);
@@ -212,6 +188,45 @@ pub async fn run(k: &ServedByCheck, cx: &Ctx<'_>) -> Result<Outcome> {
         format!("GET {url}: {proven} answer(s) in a row proven to come from `{upstream}`"),
         evidence,
     ))
+}
+
+/// Whether the upstream runs the scenario's image and program (read through the engine);
+/// the failing outcome when it does not, so nothing heard from it can count.
+async fn upstream_identity(
+    k: &ServedByCheck,
+    cx: &Ctx<'_>,
+    evidence: &mut Vec<String>,
+) -> Result<Option<Outcome>> {
+    let (backend, t) = (cx.backend, cx.target);
+    let upstream = &k.upstream.value;
+    if !backend.state(t, upstream).await?.exists {
+        return Ok(Some(Outcome::fail(
+            format!("`{upstream}` has no container, so nothing the probe hears can come from it"),
+            evidence.clone(),
+        )));
+    }
+    let config = cx.containers()?.config(t, upstream).await?;
+    let image = cx
+        .containers()?
+        .image(t, upstream)
+        .await?
+        .unwrap_or_default();
+    let command = k.command.as_ref().map(|c| c.value.as_slice());
+    let identity =
+        super::container_config::runs_image(&t.scenario, &k.image, command, &config, &image);
+    for (ok, what) in &identity {
+        evidence.push(format!(
+            "{} `{upstream}` {what}",
+            if *ok { "ok:" } else { "not ok:" }
+        ));
+    }
+    if let Some((_, what)) = identity.iter().find(|(ok, _)| !ok) {
+        return Ok(Some(Outcome::fail(
+            format!("`{upstream}` {what}, so its answers prove nothing"),
+            evidence.clone(),
+        )));
+    }
+    Ok(None)
 }
 
 /// The upstream's log may reach the engine a moment after the answer reached the probe.
