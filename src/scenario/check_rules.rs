@@ -59,6 +59,21 @@ impl Known<'_> {
     }
 }
 
+/// A port and a path to ask for over HTTP.
+fn endpoint(
+    port: &Located<u16>,
+    path: &Located<String>,
+    label: &str,
+    err: &mut dyn FnMut(Pos, String),
+) {
+    if port.value == 0 {
+        err(port.pos, format!("{label}: port must be 1-65535"));
+    }
+    if !path.starts_with('/') {
+        err(path.pos, format!("{label}: path must start with `/`"));
+    }
+}
+
 /// The rules of a check's own kind. `at` is the check's position, for what has none.
 pub(super) fn check_kind(c: &Check, label: &str, known: &Known, err: &mut dyn FnMut(Pos, String)) {
     let at = c.id.pos;
@@ -195,12 +210,7 @@ fn stays_running(
 }
 
 fn http(k: &HttpCheck, label: &str, _: Pos, _: &Known, err: &mut dyn FnMut(Pos, String)) {
-    if k.port.value == 0 {
-        err(k.port.pos, format!("{label}: port must be 1-65535"));
-    }
-    if !k.path.starts_with('/') {
-        err(k.path.pos, format!("{label}: path must start with `/`"));
-    }
+    endpoint(&k.port, &k.path, label, err);
     if let Some(hold) = &k.hold
         && hold.0.is_zero()
     {
@@ -250,12 +260,7 @@ fn prometheus_alert(
         (&k.prometheus.port, &k.prometheus.path),
         (&k.receiver.port, &k.receiver.path),
     ] {
-        if port.value == 0 {
-            err(port.pos, format!("{label}: port must be 1-65535"));
-        }
-        if !path.starts_with('/') {
-            err(path.pos, format!("{label}: path must start with `/`"));
-        }
+        endpoint(port, path, label, err);
     }
     for (what, d) in [
         ("settle", &k.settle),
@@ -341,12 +346,7 @@ fn served_by(
 ) {
     known.service_ref(&k.upstream, &format!("{label}: upstream"), err);
     scenario_image_ref(known.scenario, &k.image, &format!("{label}: image"), err);
-    if k.port.value == 0 {
-        err(k.port.pos, format!("{label}: port must be 1-65535"));
-    }
-    if !k.path.starts_with('/') {
-        err(k.path.pos, format!("{label}: path must start with `/`"));
-    }
+    endpoint(&k.port, &k.path, label, err);
     if k.requests.value == 0 || k.requests.value > MAX_SERVED_REQUESTS {
         err(
             k.requests.pos,
@@ -559,18 +559,7 @@ fn ansible_converged(
                 format!("{label}: expect-http needs `apply: true` (it asks after the apply)"),
             );
         }
-        if h.port.value == 0 {
-            err(
-                h.port.pos,
-                format!("{label}: expect-http port must be 1-65535"),
-            );
-        }
-        if !h.path.starts_with('/') {
-            err(
-                h.path.pos,
-                format!("{label}: expect-http path must start with `/`"),
-            );
-        }
+        endpoint(&h.port, &h.path, &format!("{label}: expect-http"), err);
         if let Some(re) = &h.body_matches
             && let Err(e) = Regex::new(re)
         {
@@ -602,12 +591,7 @@ fn ansible_converged(
 }
 
 fn http_stream(k: &HttpStreamCheck, label: &str, err: &mut dyn FnMut(Pos, String)) {
-    if k.port.value == 0 {
-        err(k.port.pos, format!("{label}: port must be 1-65535"));
-    }
-    if !k.path.starts_with('/') {
-        err(k.path.pos, format!("{label}: path must start with `/`"));
-    }
+    endpoint(&k.port, &k.path, label, err);
     if k.path.chars().any(char::is_whitespace) {
         err(k.path.pos, format!("{label}: path must not contain spaces"));
     }
