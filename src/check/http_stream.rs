@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::{Ctx, Outcome, Patience};
 use crate::backend::{HttpRequest, HttpSample, HttpStreamRequest, Result};
 use crate::scenario::HttpStreamCheck;
+use crate::wait::{Poll, Wait};
 
 /// How many failing requests the evidence lists one by one.
 const SHOWN: usize = 5;
@@ -43,14 +44,18 @@ async fn settle(k: &HttpStreamCheck, cx: &Ctx<'_>) -> Result<()> {
         timeout: k.request_timeout.value.0,
         ..Default::default()
     };
-    let started = Instant::now();
-    loop {
-        let resp = cx.backend.http(cx.target, &req).await?;
-        if is_good(resp.status) || started.elapsed() >= k.retry_for.0 {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    // Best effort: past `retry-for` the stream is what judges the service.
+    Wait::new(k.retry_for.0, Duration::from_millis(500))
+        .within(|| async {
+            let resp = cx.backend.http(cx.target, &req).await?;
+            Ok(if is_good(resp.status) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            })
+        })
+        .await?;
+    Ok(())
 }
 
 fn is_good(status: u16) -> bool {

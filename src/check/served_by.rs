@@ -13,6 +13,7 @@ use regex::Regex;
 use super::{Ctx, Outcome, Patience, clip};
 use crate::backend::{BackendError, HttpRequest, HttpResponse, Result};
 use crate::scenario::ServedByCheck;
+use crate::wait::{Poll, Wait};
 
 /// The request header carrying the probe's nonce.
 pub const NONCE_HEADER: &str = "X-Breakfix-Nonce";
@@ -237,19 +238,20 @@ async fn wait_for_proof(
     nonce: &str,
     token: Option<&str>,
 ) -> Result<Logged> {
-    let started = Instant::now();
-    loop {
-        let lines = cx
-            .backend
-            .log_lines_with(cx.target, upstream, sent, nonce)
-            .await?;
-        let logged = find_proof(&lines.join("\n"), nonce, token);
-        // Another token for this nonce will not turn into the right one by waiting.
-        if logged != Logged::Never || started.elapsed() >= LOG_WAIT {
-            return Ok(logged);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let found = Wait::new(LOG_WAIT, Duration::from_millis(250))
+        .within(|| async {
+            let lines = cx
+                .backend
+                .log_lines_with(cx.target, upstream, sent, nonce)
+                .await?;
+            // Another token for this nonce will not turn into the right one by waiting.
+            Ok(match find_proof(&lines.join("\n"), nonce, token) {
+                Logged::Never => Poll::Pending,
+                logged => Poll::Ready(logged),
+            })
+        })
+        .await?;
+    Ok(found.unwrap_or(Logged::Never))
 }
 
 fn describe(url: &str, resp: &HttpResponse) -> String {
