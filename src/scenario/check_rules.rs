@@ -59,6 +59,26 @@ impl Known<'_> {
     }
 }
 
+/// A regular expression the scenario gives in `field`, when it gives one.
+fn pattern(
+    re: &Option<Located<String>>,
+    field: &str,
+    label: &str,
+    err: &mut dyn FnMut(Pos, String),
+) {
+    if let Some(re) = re
+        && let Err(e) = Regex::new(re)
+    {
+        err(
+            re.pos,
+            format!(
+                "{label}: {field} is not a valid regular expression ({})",
+                regex_problem(&e)
+            ),
+        );
+    }
+}
+
 /// A port and a path to ask for over HTTP.
 fn endpoint(
     port: &Located<u16>,
@@ -216,34 +236,14 @@ fn http(k: &HttpCheck, label: &str, _: Pos, _: &Known, err: &mut dyn FnMut(Pos, 
     {
         err(hold.pos, format!("{label}: hold must be above zero"));
     }
-    if let Some(re) = &k.body_matches
-        && let Err(e) = Regex::new(re)
-    {
-        err(
-            re.pos,
-            format!(
-                "{label}: body-matches is not a valid regular expression ({})",
-                regex_problem(&e)
-            ),
-        );
-    }
+    pattern(&k.body_matches, "body-matches", label, err);
 }
 
 fn exec(k: &ExecCheck, label: &str, at: Pos, _: &Known, err: &mut dyn FnMut(Pos, String)) {
     if k.command.is_empty() {
         err(at, format!("{label}: command is empty"));
     }
-    if let Some(re) = &k.output_matches
-        && let Err(e) = Regex::new(re)
-    {
-        err(
-            re.pos,
-            format!(
-                "{label}: output-matches is not a valid regular expression ({})",
-                regex_problem(&e)
-            ),
-        );
-    }
+    pattern(&k.output_matches, "output-matches", label, err);
 }
 
 fn prometheus_alert(
@@ -358,17 +358,7 @@ fn served_by(
     {
         err(cmd.pos, format!("{label}: command is empty"));
     }
-    if let Some(re) = &k.body_matches
-        && let Err(e) = Regex::new(re)
-    {
-        err(
-            re.pos,
-            format!(
-                "{label}: body-matches is not a valid regular expression ({})",
-                regex_problem(&e)
-            ),
-        );
-    }
+    pattern(&k.body_matches, "body-matches", label, err);
 }
 
 fn pipeline(
@@ -393,17 +383,7 @@ fn pipeline(
             );
         }
         for (what, re) in [("matches", &log.matches), ("not-matches", &log.not_matches)] {
-            if let Some(re) = re
-                && let Err(e) = Regex::new(re)
-            {
-                err(
-                    re.pos,
-                    format!(
-                        "{label}: {what} is not a valid regular expression ({})",
-                        regex_problem(&e)
-                    ),
-                );
-            }
+            pattern(re, what, label, err);
         }
     }
     for a in &k.artifact_one_of {
@@ -560,17 +540,7 @@ fn ansible_converged(
             );
         }
         endpoint(&h.port, &h.path, &format!("{label}: expect-http"), err);
-        if let Some(re) = &h.body_matches
-            && let Err(e) = Regex::new(re)
-        {
-            err(
-                re.pos,
-                format!(
-                    "{label}: expect-http body-matches is not a valid regular expression ({})",
-                    regex_problem(&e)
-                ),
-            );
-        }
+        pattern(&h.body_matches, "expect-http body-matches", label, err);
         known.service_ref(&h.service, label, err);
     }
     if let Some(r) = &k.restore {
