@@ -22,8 +22,10 @@ pub const PROOF_HEADER: &str = "X-Breakfix-Proof";
 /// How an upstream's log line starts.
 pub const PROOF_MARK: &str = "breakfix-proof";
 
-/// How long a proof may take to reach the engine's log after the answer arrived.
-const LOG_WAIT: Duration = Duration::from_secs(3);
+/// How long a proof may take to reach the engine's log after the answer arrived (on a busy
+/// host the engine's log copier can lag seconds behind the container). The wait ends as
+/// soon as the line is there, so only an answer made elsewhere waits it out.
+const LOG_WAIT: Duration = Duration::from_secs(8);
 /// How long past `retry-for` a grade keeps asking when the probe itself did not finish.
 const STALLED_GRACE: Duration = Duration::from_secs(30);
 
@@ -251,7 +253,17 @@ async fn wait_for_proof(
             })
         })
         .await?;
-    Ok(found.unwrap_or(Logged::Never))
+    if let Some(logged) = found {
+        return Ok(logged);
+    }
+    // A last look at the whole log, so a line the engine stamped before `sent` (its clock
+    // and ours read a moment apart) is not missed; the nonce is fresh, so no older line can
+    // carry it.
+    let lines = cx
+        .backend
+        .log_lines_with(cx.target, upstream, std::time::UNIX_EPOCH, nonce)
+        .await?;
+    Ok(find_proof(&lines.join("\n"), nonce, token))
 }
 
 fn describe(url: &str, resp: &HttpResponse) -> String {
