@@ -10,6 +10,7 @@ pub mod backend;
 pub mod candidate;
 pub mod ceiling;
 pub mod check;
+pub mod choice;
 pub mod cli;
 pub mod compose;
 pub mod diagnostic;

@@ -165,8 +165,8 @@ pub fn matching<'a>(records: &'a [TakeHome], name: &str) -> Option<&'a TakeHome>
 
 /// The scenario as the candidate's copy states it: only the checks the candidate may run,
 /// no solution, hints, fix notes or interviewer material.
-pub fn candidate_scenario(s: &Scenario, take_home: &str, packed_at: &str) -> Scenario {
-    let mut c = s.clone();
+pub fn candidate_scenario(sc: &Scenario, take_home: &str, packed_at: &str) -> Scenario {
+    let mut c = sc.clone();
     c.summary = String::new();
     c.checks.retain(|k| k.visibility == Visibility::Candidate);
     let kept: Vec<String> = c.checks.iter().map(|k| k.id.value.clone()).collect();

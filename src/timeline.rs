@@ -26,9 +26,7 @@ pub struct Observation {
 }
 
 /// The interviewer's own judgement of a competency.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mark {
     Strong,
@@ -36,13 +34,20 @@ pub enum Mark {
     Weak,
 }
 
-impl std::fmt::Display for Mark {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(match self {
+impl crate::choice::Choice for Mark {
+    const ALL: &'static [Self] = &[Mark::Strong, Mark::Meets, Mark::Weak];
+    fn name(self) -> &'static str {
+        match self {
             Mark::Strong => "strong",
             Mark::Meets => "meets",
             Mark::Weak => "weak",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Mark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(crate::choice::Choice::name(*self))
     }
 }
 

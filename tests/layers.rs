@@ -15,6 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "support",
         &[
             "yaml",
+            "choice",
             "tree",
             "diagnostic",
             "duration",

@@ -8,6 +8,8 @@ macro_rules! note {
     }};
 }
 
+mod choice;
+use choice::choice;
 mod commands;
 mod progress;
 mod shell;
@@ -94,7 +96,7 @@ pub enum Command {
         workspace: Option<PathBuf>,
         /// Where the sandbox runs: `docker` (the local engine) or `kube` (a namespace on the
         /// cluster of --context). Default: the first backend the scenario declares.
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = choice::<BackendKind>())]
         backend: Option<BackendKind>,
         /// For a parameterised scenario: the seed that chooses this candidate's variant (names,
         /// ports, which fault). Default: a random one, recorded in the session and the report.
@@ -235,7 +237,7 @@ pub enum Command {
     Assessment {
         /// The assessment (default: the only unfinished one).
         assessment: Option<String>,
-        #[arg(long, value_enum, default_value_t = crate::report::assessment::PlanFormat::Text)]
+        #[arg(long, value_parser = choice::<crate::report::assessment::PlanFormat>(), default_value = "text")]
         format: crate::report::assessment::PlanFormat,
         /// Write the report to a file instead of standard output.
         #[arg(short, long, value_name = "FILE")]
@@ -259,7 +261,7 @@ pub enum Command {
     )]
     Grade {
         session: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        #[arg(long, value_parser = choice::<Format>(), default_value = "text")]
         format: Format,
         /// Shorthand for --format json.
         #[arg(long, conflicts_with = "format")]
@@ -287,10 +289,10 @@ pub enum Command {
         /// What you observed.
         text: String,
         /// The rubric competency it is evidence for.
-        #[arg(long, value_parser = parse_competency)]
+        #[arg(long, value_parser = choice::<crate::scenario::Competency>())]
         competency: Option<crate::scenario::Competency>,
         /// Your judgement of that competency; it shows in the scorecard.
-        #[arg(long, value_enum, requires = "competency")]
+        #[arg(long, value_parser = choice::<crate::timeline::Mark>(), requires = "competency")]
         mark: Option<crate::timeline::Mark>,
         #[arg(long)]
         json: bool,
@@ -354,7 +356,7 @@ pub enum Command {
         #[arg(value_name = "SCENARIO")]
         which: Vec<String>,
         /// `kube`: also load the images into the cluster of --context.
-        #[arg(long, value_enum, default_value_t = BackendKind::Docker)]
+        #[arg(long, value_parser = choice::<BackendKind>(), default_value = "docker")]
         backend: BackendKind,
     },
     /// Prove scenarios: broken state fails, reference solution scores 100%, nothing left behind.
@@ -367,7 +369,7 @@ pub enum Command {
         all: bool,
         /// Only this backend (default: every backend each scenario declares; one that cannot
         /// be reached is reported as skipped, never as passed).
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = choice::<BackendKind>())]
         backend: Option<BackendKind>,
         /// For parameterised scenarios: verify these seeds (repeatable). Default: enough seeds
         /// that every value of every variable is chosen at least once, and at least two.
@@ -494,7 +496,7 @@ pub struct SubmissionArgs {
     #[arg(long, conflicts_with = "submissions")]
     pub candidate: Option<String>,
     /// Where to run it (default: the first backend the scenario declares).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<BackendKind>())]
     pub backend: Option<BackendKind>,
 }
 
@@ -558,14 +560,6 @@ pub enum ClusterAction {
     },
 }
 
-fn parse_competency(s: &str) -> Result<crate::scenario::Competency, String> {
-    serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| {
-        "expected one of ci-cd, containers, observability, incident-response, \
-         infrastructure-as-code, security"
-            .to_string()
-    })
-}
-
 /// Parses the command line, runs the command, returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -599,5 +593,36 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_choice_flag_takes_its_names_lists_their_help_and_refuses_anything_else() {
+        use clap::Parser;
+        let parse = |args: &[&str]| super::Cli::try_parse_from([&["breakfix"], args].concat());
+        let cli = parse(&["grade", "s-1", "--format", "junit"]).unwrap();
+        assert!(
+            matches!(
+                cli.command,
+                super::Command::Grade {
+                    format: crate::report::Format::Junit,
+                    ..
+                }
+            ),
+            "{:?}",
+            cli.command
+        );
+        let err = parse(&["grade", "s-1", "--format", "xml"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert!(
+            err.to_string()
+                .contains("[possible values: text, json, markdown, html, junit]"),
+            "{err}"
+        );
+        let help = super::Cli::command()
+            .find_subcommand_mut("grade")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("junit:    JUnit XML"), "{help}");
     }
 }

@@ -6,13 +6,36 @@ use super::html::esc;
 use crate::duration::clock_text as clock;
 use crate::plan::AssessmentReport;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlanFormat {
     Text,
     Json,
     Markdown,
     /// One self-contained page that prints well.
     Html,
+}
+
+impl crate::choice::Choice for PlanFormat {
+    const ALL: &'static [Self] = &[
+        PlanFormat::Text,
+        PlanFormat::Json,
+        PlanFormat::Markdown,
+        PlanFormat::Html,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            PlanFormat::Text => "text",
+            PlanFormat::Json => "json",
+            PlanFormat::Markdown => "markdown",
+            PlanFormat::Html => "html",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            PlanFormat::Html => "One self-contained page that prints well",
+            _ => "",
+        }
+    }
 }
 
 pub fn render(r: &AssessmentReport, format: PlanFormat) -> String {

@@ -10,7 +10,7 @@ mod text;
 
 use crate::grade::Report;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// For a terminal.
     Text,
@@ -22,6 +22,38 @@ pub enum Format {
     Html,
     /// JUnit XML: one test case per check, for CI systems that show test results.
     Junit,
+}
+
+impl crate::choice::Choice for Format {
+    const ALL: &'static [Self] = &[
+        Format::Text,
+        Format::Json,
+        Format::Markdown,
+        Format::Html,
+        Format::Junit,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Markdown => "markdown",
+            Format::Html => "html",
+            Format::Junit => "junit",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Format::Text => "For a terminal",
+            Format::Json => "Versioned JSON (`format-version`), for scripts and archives",
+            Format::Markdown => "For a hiring ticket or a wiki page",
+            Format::Html => {
+                "One self-contained page (no network needed to open it) that prints well"
+            }
+            Format::Junit => {
+                "JUnit XML: one test case per check, for CI systems that show test results"
+            }
+        }
+    }
 }
 
 pub fn render(report: &Report, format: Format) -> String {

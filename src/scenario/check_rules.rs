@@ -627,13 +627,13 @@ const MAX_SERVED_REQUESTS: u32 = 20;
 
 /// `name` must be one of the images the scenario builds: only those are the interviewer's.
 fn scenario_image_ref(
-    s: &Scenario,
+    sc: &Scenario,
     name: &crate::yaml::Located<String>,
     what: &str,
     err: &mut dyn FnMut(Pos, String),
 ) {
-    if !s.environment.images.iter().any(|i| i.value == name.value) {
-        let known: Vec<&str> = s
+    if !sc.environment.images.iter().any(|i| i.value == name.value) {
+        let known: Vec<&str> = sc
             .environment
             .images
             .iter()

@@ -184,7 +184,7 @@ pub fn parse_text(file: &Path, bytes: &[u8]) -> Result<Scenario, Diagnostic> {
 }
 
 /// Loads `fixes/*/fix.yaml`, reporting problems with their positions.
-fn load_fixes(root: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>) -> Vec<Fix> {
+fn load_fixes(root: &Path, sc: &Scenario, diags: &mut Vec<Diagnostic>) -> Vec<Fix> {
     let mut fixes = Vec::new();
     for dir in subdirs(&root.join("fixes")) {
         let name = dir
@@ -219,7 +219,7 @@ fn load_fixes(root: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>) -> Vec<Fix
             _ => {}
         }
         for id in &spec.failing {
-            if !s.checks.iter().any(|c| c.id.value == id.value) {
+            if !sc.checks.iter().any(|c| c.id.value == id.value) {
                 err(
                     id.pos,
                     format!("failing names check `{}`, which does not exist", id.value),
@@ -273,24 +273,24 @@ fn id_pattern() -> Regex {
 }
 
 /// Checks references and values serde cannot; returns the briefing's text.
-fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>) -> String {
+fn validate(root: &Path, file: &Path, sc: &Scenario, diags: &mut Vec<Diagnostic>) -> String {
     let mut err = |pos: Pos, msg: String| diags.push(Diagnostic::at(file, pos, msg));
     let workspace = root.join("workspace");
-    identity(root, s, &mut err);
-    let (briefing, briefing_problem) = package_files(root, s, &mut err);
-    images(root, s, &mut err);
-    let (known, compose_diags) = workspace_model(s, &workspace, &mut err);
-    checks(s, &known, &mut err);
-    repository(root, &workspace, s, &mut err);
-    ceiling(s, &mut err);
-    broken_state(s, &mut err);
-    for f in &s.faults {
+    identity(root, sc, &mut err);
+    let (briefing, briefing_problem) = package_files(root, sc, &mut err);
+    images(root, sc, &mut err);
+    let (known, compose_diags) = workspace_model(sc, &workspace, &mut err);
+    checks(sc, &known, &mut err);
+    repository(root, &workspace, sc, &mut err);
+    ceiling(sc, &mut err);
+    broken_state(sc, &mut err);
+    for f in &sc.faults {
         known.service_ref(f.action.service(), "fault", &mut err);
     }
-    for a in &s.solution.steps {
+    for a in &sc.solution.steps {
         known.service_ref(a.service(), "solution step", &mut err);
     }
-    material(s, &mut err);
+    material(sc, &mut err);
     diags.extend(compose_diags);
     diags.extend(briefing_problem);
     briefing
@@ -300,14 +300,14 @@ fn validate(root: &Path, file: &Path, s: &Scenario, diags: &mut Vec<Diagnostic>)
 const TOP: Pos = Pos { line: 1, column: 1 };
 
 /// The scenario's id, title, competencies, time limit and backends.
-fn identity(root: &Path, s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
+fn identity(root: &Path, sc: &Scenario, err: &mut dyn FnMut(Pos, String)) {
     let ids = id_pattern();
-    if !ids.is_match(&s.id) {
+    if !ids.is_match(&sc.id) {
         err(
-            s.id.pos,
+            sc.id.pos,
             format!(
                 "id `{}` must be lowercase letters, digits and dashes (at most 48)",
-                s.id.value
+                sc.id.value
             ),
         );
     }
@@ -315,37 +315,40 @@ fn identity(root: &Path, s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
         .canonicalize()
         .ok()
         .and_then(|r| r.file_name().map(|f| f.to_string_lossy().into_owned()))
-        && folder != s.id.value
+        && folder != sc.id.value
     {
         err(
-            s.id.pos,
+            sc.id.pos,
             format!(
                 "id `{}` must equal the package folder's name `{folder}`",
-                s.id.value
+                sc.id.value
             ),
         );
     }
-    if s.title.trim().is_empty() {
+    if sc.title.trim().is_empty() {
         err(TOP, "title is empty".into());
     }
-    if s.competencies.is_empty() {
+    if sc.competencies.is_empty() {
         err(
             TOP,
             "competencies: list at least one rubric competency".into(),
         );
     }
-    if s.time_limit.0.is_zero() {
-        err(s.time_limit.pos, "time-limit must be above zero".into());
+    if sc.time_limit.0.is_zero() {
+        err(sc.time_limit.pos, "time-limit must be above zero".into());
     }
-    if s.backends.is_empty() {
-        err(s.backends.pos, "backends: list at least one backend".into());
+    if sc.backends.is_empty() {
+        err(
+            sc.backends.pos,
+            "backends: list at least one backend".into(),
+        );
     }
 }
 
 /// The briefing (returned, with the problem reading it), the workspace and solution folders.
 fn package_files(
     root: &Path,
-    s: &Scenario,
+    sc: &Scenario,
     err: &mut dyn FnMut(Pos, String),
 ) -> (String, Option<Diagnostic>) {
     let briefing_path = root.join("briefing.md");
@@ -368,7 +371,7 @@ fn package_files(
     if !workspace.is_dir() {
         err(TOP, "the package has no workspace/ folder".into());
     }
-    let bundle = s.bundle.is_some();
+    let bundle = sc.bundle.is_some();
     let solution = root.join("solution");
     if !bundle && !solution.is_dir() {
         err(
@@ -382,9 +385,9 @@ fn package_files(
 }
 
 /// The scenario's images: a Dockerfile for each.
-fn images(root: &Path, s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
+fn images(root: &Path, sc: &Scenario, err: &mut dyn FnMut(Pos, String)) {
     let ids = id_pattern();
-    for img in &s.environment.images {
+    for img in &sc.environment.images {
         if !ids.is_match(img) {
             err(
                 img.pos,
@@ -487,15 +490,15 @@ fn workspace_model<'a>(
 }
 
 /// The rules every check shares, then its kind's own ([`check_kind`]).
-fn checks(s: &Scenario, known: &Known, err: &mut dyn FnMut(Pos, String)) {
+fn checks(sc: &Scenario, known: &Known, err: &mut dyn FnMut(Pos, String)) {
     let ids = id_pattern();
-    let bundle = s.bundle.is_some();
-    let competencies: BTreeSet<_> = s.competencies.iter().map(|c| c.value).collect();
-    if s.checks.is_empty() && !bundle {
+    let bundle = sc.bundle.is_some();
+    let competencies: BTreeSet<_> = sc.competencies.iter().map(|c| c.value).collect();
+    if sc.checks.is_empty() && !bundle {
         err(TOP, "checks: a scenario needs at least one check".into());
     }
     let mut seen = HashSet::new();
-    for c in &s.checks {
+    for c in &sc.checks {
         let label = format!("check `{}`", c.id.value);
         if !ids.is_match(&c.id) {
             err(
@@ -540,7 +543,7 @@ fn checks(s: &Scenario, known: &Known, err: &mut dyn FnMut(Pos, String)) {
         if let Some(svc) = c.kind.service() {
             known.service_ref(svc, &label, err);
         }
-        for b in s.backends.iter() {
+        for b in sc.backends.iter() {
             if !c.kind.backends().contains(b) {
                 let on: Vec<String> = c.kind.backends().iter().map(|b| b.to_string()).collect();
                 err(
@@ -556,7 +559,7 @@ fn checks(s: &Scenario, known: &Known, err: &mut dyn FnMut(Pos, String)) {
         check_kind(c, &label, known, err);
     }
 
-    if s.max_score_is_zero() && !bundle {
+    if sc.max_score_is_zero() && !bundle {
         err(
             TOP,
             "checks: no check awards points, so no score can be computed".into(),
@@ -565,8 +568,8 @@ fn checks(s: &Scenario, known: &Known, err: &mut dyn FnMut(Pos, String)) {
 }
 
 /// The workspace's git repository: author, branch, message, and the history's files.
-fn repository(root: &Path, workspace: &Path, s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
-    if let Some(repo) = &s.environment.repository {
+fn repository(root: &Path, workspace: &Path, sc: &Scenario, err: &mut dyn FnMut(Pos, String)) {
+    if let Some(repo) = &sc.environment.repository {
         if !Regex::new(r"^[^<>]+ <[^<>@\s]+@[^<>\s]+>$").is_ok_and(|re| re.is_match(&repo.author)) {
             err(
                 repo.author.pos,
@@ -630,8 +633,8 @@ fn repository(root: &Path, workspace: &Path, s: &Scenario, err: &mut dyn FnMut(P
 }
 
 /// The ceiling: a value that does not read would silently fall back to its default.
-fn ceiling(s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
-    let ceiling = &s.environment.ceiling;
+fn ceiling(sc: &Scenario, err: &mut dyn FnMut(Pos, String)) {
+    let ceiling = &sc.environment.ceiling;
     if let Some(m) = &ceiling.memory
         && compose::parse_size(m).is_none()
     {
@@ -667,13 +670,13 @@ fn ceiling(s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
 }
 
 /// The broken state names checks that exist.
-fn broken_state(s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
-    let bundle = s.bundle.is_some();
-    if s.environment.broken_when.failing.is_empty() && !bundle {
+fn broken_state(sc: &Scenario, err: &mut dyn FnMut(Pos, String)) {
+    let bundle = sc.bundle.is_some();
+    if sc.environment.broken_when.failing.is_empty() && !bundle {
         err(TOP, "environment.broken-when.failing: name at least one check that fails in the broken state".into());
     }
-    for id in &s.environment.broken_when.failing {
-        if !s.checks.iter().any(|c| c.id.value == id.value) {
+    for id in &sc.environment.broken_when.failing {
+        if !sc.checks.iter().any(|c| c.id.value == id.value) {
             err(
                 id.pos,
                 format!(
@@ -686,23 +689,23 @@ fn broken_state(s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
 }
 
 /// Hints and what the interviewer is given.
-fn material(s: &Scenario, err: &mut dyn FnMut(Pos, String)) {
-    let bundle = s.bundle.is_some();
-    if s.hints.is_empty() && !bundle {
+fn material(sc: &Scenario, err: &mut dyn FnMut(Pos, String)) {
+    let bundle = sc.bundle.is_some();
+    if sc.hints.is_empty() && !bundle {
         err(TOP, "hints: give at least one hint".into());
     }
-    for (i, h) in s.hints.iter().enumerate() {
+    for (i, h) in sc.hints.iter().enumerate() {
         if h.cost.value == 0 {
             err(h.cost.pos, format!("hint {}: cost must be positive", i + 1));
         }
     }
-    if s.follow_ups.is_empty() && !bundle {
+    if sc.follow_ups.is_empty() && !bundle {
         err(
             TOP,
             "follow-ups: give the interviewer at least one question".into(),
         );
     }
-    if (s.rubric.strong_signals.is_empty() || s.rubric.red_flags.is_empty()) && !bundle {
+    if (sc.rubric.strong_signals.is_empty() || sc.rubric.red_flags.is_empty()) && !bundle {
         err(TOP, "rubric: list strong-signals and red-flags".into());
     }
 }

@@ -45,6 +45,20 @@ impl Competency {
     }
 }
 
+impl crate::choice::Choice for Competency {
+    const ALL: &'static [Self] = &[
+        Competency::CiCd,
+        Competency::Containers,
+        Competency::Observability,
+        Competency::IncidentResponse,
+        Competency::InfrastructureAsCode,
+        Competency::Security,
+    ];
+    fn name(self) -> &'static str {
+        self.id()
+    }
+}
+
 impl std::fmt::Display for Competency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.pad(self.id())
@@ -59,21 +73,32 @@ pub enum Difficulty {
     Hard,
 }
 
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendKind {
     Docker,
     Kube,
 }
 
-impl std::fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl crate::choice::Choice for BackendKind {
+    const ALL: &'static [Self] = &[BackendKind::Docker, BackendKind::Kube];
+    fn name(self) -> &'static str {
+        match self {
             BackendKind::Docker => "docker",
             BackendKind::Kube => "kube",
-        })
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            BackendKind::Docker => "The local Docker engine",
+            BackendKind::Kube => "A namespace on a Kubernetes cluster (the context of --context)",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(crate::choice::Choice::name(*self))
     }
 }
 
