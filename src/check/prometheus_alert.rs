@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::{Ctx, Outcome, Patience, clip};
 use crate::backend::{BackendError, HttpRequest, HttpResponse, Result};
 use crate::scenario::{AlertExpectation, PrometheusAlertCheck};
+use crate::wait::{Poll, Wait};
 
 const POLL: Duration = Duration::from_secs(1);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
@@ -231,14 +232,18 @@ async fn healthy_phase(
     // "nothing active" only counts once its rules were evaluated on data scraped after the
     // service became healthy.
     let healthy_at = time::OffsetDateTime::now_utc();
-    let mut evaluated = false;
-    while !evaluated && settle_started.elapsed() < k.settle.0 {
-        evaluated = evaluated_since(k, cx, healthy_at + EVALUATION_MARGIN).await?;
-        if !evaluated {
-            tokio::time::sleep(POLL).await;
-        }
-    }
-    if evaluated {
+    let evaluated = Wait::new(k.settle.0, POLL)
+        .within(|| async {
+            Ok(
+                if evaluated_since(k, cx, healthy_at + EVALUATION_MARGIN).await? {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                },
+            )
+        })
+        .await?;
+    if evaluated.is_some() {
         log.note("Prometheus evaluated its rules after the service became healthy");
     }
     let mut last_active = vec![];
