@@ -1121,10 +1121,6 @@ impl Backend for DockerBackend {
             .map_err(self.err("restart container", &name))
     }
 
-    async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse> {
-        self.http_send(t, req, "GET", None).await
-    }
-
     async fn http_send(
         &self,
         t: &Target,

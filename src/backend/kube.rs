@@ -1435,10 +1435,6 @@ impl Backend for KubeBackend {
         Ok(())
     }
 
-    async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse> {
-        self.http_send(t, req, "GET", None).await
-    }
-
     async fn http_send(
         &self,
         t: &Target,

@@ -630,7 +630,9 @@ pub trait Backend: Send + Sync {
     ) -> Result<Terminal>;
     async fn restart(&self, t: &Target, service: &str) -> Result<()>;
     /// An HTTP GET from a probe on the session's network, outside the candidate's containers.
-    async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse>;
+    async fn http(&self, t: &Target, req: &HttpRequest) -> Result<HttpResponse> {
+        self.http_send(t, req, "GET", None).await
+    }
     /// An HTTP request with any method and an optional plain-text body, from the same probe:
     /// for APIs that change something (a service's admin control), where `http` only reads.
     async fn http_send(

@@ -21,17 +21,7 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
         cell(r.session.candidate.as_deref().unwrap_or("—"))
     )?;
     writeln!(o, "| Session | `{}` |", r.session.id)?;
-    writeln!(
-        o,
-        "| Time | {} of {}{} |",
-        clock(r.session.elapsed_secs),
-        clock(r.session.time_limit_secs),
-        if r.session.over_time {
-            " (over time)"
-        } else {
-            ""
-        }
-    )?;
+    writeln!(o, "| Time | {} |", super::time_used(r))?;
     if r.scope == Scope::All {
         writeln!(
             o,

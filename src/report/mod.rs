@@ -102,6 +102,20 @@ pub fn take_home_text(
 }
 
 /// The candidate's name as reports show it.
+/// "12:04 of 45:00", and " (over time)" after it when the session ran over.
+pub fn time_used(r: &Report) -> String {
+    format!(
+        "{} of {}{}",
+        crate::duration::clock_text(r.session.elapsed_secs),
+        crate::duration::clock_text(r.session.time_limit_secs),
+        if r.session.over_time {
+            " (over time)"
+        } else {
+            ""
+        }
+    )
+}
+
 pub fn candidate(r: &Report) -> &str {
     r.session
         .candidate

@@ -21,15 +21,9 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
     writeln!(o, "{} — {}", r.scenario.id, r.scenario.title)?;
     writeln!(
         o,
-        "session {} · {who} · {} of {}{}",
+        "session {} · {who} · {}",
         r.session.id,
-        clock(r.session.elapsed_secs),
-        clock(r.session.time_limit_secs),
-        if r.session.over_time {
-            " (over time)"
-        } else {
-            ""
-        }
+        super::time_used(r)
     )?;
     if r.scope == Scope::All
         && let Some(v) = &r.scenario.variant
