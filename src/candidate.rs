@@ -7,7 +7,7 @@
 //! here asks the engine for another one. Every use goes into the session's timeline, so the
 //! report shows what the candidate looked at and ran.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
@@ -89,6 +89,71 @@ impl Engine {
         s.record(kind, detail);
         self.store.save(&s)?;
         Ok(())
+    }
+
+    /// Serves the session's own Docker endpoint on `socket` until `stop` resolves (`breakfix
+    /// docker-endpoint`). The engine's CLI pointed at it (`DOCKER_HOST=unix://…`) reaches
+    /// this session's services and nothing else ([`crate::backend::engine_scope`]); every call
+    /// it lets through that does something is added to the timeline.
+    pub async fn serve_docker_endpoint(
+        &self,
+        id: &str,
+        socket: &Path,
+        ready: impl FnOnce(),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
+        let s = self.live_session(id)?;
+        let refuse = |why: &str| EngineError::Endpoint {
+            id: s.id.clone(),
+            why: why.into(),
+        };
+        if s.backend != crate::scenario::BackendKind::Docker {
+            return Err(refuse(
+                "a Kubernetes session has no Docker endpoint; the candidate's kubeconfig is already limited to the session's namespace",
+            ));
+        }
+        let Some(engine) = crate::backend::docker::engine_socket() else {
+            return Err(refuse(
+                "the engine is reached over TCP (DOCKER_HOST); the endpoint needs its unix socket",
+            ));
+        };
+        let socket_err = |source| EngineError::EndpointSocket {
+            path: socket.to_path_buf(),
+            source,
+        };
+        // A socket left by an endpoint that was killed is replaced; any other file is not.
+        match std::fs::symlink_metadata(socket) {
+            Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+                std::fs::remove_file(socket).map_err(socket_err)?;
+            }
+            Ok(_) => {
+                return Err(socket_err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a file that is not a socket is already there",
+                )));
+            }
+            Err(_) => {}
+        }
+        let listener = tokio::net::UnixListener::bind(socket).map_err(socket_err)?;
+        let (store, sid) = (self.store.clone(), s.id.clone());
+        let record = Box::new(move |detail: String| {
+            let saved = store.lock(&sid, LOCK_WAIT).and_then(|_lock| {
+                let mut s = store.load(&sid)?;
+                s.record(EventKind::Docker, detail.clone());
+                store.save(&s)
+            });
+            if let Err(e) = saved {
+                eprintln!("warning: failed to record `{detail}` in session {sid}'s timeline: {e}");
+            }
+        });
+        let proxy = crate::backend::engine_proxy::EngineProxy::new(&s.id, engine, false, record);
+        ready();
+        let served = tokio::select! {
+            r = proxy.serve(listener) => r.map_err(socket_err),
+            () = stop => Ok(()),
+        };
+        let _ = std::fs::remove_file(socket);
+        served
     }
 
     /// The session's services with their state (`breakfix ps`).

@@ -142,6 +142,14 @@ pub enum EngineError {
         scenario: String,
         backend: crate::scenario::BackendKind,
     },
+    #[error("serve the Docker endpoint of session {id}: {why}")]
+    Endpoint { id: String, why: String },
+    #[error("serve the Docker endpoint on {}", path.display())]
+    EndpointSocket {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("run {what} in `{service}`: {detail}")]
     Action {
         what: String,

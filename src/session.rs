@@ -124,6 +124,8 @@ pub enum EventKind {
     Logs,
     Inspect,
     ExecFailed,
+    /// A call through the session's Docker endpoint (`docker restart web`).
+    Docker,
     // Only in a report's timeline, merged from the rest of the record.
     CheckPassed,
     CheckFailed,
@@ -156,6 +158,7 @@ impl EventKind {
             EventKind::Logs => "logs",
             EventKind::Inspect => "inspect",
             EventKind::ExecFailed => "exec-failed",
+            EventKind::Docker => "docker",
             EventKind::CheckPassed => "check-passed",
             EventKind::CheckFailed => "check-failed",
             EventKind::Command => "command",

@@ -209,6 +209,8 @@ fn candidate_tools_reach_only_their_own_sessions_services_as_the_containers_user
         "{other:#}"
     );
 
+    docker_endpoint_reaches_only_its_session(&env, &a, &a_services, &b);
+
     // An engine that is down: one sentence and its exit code.
     let out = env
         .cmd(&["ps", &a])
@@ -221,4 +223,136 @@ fn candidate_tools_reach_only_their_own_sessions_services_as_the_containers_user
     // A stopped session has no services to reach.
     env.expect(&["stop", &a], EXIT_OK);
     env.expect(&["logs", &a, "web"], EXIT_FAILURE);
+}
+
+/// The engine's own CLI through `breakfix docker-endpoint`: A's services and nothing else.
+fn docker_endpoint_reaches_only_its_session(
+    env: &Env,
+    a: &str,
+    a_services: &BTreeSet<String>,
+    b: &str,
+) {
+    use std::io::BufRead;
+    let sock = env.state.path().join("a-docker.sock");
+    let mut endpoint = env
+        .cmd(&["docker-endpoint", a, "--socket", sock.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the endpoint");
+    // Its first line is the variable to set, printed once the socket listens.
+    let mut first = String::new();
+    std::io::BufReader::new(endpoint.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(
+        first.trim(),
+        format!("export DOCKER_HOST=unix://{}", sock.display())
+    );
+    let docker = |args: &[&str]| {
+        std::process::Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+            .output()
+            .expect("run docker")
+    };
+    let refused = |args: &[&str], said: &str| {
+        let out = docker(args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "docker {args:?} was let through");
+        assert!(
+            err.contains("breakfix: ") && err.contains(said),
+            "docker {args:?}: {err}"
+        );
+    };
+
+    // ps: A's containers only, whatever is asked.
+    let names: BTreeSet<String> = stdout(&docker(&["ps", "-a", "--format", "{{.Names}}"]))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let wanted: BTreeSet<String> = a_services.iter().map(|s| format!("bf-{a}-{s}")).collect();
+    assert_eq!(names, wanted);
+    let filtered = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=dev.breakfix.session={b}"),
+        "-q",
+    ]);
+    assert!(filtered.status.success(), "{}", stderr(&filtered));
+    assert_eq!(stdout(&filtered).trim(), "", "B's containers listed");
+
+    // logs, exec and restart on A's own services, by service or container name.
+    let logs = docker(&["logs", "--tail", "5", "web"]);
+    assert!(logs.status.success(), "{}", stderr(&logs));
+    assert!(
+        format!("{}{}", stdout(&logs), stderr(&logs)).contains("[emerg]"),
+        "{}",
+        stderr(&logs)
+    );
+    let id = docker(&["exec", &format!("bf-{a}-orders"), "id", "-u"]);
+    assert!(id.status.success(), "{}", stderr(&id));
+    assert_eq!(stdout(&id).trim(), "65534");
+    let restarted = docker(&["restart", "-t", "1", "web"]);
+    assert!(restarted.status.success(), "{}", stderr(&restarted));
+
+    // Never root in a container that runs as another user; never privileged.
+    refused(&["exec", "-u", "0", "orders", "id"], "exec as root");
+    refused(&["exec", "--privileged", "orders", "id"], "privileged");
+    // Nothing created, built or reached outside the session.
+    refused(
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "/:/host",
+            "debian:bookworm-slim",
+            "true",
+        ],
+        "creating containers",
+    );
+    refused(&["create", "debian:bookworm-slim"], "creating containers");
+    refused(&["volume", "create", "bf-test"], "volumes");
+    refused(&["network", "create", "bf-test"], "networks");
+    refused(&["image", "ls"], "images");
+    refused(&["system", "df"], "system calls");
+    let b_web = format!("bf-{b}-web");
+    refused(&["logs", &b_web], "no container");
+    refused(&["exec", &b_web, "id"], "no container");
+    refused(&["restart", &b_web], "no container");
+    refused(&["inspect", "--type", "container", &b_web], "no container");
+
+    // What was done is in A's timeline, and nothing in B's.
+    let events = |id: &str| -> Vec<String> {
+        env.json(&["show", id, "--json"], EXIT_OK)["session"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "docker")
+            .map(|e| e["detail"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let done = events(a);
+    for call in [
+        "docker logs web",
+        "docker exec orders id -u",
+        "docker restart web",
+    ] {
+        assert!(
+            done.iter().any(|d| d == call),
+            "{call} not recorded: {done:#?}"
+        );
+    }
+    assert!(events(b).is_empty());
+
+    // Ctrl-C (or a TERM) takes the socket away.
+    let stopped = std::process::Command::new("kill")
+        .args(["-INT", &endpoint.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let out = endpoint.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!sock.exists(), "the socket was left behind");
 }

@@ -78,6 +78,15 @@ pub struct DockerBackend {
 /// The runtime gVisor registers as.
 pub const GVISOR: &str = "runsc";
 
+/// The engine's own socket, when the engine is reached through one (`DOCKER_HOST` unset, or
+/// `unix://…`); `None` for an engine reached over TCP.
+pub fn engine_socket() -> Option<PathBuf> {
+    match std::env::var("DOCKER_HOST") {
+        Err(_) => Some(PathBuf::from("/var/run/docker.sock")),
+        Ok(host) => host.strip_prefix("unix://").map(PathBuf::from),
+    }
+}
+
 fn endpoint() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
 }

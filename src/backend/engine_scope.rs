@@ -75,11 +75,11 @@ pub fn decide(method: &str, path_and_query: &str, body: Option<&Value>, scope: &
         ("GET" | "HEAD", [call @ ("_ping" | "version")]) if method == "GET" || *call == "_ping" => {
             pass(format!("/{call}"), None)
         }
-        ("GET", ["containers", "json"]) => match narrowed(query, scope.session, true) {
+        ("GET", ["containers", "json"]) => match narrowed(query, scope.session) {
             Ok(q) => pass(format!("/containers/json?{q}"), Some("docker ps".into())),
             Err(why) => refuse(why),
         },
-        ("GET", ["events"]) => match narrowed(query, scope.session, false) {
+        ("GET", ["events"]) => match narrowed(query, scope.session) {
             Ok(q) => pass(format!("/events?{q}"), Some("docker events".into())),
             Err(why) => refuse(why),
         },
@@ -210,9 +210,9 @@ fn services(containers: &[ScopedContainer]) -> String {
     }
 }
 
-/// The query with its `filters` narrowed to the session's labels (and, for lists, to its
-/// services); every other parameter is kept.
-fn narrowed(query: &str, session: &str, services_only: bool) -> Result<String, String> {
+/// The query with its `filters` narrowed to the session's service containers (by label: not
+/// breakfix's own probes and helpers); every other parameter is kept.
+fn narrowed(query: &str, session: &str) -> Result<String, String> {
     let mut filters = Map::new();
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
@@ -225,10 +225,10 @@ fn narrowed(query: &str, session: &str, services_only: bool) -> Result<String, S
             out.append_pair(&k, &v);
         }
     }
-    let mut wanted = vec![format!("{}={session}", labels::SESSION)];
-    if services_only {
-        wanted.push(format!("{}=service", labels::ROLE));
-    }
+    let wanted = [
+        format!("{}={session}", labels::SESSION),
+        format!("{}=service", labels::ROLE),
+    ];
     // The CLI writes `{"label": {"k=v": true}}`; older ones `{"label": ["k=v"]}`. The engine
     // requires every label given, so adding ours can only narrow what was asked.
     let label = filters
@@ -247,8 +247,8 @@ fn narrowed(query: &str, session: &str, services_only: bool) -> Result<String, S
     Ok(out.finish())
 }
 
-/// Whether an exec may be made: never privileged, and not as root unless the scenario allows
-/// it. Returns the command, for the timeline.
+/// Whether an exec may be made: never privileged, and never root in a container that runs as
+/// another user, unless the scenario allows it. Returns the command, for the timeline.
 fn exec_allowed(
     body: Option<&Value>,
     c: &ScopedContainer,
@@ -264,11 +264,12 @@ fn exec_allowed(
     } else {
         asked
     };
-    if is_root(user) && !root_exec {
+    // As the container's own user, an exec is what `breakfix exec` runs; becoming root in a
+    // container that runs as someone else is not.
+    if is_root(user) && !is_root(&c.user) && !root_exec {
         return Err(format!(
             "exec as root is not open in this scenario; `{}` runs as {}: leave out --user, or name an unprivileged one",
-            c.service,
-            if c.user.is_empty() { "root" } else { &c.user }
+            c.service, c.user
         ));
     }
     let cmd: Vec<String> = body
@@ -445,13 +446,20 @@ mod tests {
             .append_pair("filters", r#"{"label":["a=b"]}"#)
             .finish();
         let f = parse(passed_path(judge("GET", &format!("/events?{q}"), None)));
-        assert_eq!(f["label"], json!(["a=b", "dev.breakfix.session=s1"]));
+        assert_eq!(
+            f["label"],
+            json!([
+                "a=b",
+                "dev.breakfix.session=s1",
+                "dev.breakfix.role=service"
+            ])
+        );
         let why = refusal(judge("GET", "/containers/json?filters=%5B%5D", None));
         assert!(why.contains("JSON object"), "{why}");
     }
 
     #[test]
-    fn an_exec_is_let_through_unprivileged_and_not_as_root_unless_the_scenario_allows_it() {
+    fn an_exec_is_let_through_unprivileged_and_never_becomes_root_unless_the_scenario_allows_it() {
         let d = judge(
             "POST",
             "/containers/web/exec",
@@ -479,13 +487,21 @@ mod tests {
             );
             assert!(refusal(d).contains("as root"), "{user}");
         }
-        // `api` runs as the image's default user, root: an exec without --user is root too.
+        // `api` runs as root itself (the image's default): an exec as its own user is what
+        // `breakfix exec` runs too.
         let d = judge("POST", "/containers/api/exec", Some(json!({"Cmd": ["sh"]})));
-        assert!(refusal(d).contains("`api` runs as root"));
+        assert!(matches!(
+            d,
+            Decision::Pass {
+                exec_created: true,
+                ..
+            }
+        ));
+        // A scenario may open root exec where the exercise needs it.
         let d = judge_with(
             "POST",
-            "/containers/api/exec",
-            Some(json!({"Cmd": ["sh"]})),
+            "/containers/web/exec",
+            Some(json!({"Cmd": ["sh"], "User": "0"})),
             &HashSet::new(),
             true,
         );

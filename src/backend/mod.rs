@@ -2,6 +2,7 @@
 //! talk to [`Backend`] with plain data; only the backend modules name bollard (or kube) types.
 
 pub mod docker;
+pub mod engine_proxy;
 pub mod engine_scope;
 mod images;
 pub mod kube;

@@ -368,6 +368,9 @@ async fn dispatch(cli: Cli) -> CmdResult {
             timeout,
             json,
         } => candidate::exec(g, target, &command, tty, timeout, json).await,
+        Command::DockerEndpoint { session, socket } => {
+            candidate::docker_endpoint(g, session, socket).await
+        }
         // Assessments and take-homes.
         Command::Next { assessment, json } => assessment::next(g, assessment, json).await,
         Command::Assessment {

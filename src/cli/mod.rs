@@ -225,6 +225,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the session's own Docker endpoint: the engine's CLI pointed at it reaches this
+    /// session's services only (ps, logs, inspect, top, stats, events, exec, start, stop,
+    /// restart) and is refused everything else. Runs until Ctrl-C.
+    #[command(after_help = DOCKER_ENDPOINT_HELP)]
+    DockerEndpoint {
+        session: Option<String>,
+        /// Where to put the socket (default: `docker.sock` in the session's folder).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
     /// In an assessment plan: grade and stop the current scenario, then start the next one.
     Next {
         /// The assessment (default: the only unfinished one).
@@ -394,6 +404,21 @@ pub enum Command {
         action: ClusterAction,
     },
 }
+
+const DOCKER_ENDPOINT_HELP: &str = "Examples:
+  breakfix docker-endpoint                         # the only live session
+  breakfix docker-endpoint crashloop-docker-k3 --socket /tmp/k3.sock
+
+Then, in the candidate's terminal:
+  export DOCKER_HOST=unix:///tmp/k3.sock
+  docker ps; docker logs web; docker exec -it web sh; docker restart web
+
+Calls name the session's containers by service (`web`), container name or id. Creating
+containers (`docker run`), builds, images, volumes, networks and the engine's system calls are
+refused with a reason, and an exec never becomes root in a container that runs as another
+user. Every call that does something (logs, exec, restart, …) goes into the session's timeline.
+The socket lets anyone who can open it act on the session: keep it in a folder only the
+candidate's account can reach.";
 
 const PS_HELP: &str = "Examples:
   breakfix ps                      # the only live session

@@ -22,6 +22,29 @@ async fn open(g: &G, target: Vec<String>) -> Result<(Engine, String, String), En
     Ok((eng, id, service))
 }
 
+pub(super) async fn docker_endpoint(
+    g: &G,
+    session: Option<String>,
+    socket: Option<std::path::PathBuf>,
+) -> CmdResult {
+    let (eng, id) = g.session(session).await?;
+    let socket = socket.unwrap_or_else(|| eng.store.dir(&id).join("docker.sock"));
+    let shown = socket.display().to_string();
+    eng.serve_docker_endpoint(
+        &id,
+        &socket,
+        || {
+            println!("export DOCKER_HOST=unix://{shown}");
+            note!(
+                "session {id}'s Docker endpoint is ready: with DOCKER_HOST set as above, `docker` reaches this session's services only (Ctrl-C to stop)"
+            );
+        },
+        stop_signal(),
+    )
+    .await?;
+    Ok(exit::OK)
+}
+
 pub(super) async fn ps(g: &G, session: Option<String>, json: bool) -> CmdResult {
     let (eng, id) = g.session(session).await?;
     let rows = eng.list_services(&id).await?;
