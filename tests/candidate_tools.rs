@@ -317,6 +317,38 @@ fn docker_endpoint_reaches_only_its_session(
     refused(&["network", "create", "bf-test"], "networks");
     refused(&["image", "ls"], "images");
     refused(&["system", "df"], "system calls");
+    // A raw start with host settings in its body: an old API version, which would take them,
+    // is refused; a current one starts the container as it was.
+    let raw_start = |version: &str| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--unix-socket",
+            ])
+            .arg(&sock)
+            .args(["-X", "POST", "-H", "Content-Type: application/json", "-d"])
+            .arg(r#"{"Privileged": true, "Binds": ["/:/host"]}"#)
+            .arg(format!("http://docker/{version}/containers/web/start"))
+            .output()
+            .expect("run curl");
+        stdout(&out)
+    };
+    assert_eq!(raw_start("v1.23"), "403");
+    assert!(matches!(raw_start("v1.41").as_str(), "204" | "304"));
+    let host = stdout(&docker(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.Privileged}} {{.HostConfig.Binds}}",
+        "web",
+    ]));
+    assert!(
+        host.starts_with("false") && !host.contains("/host"),
+        "{host}"
+    );
     let b_web = format!("bf-{b}-web");
     refused(&["logs", &b_web], "no container");
     refused(&["exec", &b_web, "id"], "no container");

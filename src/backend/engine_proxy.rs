@@ -141,18 +141,23 @@ impl EngineProxy {
             execs: &execs,
             root_exec: self.root_exec,
         };
-        let (path, record, exec_created) =
+        let (path, record, exec_created, keep_body) =
             match engine_scope::decide(&method, &path_and_query, json.as_ref(), &scope) {
                 Decision::Refuse(why) => return Ok(message(StatusCode::FORBIDDEN, &why)),
                 Decision::Pass {
                     path,
                     record,
                     exec_created,
-                } => (path, record, exec_created),
+                    body: keep_body,
+                } => (path, record, exec_created, keep_body),
             };
+        let body = if keep_body { body } else { Bytes::new() };
         let mut out = Request::builder().method(req.method()).uri(&path);
         for (k, v) in req.headers() {
-            out = out.header(k, v);
+            // The body sent is not always the one received: its length is hyper's to set.
+            if k != hyper::header::CONTENT_LENGTH && k != hyper::header::TRANSFER_ENCODING {
+                out = out.header(k, v);
+            }
         }
         let out = out
             .body(Full::new(body).map_err(|e| match e {}).boxed())

@@ -49,6 +49,10 @@ pub enum Decision {
         record: Option<String>,
         /// The engine's answer holds an exec id to remember (an exec was created).
         exec_created: bool,
+        /// Whether the call's body goes on to the engine. Only an exec's own settings do: an
+        /// engine takes a container's host settings (privileged, binds) from the body of a
+        /// `start` in old API versions.
+        body: bool,
     },
     /// Refused, with the reason the candidate reads.
     Refuse(String),
@@ -65,11 +69,19 @@ pub fn decide(method: &str, path_and_query: &str, body: Option<&Value>, scope: &
         .split_once('?')
         .unwrap_or((path_and_query, ""));
     let (version, rest) = split_version(path);
+    if let Some(v) = version.strip_prefix("/v")
+        && !at_least(v, MIN_API)
+    {
+        return refuse(format!(
+            "API version {v} is older than this endpoint serves ({MIN_API}); use a newer docker CLI"
+        ));
+    }
     let segs: Vec<&str> = rest.trim_matches('/').split('/').collect();
     let pass = |p: String, record: Option<String>| Decision::Pass {
         path: format!("{version}{p}"),
         record,
         exec_created: false,
+        body: false,
     };
     match (method, segs.as_slice()) {
         ("GET" | "HEAD", [call @ ("_ping" | "version")]) if method == "GET" || *call == "_ping" => {
@@ -113,6 +125,7 @@ pub fn decide(method: &str, path_and_query: &str, body: Option<&Value>, scope: &
                         path: format!("{version}{path}"),
                         record: Some(format!("docker exec {} {cmd}", c.service)),
                         exec_created: true,
+                        body: true,
                     },
                     Err(why) => refuse(why),
                 },
@@ -126,7 +139,16 @@ pub fn decide(method: &str, path_and_query: &str, body: Option<&Value>, scope: &
             if !scope.execs.contains(*id) {
                 refuse("that exec was not made in this session")
             } else if ok {
-                pass(with_query(&format!("/exec/{id}/{action}"), query), None)
+                // An exec's start says only whether to attach and with a terminal.
+                Decision::Pass {
+                    path: format!(
+                        "{version}{}",
+                        with_query(&format!("/exec/{id}/{action}"), query)
+                    ),
+                    record: None,
+                    exec_created: false,
+                    body: *action == "start",
+                }
             } else {
                 refuse(format!(
                     "`{m} /exec/…/{action}` is not open to the candidate"
@@ -152,6 +174,19 @@ pub fn decide(method: &str, path_and_query: &str, body: Option<&Value>, scope: &
             "`{method} {rest}` is not open to the candidate; this session allows ps, logs, inspect, top, stats, events, exec, start, stop and restart on its own services"
         )),
     }
+}
+
+/// The oldest API version served: from 1.24 on, an engine refuses host settings in a
+/// container's `start`.
+const MIN_API: &str = "1.24";
+
+/// Whether API version `v` (`1.41`) is at least `min`.
+fn at_least(v: &str, min: &str) -> bool {
+    let parts = |s: &str| -> Option<(u32, u32)> {
+        let (a, b) = s.split_once('.')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    };
+    matches!((parts(v), parts(min)), (Some(v), Some(m)) if v >= m)
 }
 
 /// `/v1.43/containers/json` → (`/v1.43`, `/containers/json`).
@@ -364,6 +399,7 @@ mod tests {
                     path: format!("/v1.41/containers/{WEB}/logs?stdout=1&tail=50"),
                     record: Some("docker logs web".into()),
                     exec_created: false,
+                    body: false,
                 },
                 "{id}"
             );
@@ -471,6 +507,7 @@ mod tests {
                 path: format!("/containers/{WEB}/exec"),
                 record: Some("docker exec web cat /etc/nginx/nginx.conf".into()),
                 exec_created: true,
+                body: true,
             }
         );
         let priv_ = judge(
@@ -528,6 +565,28 @@ mod tests {
         }
         let why = refusal(judge_with("POST", "/exec/e2/start", None, &execs, false));
         assert!(why.contains("not made in this session"), "{why}");
+    }
+
+    #[test]
+    fn a_start_never_carries_host_settings_and_old_api_versions_are_refused() {
+        let host = json!({"Privileged": true, "Binds": ["/:/host"]});
+        for path in ["/v1.41/containers/web/start", "/containers/web/restart"] {
+            let d = judge("POST", path, Some(host.clone()));
+            assert!(
+                matches!(d, Decision::Pass { body: false, .. }),
+                "{path}: {d:?}"
+            );
+        }
+        for v in ["1.23", "1.12", "0.9", "1.2.3"] {
+            let why = refusal(judge("POST", &format!("/v{v}/containers/web/start"), None));
+            assert!(
+                why.contains("older than this endpoint serves"),
+                "{v}: {why}"
+            );
+        }
+        assert!(at_least("1.24", MIN_API) && at_least("1.41", MIN_API) && at_least("2.0", MIN_API));
+        // Not a version at all: no route.
+        refusal(judge("POST", "/vx.y/containers/web/start", None));
     }
 
     #[test]
