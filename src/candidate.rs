@@ -121,9 +121,16 @@ impl Engine {
             path: socket.to_path_buf(),
             source,
         };
-        // A socket left by an endpoint that was killed is replaced; any other file is not.
+        // A socket left by an endpoint that was killed is replaced; a live one (`breakfix
+        // serve` runs one per session) or any other file is not.
         match std::fs::symlink_metadata(socket) {
             Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+                if tokio::net::UnixStream::connect(socket).await.is_ok() {
+                    return Err(refuse(&format!(
+                        "an endpoint already serves it at {} (`breakfix serve` runs one for every live session); use that one, or give --socket another path",
+                        socket.display()
+                    )));
+                }
                 std::fs::remove_file(socket).map_err(socket_err)?;
             }
             Ok(_) => {

@@ -276,6 +276,38 @@ async fn the_dashboard_turns_a_check_green_without_reloading_the_page() {
     // A reload would lose this.
     b.eval(&page, "window.loadedOnce = 'yes'").await;
 
+    // serve runs the session's own Docker endpoint in its folder, and only one.
+    tokio::task::block_in_place(|| {
+        let sock = env
+            .state
+            .path()
+            .join("sessions")
+            .join(&id)
+            .join("docker.sock");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !sock.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let ps = std::process::Command::new("docker")
+            .args(["ps", "--format", "{{.Names}}"])
+            .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+            .output()
+            .expect("run docker");
+        let names = String::from_utf8_lossy(&ps.stdout);
+        assert!(
+            names.lines().any(|n| n == format!("bf-{id}-web")),
+            "{names}{}",
+            String::from_utf8_lossy(&ps.stderr)
+        );
+        assert!(
+            names.lines().all(|n| n.starts_with(&format!("bf-{id}-"))),
+            "{names}"
+        );
+        let second = env.expect(&["docker-endpoint", &id], 1);
+        let err = String::from_utf8_lossy(&second.stderr);
+        assert!(err.contains("already serves it"), "{err}");
+    });
+
     tokio::task::block_in_place(|| {
         copy_solution("crashloop-docker", &ws);
         env.expect(&["apply", &id], EXIT_OK);

@@ -301,8 +301,46 @@ async fn backend_for(app: &Shared, s: &Session) -> Result<Arc<dyn Backend>, Engi
     Ok(b)
 }
 
+/// Serves a live Docker session's own Docker endpoint (`docker.sock` in its folder) until
+/// `stop` resolves; see `breakfix docker-endpoint`.
+async fn serve_endpoint(app: Shared, id: String, stop: tokio::sync::oneshot::Receiver<()>) {
+    let Ok(s) = app.store.load(&id) else { return };
+    if s.backend != crate::scenario::BackendKind::Docker {
+        return;
+    }
+    let backend = match backend_for(&app, &s).await {
+        Ok(b) => b,
+        Err(_) => return, // the watcher reports an engine that cannot be reached
+    };
+    let eng = Engine {
+        store: app.store.clone(),
+        backend,
+    };
+    let socket = app.store.dir(&id).join("docker.sock");
+    let shown = socket.display().to_string();
+    let served = eng
+        .serve_docker_endpoint(
+            &id,
+            &socket,
+            || {
+                eprintln!(
+                    "session {id}: the candidate's docker endpoint is DOCKER_HOST=unix://{shown}"
+                )
+            },
+            async {
+                let _ = stop.await;
+            },
+        )
+        .await;
+    if let Err(e) = served {
+        eprintln!("warning: session {id} has no docker endpoint: failed to {e}");
+    }
+}
+
 /// Rounds on one session until it is no longer live; each is published as it lands.
 async fn watch(app: Shared, id: String) {
+    let (stop_endpoint, stop) = tokio::sync::oneshot::channel();
+    let endpoint = tokio::spawn(serve_endpoint(app.clone(), id.clone(), stop));
     loop {
         let outcome = match app.store.load(&id) {
             Ok(s) => match backend_for(&app, &s).await {
@@ -334,6 +372,8 @@ async fn watch(app: Shared, id: String) {
         publish(&app, view);
         tokio::time::sleep(app.interval).await;
     }
+    let _ = stop_endpoint.send(());
+    let _ = endpoint.await;
     app.watched
         .lock()
         .unwrap_or_else(|e| e.into_inner())
