@@ -143,7 +143,7 @@ impl Engine {
         }
         let listener = tokio::net::UnixListener::bind(socket).map_err(socket_err)?;
         let (store, sid) = (self.store.clone(), s.id.clone());
-        let record = Box::new(move |detail: String| {
+        let record = std::sync::Arc::new(move |detail: String| {
             let saved = store.lock(&sid, LOCK_WAIT).and_then(|_lock| {
                 let mut s = store.load(&sid)?;
                 s.record(EventKind::Docker, detail.clone());

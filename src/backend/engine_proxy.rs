@@ -40,8 +40,9 @@ pub struct EngineProxy {
     pub engine: PathBuf,
     /// Whether the scenario lets the candidate exec as root.
     pub root_exec: bool,
-    /// Receives what the timeline records (`docker restart web`).
-    pub record: Box<dyn Fn(String) + Send + Sync>,
+    /// Receives what the timeline records (`docker restart web`); it may block (it writes
+    /// the session record), so it runs off the async workers.
+    pub record: Arc<dyn Fn(String) + Send + Sync>,
     execs: Mutex<HashSet<String>>,
 }
 
@@ -64,7 +65,7 @@ impl EngineProxy {
         session: impl Into<String>,
         engine: impl Into<PathBuf>,
         root_exec: bool,
-        record: Box<dyn Fn(String) + Send + Sync>,
+        record: Arc<dyn Fn(String) + Send + Sync>,
     ) -> Arc<EngineProxy> {
         Arc::new(EngineProxy {
             session: session.into(),
@@ -166,7 +167,8 @@ impl EngineProxy {
         if let Some(r) = record
             && resp.status().is_success()
         {
-            (self.record)(r);
+            let record = self.record.clone();
+            tokio::task::spawn_blocking(move || record(r));
         }
         if exec_created && resp.status().is_success() {
             let (parts, body) = resp.into_parts();
