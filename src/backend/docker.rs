@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bollard::Docker;
+use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::exec::StartExecResults;
 use bollard::models::{
@@ -47,6 +48,39 @@ pub(crate) const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
 
 /// The most pipeline output kept (its tail: the summary is at the end).
 const PIPELINE_OUTPUT_CAP: usize = 512 * 1024;
+
+/// One stream of a log put back into lines, from pieces of any size.
+#[derive(Default)]
+struct Lines {
+    pending: String,
+}
+
+impl Lines {
+    /// The lines `piece` completes, without their line ends.
+    fn push(&mut self, piece: &[u8]) -> Vec<String> {
+        self.pending.push_str(&String::from_utf8_lossy(piece));
+        let mut lines = vec![];
+        while let Some(end) = self.pending.find('\n') {
+            let line: String = self.pending.drain(..=end).collect();
+            lines.push(line.trim_end().to_string());
+        }
+        // A line longer than this is no line a caller is after: keep its end only.
+        if self.pending.len() > OUTPUT_CAP {
+            let mut cut = self.pending.len() - 1024;
+            while !self.pending.is_char_boundary(cut) {
+                cut += 1;
+            }
+            self.pending.drain(..cut);
+        }
+        lines
+    }
+
+    /// The last line, when the log ended without a line end.
+    fn finish(self) -> Option<String> {
+        let last = self.pending.trim_end();
+        (!last.is_empty()).then(|| last.to_string())
+    }
+}
 /// The last run per repository, with the round it answered.
 type PipelineSlot = std::sync::Arc<tokio::sync::Mutex<Option<(u64, PipelineRun)>>>;
 
@@ -1229,30 +1263,29 @@ impl Backend for DockerBackend {
             .since(i32::try_from(since).unwrap_or(0))
             .build();
         let mut s = self.docker.logs(&name, Some(opts));
-        let (mut found, mut pending) = (Vec::new(), String::new());
+        let mut found = Vec::new();
+        // A line may reach the engine in pieces, and the other stream's lines may come
+        // between them: each stream is put back together on its own.
+        let (mut out, mut err) = (Lines::default(), Lines::default());
+        let mut keep = |line: String| {
+            if line.contains(needle) && found.len() < 100 {
+                found.push(line);
+            }
+        };
         let read = async {
             while let Some(chunk) = s.next().await {
                 let chunk =
                     chunk.map_err(|e| classify(&self.endpoint, "read logs of", name.clone(), e))?;
-                pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-                while let Some(end) = pending.find('\n') {
-                    let line: String = pending.drain(..=end).collect();
-                    if line.contains(needle) && found.len() < 100 {
-                        found.push(line.trim_end().to_string());
-                    }
-                }
-                // A line longer than this is no line the caller is after: keep its end only.
-                if pending.len() > OUTPUT_CAP {
-                    let mut cut = pending.len() - 1024;
-                    while !pending.is_char_boundary(cut) {
-                        cut += 1;
-                    }
-                    pending.drain(..cut);
-                }
+                let lines = match chunk {
+                    LogOutput::StdErr { message } => err.push(&message),
+                    other => out.push(&other.into_bytes()),
+                };
+                lines.into_iter().for_each(&mut keep);
             }
-            if pending.contains(needle) {
-                found.push(pending.trim_end().to_string());
-            }
+            out.finish()
+                .into_iter()
+                .chain(err.finish())
+                .for_each(&mut keep);
             Ok(())
         };
         within_log_deadline(&name, read).await?;
@@ -1821,6 +1854,24 @@ fn tool_changes(changes: &[(String, &str)]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_that_reaches_the_engine_in_pieces_is_whole_again_whatever_the_other_stream_wrote() {
+        let (mut out, mut err) = (Lines::default(), Lines::default());
+        assert!(out.push(b"breakfix-proof nonce=ab token=").is_empty());
+        assert!(out.push(b"cd").is_empty());
+        // The other stream's line, between the pieces, is its own.
+        assert_eq!(
+            err.push(b"127.0.0.1 \"GET /healthz HTTP/1.1\" 200 -\n"),
+            ["127.0.0.1 \"GET /healthz HTTP/1.1\" 200 -"]
+        );
+        assert_eq!(
+            out.push(b"\nnext line\nhalf"),
+            ["breakfix-proof nonce=ab token=cd", "next line"]
+        );
+        assert_eq!(out.finish().as_deref(), Some("half"));
+        assert_eq!(err.finish(), None);
+    }
 
     /// `docker image inspect` (Docker 20.10) of a two-stage build onto `scratch`, trimmed.
     const SCRATCH: &str = r#"[{"Id": "sha256:2cee6233f81ab6d39470c688b71bb7aab0525064da7183f4a72b05f074a79bc8", "RepoTags": ["bf-harden-test/scratch:latest"], "Created": "2026-11-22T00:51:22.313694301Z", "Config": {"User": "65534:65534", "ExposedPorts": {"8080/tcp": {}}, "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": null, "Healthcheck": {"Test": ["CMD", "/ratecalc", "--health"], "Interval": 2000000000, "Timeout": 2000000000, "Retries": 3}, "WorkingDir": "", "Entrypoint": ["/ratecalc"], "Labels": null}, "Architecture": "amd64", "Os": "linux", "Size": 894312, "RootFS": {"Type": "layers", "Layers": ["sha256:148c3081cc6c643a5c499b6aafe5167e9479246cf4bd9641bb87883ee3199ed2"]}}]"#;
