@@ -70,7 +70,10 @@ class Handler(BaseHTTPRequestHandler):
         nonce = self.headers.get("X-Breakfix-Nonce", "")
         if NONCE.fullmatch(nonce):
             token = secrets.token_hex(16)
-            print(f"breakfix-proof nonce={nonce} token={token}", flush=True)
+            # One write, line end included: a threaded server's other lines cannot come
+            # between the text and its line end, as they can between print()'s two writes.
+            sys.stdout.write(f"breakfix-proof nonce={nonce} token={token}\n")
+            sys.stdout.flush()
             self.send_header("X-Breakfix-Proof", token)
 
     def do_GET(self):
