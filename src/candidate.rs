@@ -52,10 +52,7 @@ pub enum FollowEnd {
     Stopped,
 }
 
-/// A command line as a shell would take it back.
-pub fn command_line(cmd: &[String]) -> String {
-    shlex::try_join(cmd.iter().map(String::as_str)).unwrap_or_else(|_| cmd.join(" "))
-}
+pub use crate::backend::command_line;
 
 impl Engine {
     /// A live session, what the backend needs to reach it, and its deployed services; the

@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod candidate;
 pub mod ceiling;
+pub mod chain;
 pub mod check;
 pub mod choice;
 pub mod cli;

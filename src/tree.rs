@@ -115,14 +115,7 @@ impl TreeError {
     /// The message with its causes, on one line: for a diagnostic that has no room for a
     /// chain of causes.
     pub fn explain(&self) -> String {
-        let mut text = self.to_string();
-        let mut src = std::error::Error::source(self);
-        while let Some(s) = src {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            src = s.source();
-        }
-        text
+        crate::chain::one_line(self)
     }
 }
 

@@ -16,6 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "yaml",
             "choice",
+            "chain",
             "tree",
             "diagnostic",
             "duration",

@@ -98,15 +98,10 @@ impl EngineProxy {
     async fn handle(&self, mut req: Request<Incoming>) -> Response<Body> {
         match self.answer(&mut req).await {
             Ok(resp) => resp,
-            Err(e) => {
-                let mut msg = e.to_string();
-                let mut cause = std::error::Error::source(&e);
-                while let Some(c) = cause {
-                    msg.push_str(&format!(": {c}"));
-                    cause = c.source();
-                }
-                message(StatusCode::BAD_GATEWAY, &format!("breakfix: {msg}"))
-            }
+            Err(e) => message(
+                StatusCode::BAD_GATEWAY,
+                &format!("breakfix: {}", crate::chain::one_line(&e)),
+            ),
         }
     }
 
@@ -161,7 +156,7 @@ impl EngineProxy {
             }
         }
         let out = out
-            .body(Full::new(body).map_err(|e| match e {}).boxed())
+            .body(whole(body))
             .map_err(|e| ProxyError::Protocol(e.to_string()))?;
         let mut resp = self.send(out).await?;
         if let Some(r) = record
@@ -182,10 +177,7 @@ impl EngineProxy {
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(id);
             }
-            return Ok(Response::from_parts(
-                parts,
-                Full::new(bytes).map_err(|e| match e {}).boxed(),
-            ));
+            return Ok(Response::from_parts(parts, whole(bytes)));
         }
         if upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             let theirs = hyper::upgrade::on(&mut resp);
@@ -224,7 +216,7 @@ impl EngineProxy {
     async fn get_json(&self, path: &str) -> Result<Value, ProxyError> {
         let req = Request::get(path)
             .header(hyper::header::HOST, "docker")
-            .body(Full::new(Bytes::new()).map_err(|e| match e {}).boxed())
+            .body(whole(Bytes::new()))
             .map_err(|e| ProxyError::Protocol(e.to_string()))?;
         let resp = self.send(req).await?;
         let status = resp.status();
@@ -287,12 +279,17 @@ impl EngineProxy {
     }
 }
 
+/// A body that is all there at once.
+fn whole(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|e| match e {}).boxed()
+}
+
 /// An answer the CLI prints as "Error response from daemon: <message>".
 fn message(status: StatusCode, text: &str) -> Response<Body> {
     let body = serde_json::json!({ "message": text }).to_string();
     Response::builder()
         .status(status)
         .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed())
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).map_err(|e| match e {}).boxed()))
+        .body(whole(Bytes::from(body)))
+        .unwrap_or_else(|_| Response::new(whole(Bytes::new())))
 }

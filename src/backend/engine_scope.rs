@@ -316,7 +316,7 @@ fn exec_allowed(
                 .collect()
         })
         .unwrap_or_default();
-    Ok(shlex::try_join(cmd.iter().map(String::as_str)).unwrap_or_else(|_| cmd.join(" ")))
+    Ok(super::command_line(&cmd))
 }
 
 /// Root by name or uid, with or without a group (`0:0`, `root:staff`), or unset.

@@ -30,6 +30,11 @@ pub mod labels {
     pub const CONTENT_HASH: &str = "dev.breakfix.content-hash";
 }
 
+/// A command line as a shell would take it back.
+pub fn command_line(cmd: &[String]) -> String {
+    shlex::try_join(cmd.iter().map(String::as_str)).unwrap_or_else(|_| cmd.join(" "))
+}
+
 /// Which session an operation is about.
 #[derive(Clone, Debug)]
 pub struct Target {
