@@ -22,9 +22,9 @@ pub const PROOF_HEADER: &str = "X-Breakfix-Proof";
 /// How an upstream's log line starts.
 pub const PROOF_MARK: &str = "breakfix-proof";
 
-/// How long a proof may take to reach the engine's log after the answer arrived (on a busy
-/// host the engine's log copier can lag seconds behind the container). The wait ends as
-/// soon as the line is there, so only an answer made elsewhere waits it out.
+/// How long a proof may take to reach the engine's log after the answer arrived: a margin
+/// for a busy host, where the engine's log may trail the container. The wait ends as soon as
+/// the line is there, so only an answer made elsewhere waits it out.
 const LOG_WAIT: Duration = Duration::from_secs(8);
 /// How long past `retry-for` a grade keeps asking when the probe itself did not finish.
 const STALLED_GRACE: Duration = Duration::from_secs(30);
@@ -256,9 +256,9 @@ async fn wait_for_proof(
     if let Some(logged) = found {
         return Ok(logged);
     }
-    // A last look at the whole log, so a line the engine stamped before `sent` (its clock
-    // and ours read a moment apart) is not missed; the nonce is fresh, so no older line can
-    // carry it.
+    // Before calling the answer made elsewhere, a last look at the whole log rather than
+    // the lines stamped since `sent`, so no clock reading between us and the engine can hide
+    // the line; the nonce is fresh, so no older line can carry it.
     let lines = cx
         .backend
         .log_lines_with(cx.target, upstream, std::time::UNIX_EPOCH, nonce)
