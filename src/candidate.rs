@@ -88,8 +88,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Serves the session's own Docker endpoint on `socket` until `stop` resolves (`breakfix
-    /// docker-endpoint`). The engine's CLI pointed at it (`DOCKER_HOST=unix://…`) reaches
+    /// Serves the session's own Docker endpoint on `socket` until `stop` resolves or the
+    /// session ends (`breakfix docker-endpoint`). The engine's CLI pointed at it (`DOCKER_HOST=unix://…`) reaches
     /// this session's services and nothing else ([`crate::backend::engine_scope`]); every call
     /// it lets through that does something is added to the timeline.
     pub async fn serve_docker_endpoint(
@@ -138,7 +138,18 @@ impl Engine {
             }
             Err(_) => {}
         }
+        if let Some(dir) = socket.parent() {
+            std::fs::create_dir_all(dir).map_err(socket_err)?;
+        }
         let listener = tokio::net::UnixListener::bind(socket).map_err(socket_err)?;
+        // The workstation runs as the workspace's owner: that user must be able to connect.
+        if let Ok(owner) = std::fs::metadata(&s.workspace) {
+            use std::os::unix::fs::MetadataExt;
+            if rustix::process::geteuid().is_root() && owner.uid() != 0 {
+                std::os::unix::fs::chown(socket, Some(owner.uid()), Some(owner.gid()))
+                    .map_err(socket_err)?;
+            }
+        }
         let (store, sid) = (self.store.clone(), s.id.clone());
         let record = std::sync::Arc::new(move |detail: String| {
             let saved = store.lock(&sid, LOCK_WAIT).and_then(|_lock| {
@@ -152,9 +163,21 @@ impl Engine {
         });
         let proxy = crate::backend::engine_proxy::EngineProxy::new(&s.id, engine, false, record);
         ready();
+        // The endpoint ends with the session: stopped, reset into another state, or gone.
+        let store = self.store.clone();
+        let sid = s.id.clone();
+        let ended = async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if !store.load(&sid).is_ok_and(|s| s.is_live()) {
+                    return;
+                }
+            }
+        };
         let served = tokio::select! {
             r = proxy.serve(listener) => r.map_err(socket_err),
             () = stop => Ok(()),
+            () = ended => Ok(()),
         };
         let _ = std::fs::remove_file(socket);
         served

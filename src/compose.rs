@@ -777,6 +777,11 @@ fn resolve(
                 at,
                 "service names use lowercase letters, digits, `-` and `_`".into(),
             );
+        } else if name == crate::backend::WORKSTATION {
+            err(
+                at,
+                "`workstation` is the candidate's own workstation, which breakfix starts: name the service otherwise".into(),
+            );
         }
         let build = match svc.build.as_ref() {
             Some(b) => match parse_build(workspace, file, &b.value) {

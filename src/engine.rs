@@ -92,6 +92,12 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    #[error("prepare the candidate's workstation in {}", path.display())]
+    Workstation {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("open a shell in `{service}`: the session has no such service (it has: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     NoSuchService { service: String, known: Vec<String> },
     #[error("{op} `{service}`: session {session} has no such service (its services: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
@@ -322,6 +328,18 @@ fn empty_workspace(workspace: &Path, from: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What the workstation's shell greets the candidate with.
+fn motd(pkg: &Package, s: &Session) -> String {
+    format!(
+        "\n  {title}  (session {id})\n\n  \
+         Your workspace is /workspace. The services answer on this network by name.\n  \
+         docker ps, logs, inspect, exec, top, stats, events, restart, stop and start reach\n  \
+         this session's services and nothing else. Everything typed here is recorded.\n\n",
+        title = pkg.scenario.title,
+        id = s.id,
+    )
+}
+
 /// The scenario's workspace, as a git repository when the scenario asks for one.
 fn copy_workspace(pkg: &Package, workspace: &Path) -> Result<()> {
     copy_tree(&pkg.workspace_dir(), workspace)?;
@@ -413,6 +431,46 @@ impl Engine {
         Ok(())
     }
 
+    /// The folder of a session's own Docker endpoint: its socket and the workstation's
+    /// greeting, mounted read-only into the workstation.
+    pub fn endpoint_dir(&self, id: &str) -> PathBuf {
+        self.store.dir(id).join("endpoint")
+    }
+
+    /// Starts the candidate's workstation (Docker): the workspace at `/workspace`, the
+    /// session's endpoint folder at `/run/breakfix`, run as the workspace's owner.
+    async fn workstation(
+        &self,
+        pkg: &Package,
+        s: &mut Session,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        if self.backend.kind() != BackendKind::Docker {
+            return Ok(());
+        }
+        let dir = self.endpoint_dir(&s.id);
+        let io = |source| EngineError::Workstation {
+            path: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        std::fs::write(dir.join("motd"), motd(pkg, s)).map_err(io)?;
+        let owner = std::fs::metadata(&s.workspace).map_err(io)?;
+        let spec = backend::WorkstationSpec {
+            workspace: s.workspace.clone(),
+            endpoint: dir.clone(),
+            user: format!("{}:{}", owner.uid(), owner.gid()),
+        };
+        progress.begin("starting the candidate's workstation");
+        s.workstation = self
+            .backend
+            .workstation(&self.target(s), &spec, progress)
+            .await?;
+        progress.finish("ready");
+        Ok(())
+    }
+
     /// Creates the session record and its workspace; nothing runs yet.
     pub fn create(
         &self,
@@ -450,6 +508,7 @@ impl Engine {
             runtime: self.backend.runtime(),
             kubeconfig: None,
             namespace: None,
+            workstation: None,
             status: SessionStatus::Provisioning,
             created_at: now,
             ready_at: None,
@@ -482,6 +541,7 @@ impl Engine {
         self.backend.prepare(&images_for(pkg), progress).await?;
         self.deploy_broken(pkg, s, progress).await?;
         self.grant(pkg, s).await?;
+        self.workstation(pkg, s, progress).await?;
         s.status = SessionStatus::Ready;
         s.ready_at = Some(OffsetDateTime::now_utc());
         s.workspace_files = crate::timeline::snapshot(&s.workspace);
@@ -751,8 +811,8 @@ impl Engine {
         })
     }
 
-    /// Opens a recorded shell in a service of a live session (default: a service named
-    /// `workstation`, else the first). Everything shown and typed goes to an asciicast file in
+    /// Opens a recorded shell in a service of a live session (default: the candidate's
+    /// workstation, else the first service). Everything shown and typed goes to an asciicast file in
     /// the session's `recordings/`; the commands typed join the session's timeline.
     pub async fn shell(
         &self,
@@ -764,7 +824,10 @@ impl Engine {
     ) -> Result<ShellSummary> {
         let s = self.live_session(id)?;
         let pkg = package_of(&s)?;
-        let services = self.services(&pkg, &s.workspace);
+        let mut services = self.services(&pkg, &s.workspace);
+        if s.workstation.is_some() {
+            services.insert(0, backend::WORKSTATION.to_string());
+        }
         let service = match service {
             Some(name) if services.iter().any(|x| x == name) => name.to_string(),
             Some(name) => {
@@ -968,6 +1031,7 @@ impl Engine {
         s.workspace_files = crate::timeline::snapshot(&s.workspace);
         // A new namespace means a new account: the old token no longer works.
         self.grant(&pkg, &mut s).await?;
+        self.workstation(&pkg, &mut s, progress).await?;
         s.record(
             EventKind::Reset,
             format!(

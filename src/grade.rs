@@ -543,6 +543,7 @@ pub(crate) mod sample {
             runtime: None,
             kubeconfig: None,
             namespace: None,
+            workstation: None,
             status: SessionStatus::Ready,
             created_at: datetime!(2026-11-20 09:00:00 UTC),
             ready_at: Some(datetime!(2026-11-20 09:01:00 UTC)),

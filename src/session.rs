@@ -195,6 +195,9 @@ pub struct Session {
     pub kubeconfig: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// Where the candidate's workstation runs (its container), when the backend has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workstation: Option<String>,
     pub status: Status,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -537,6 +540,7 @@ mod tests {
             runtime: None,
             kubeconfig: None,
             namespace: None,
+            workstation: None,
             status: Status::Ready,
             created_at: OffsetDateTime::now_utc(),
             ready_at: None,

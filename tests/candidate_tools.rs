@@ -209,6 +209,7 @@ fn candidate_tools_reach_only_their_own_sessions_services_as_the_containers_user
         "{other:#}"
     );
 
+    workstation_reaches_only_its_session(&env, &a, &a_services, &b);
     docker_endpoint_reaches_only_its_session(&env, &a, &a_services, &b);
 
     // An engine that is down: one sentence and its exit code.
@@ -223,6 +224,110 @@ fn candidate_tools_reach_only_their_own_sessions_services_as_the_containers_user
     // A stopped session has no services to reach.
     env.expect(&["stop", &a], EXIT_OK);
     env.expect(&["logs", &a, "web"], EXIT_FAILURE);
+}
+
+/// The candidate's workstation, as `start` left it: the engine's CLI in it reaches A's
+/// services and is refused everything else, as the user who owns the workspace.
+fn workstation_reaches_only_its_session(
+    env: &Env,
+    a: &str,
+    a_services: &BTreeSet<String>,
+    b: &str,
+) {
+    let shown = env.json(&["show", a, "--json"], EXIT_OK);
+    let station = format!("bf-{a}-workstation");
+    assert_eq!(
+        shown["session"]["workstation"],
+        station.as_str(),
+        "{shown:#}"
+    );
+    let workspace = shown["session"]["workspace"].as_str().unwrap().to_string();
+    // What the test harness runs in it with the engine's own CLI on the host.
+    let inside = |script: &str| {
+        std::process::Command::new("docker")
+            .args(["exec", &station, "sh", "-c", script])
+            .output()
+            .expect("run docker exec")
+    };
+    let docker = |args: &str| inside(&format!("docker {args}"));
+    let refused = |args: &str, said: &str| {
+        let out = docker(args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "docker {args} was let through");
+        assert!(
+            err.contains("breakfix: ") && err.contains(said),
+            "docker {args}: {err}"
+        );
+    };
+
+    // Hardened and labelled like the services; the workspace is the candidate's, at
+    // /workspace; the engine's socket is nowhere in it.
+    let host = std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{.HostConfig.Privileged}} {{.HostConfig.CapDrop}} {{.HostConfig.ReadonlyRootfs}} {{index .Config.Labels \"dev.breakfix.role\"}} {{index .Config.Labels \"dev.breakfix.session\"}}",
+            &station,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&host).trim(),
+        format!("false [ALL] true workstation {a}")
+    );
+    let listed = stdout(&inside(
+        "ls /workspace; test -e /var/run/docker.sock && echo ENGINE",
+    ));
+    assert!(listed.contains("compose.yaml"), "{listed}");
+    assert!(!listed.contains("ENGINE"), "{listed}");
+    let owner = std::fs::metadata(&workspace).unwrap();
+    let uid = stdout(&inside("id -u"));
+    assert_eq!(
+        uid.trim(),
+        std::os::unix::fs::MetadataExt::uid(&owner).to_string()
+    );
+
+    // ps: A's services only (not the workstation, not the probe, not B's).
+    let names: BTreeSet<String> = stdout(&docker("ps -a --format '{{.Names}}'"))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let wanted: BTreeSet<String> = a_services.iter().map(|s| format!("bf-{a}-{s}")).collect();
+    assert_eq!(names, wanted);
+
+    // logs and exec on A's own services work.
+    let logs = docker("logs --tail 5 web 2>&1");
+    assert!(logs.status.success(), "{}", stderr(&logs));
+    assert!(stdout(&logs).contains("[emerg]"), "{}", stdout(&logs));
+    let id = docker("exec orders id -u");
+    assert!(id.status.success(), "{}", stderr(&id));
+    assert_eq!(stdout(&id).trim(), "65534");
+    // The services answer on the session's network by name.
+    let answered = inside(
+        "p=$(docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' orders | sed -n 's/^ORDERS_PORT=//p'); \
+         curl -s -o /dev/null -w '%{http_code}' http://orders:$p/healthz",
+    );
+    assert_eq!(stdout(&answered), "200", "{}", stderr(&answered));
+
+    refused("run --rm debian:bookworm-slim true", "creating containers");
+    refused(
+        "run --rm -v /:/host debian:bookworm-slim true",
+        "creating containers",
+    );
+    refused(&format!("exec bf-{b}-orders id"), "no container");
+    refused(&format!("logs bf-{b}-web"), "no container");
+    let built = inside(
+        "mkdir -p /tmp/ctx && echo 'FROM debian:bookworm-slim' > /tmp/ctx/Dockerfile && docker build -t bf-test /tmp/ctx",
+    );
+    assert!(!built.status.success(), "docker build was let through");
+    assert!(
+        stderr(&built).contains("building images"),
+        "{}",
+        stderr(&built)
+    );
+    refused("volume create bf-test", "volumes");
+    refused("network create bf-test", "networks");
+    refused("exec -u 0 orders id", "exec as root");
 }
 
 /// The engine's own CLI through `breakfix docker-endpoint`: A's services and nothing else.

@@ -343,19 +343,22 @@ fn every_invalid_fixture_is_rejected_with_its_expected_message() {
     );
 }
 
-/// Every `fixtures/invalid-variables/<case>/`: its files laid over a copy of the minimal
-/// package (a `variables.yaml`, and any other file that uses the variables). Validation must
-/// refuse it with exactly `<case>.expected`.
+/// Every `fixtures/invalid-variables/<case>/` and `fixtures/invalid-packages/<case>/`: its
+/// files laid over a copy of the minimal package (a `variables.yaml` and files that use the
+/// variables; a workspace file). Validation must refuse it with exactly `<case>.expected`.
 #[test]
-fn every_invalid_variables_fixture_is_rejected_with_its_expected_message() {
-    let dir = fixtures().join("invalid-variables");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("read fixtures/invalid-variables")
-        .map(|e| e.expect("directory entry").path())
+fn every_invalid_variables_or_package_fixture_is_rejected_with_its_expected_message() {
+    let mut cases: Vec<PathBuf> = ["invalid-variables", "invalid-packages"]
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_dir(fixtures().join(d))
+                .unwrap_or_else(|e| panic!("read fixtures/{d}: {e}"))
+                .map(|e| e.expect("directory entry").path())
+        })
         .filter(|p| p.is_dir())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 4, "too few variables fixtures: {cases:?}");
+    assert!(cases.len() >= 5, "too few fixtures: {cases:?}");
     let mut failures = Vec::new();
     for case in cases {
         let tmp = tempfile::tempdir().expect("temporary folder");

@@ -30,8 +30,8 @@ use super::{
     ApplySummary, Backend, BackendError, Cluster, Containers, ExecOutput, ExitSeen, Grant, Health,
     HealthItem, HealthProbe, HttpRequest, HttpResponse, HttpSample, HttpStreamRequest, ImageBuild,
     ImageInfo, LabelledObject, LogStream, MountInfo, PipelineRequest, PipelineRun, Progress,
-    Removed, Result, ServiceConfig, ServiceDetail, ServiceState, Target, Terminal, Workload,
-    labels,
+    Removed, Result, ServiceConfig, ServiceDetail, ServiceState, Target, Terminal, WORKSTATION,
+    Workload, WorkstationSpec, labels,
 };
 use crate::compose::{Deployment, ServiceSpec};
 use crate::scenario::BackendKind;
@@ -43,6 +43,7 @@ const OUTPUT_CAP: usize = 64 * 1024;
 const DOCKER_ADVICE: &str = "is it running? (start it, or set DOCKER_HOST)";
 pub(crate) const PROBE_REPO: &str = "breakfix/probe";
 const PROBE_SERVICE: &str = "probe";
+pub(crate) const WORKSTATION_REPO: &str = "breakfix/workstation";
 /// The bridge driver's option that leaves the host's side of a network without an address.
 pub(crate) const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
 
@@ -217,6 +218,13 @@ impl DockerBackend {
         ImageBuild {
             repo: PROBE_REPO.into(),
             context: self.assets.join("probe"),
+        }
+    }
+
+    pub(crate) fn workstation_image(&self) -> ImageBuild {
+        ImageBuild {
+            repo: WORKSTATION_REPO.into(),
+            context: self.assets.join("workstation"),
         }
     }
 
@@ -654,6 +662,51 @@ impl DockerBackend {
         }
     }
 
+    /// The candidate's workstation as a container: hardened like the services (no
+    /// capabilities, no new privileges, read-only root, bounded), with the workspace and the
+    /// session's endpoint folder as its only mounts and nothing of the engine's own.
+    fn workstation_spec(w: &WorkstationSpec) -> ServiceSpec {
+        ServiceSpec {
+            name: WORKSTATION.into(),
+            image: format!("{WORKSTATION_REPO}:latest"),
+            build: None,
+            command: Some(vec!["sleep".into(), "infinity".into()]),
+            entrypoint: None,
+            environment: Default::default(),
+            binds: vec![
+                crate::compose::Bind {
+                    source: w.workspace.clone(),
+                    target: "/workspace".into(),
+                    read_only: false,
+                },
+                crate::compose::Bind {
+                    source: w.endpoint.clone(),
+                    target: "/run/breakfix".into(),
+                    read_only: true,
+                },
+            ],
+            tmpfs: vec![
+                "/tmp:rw,nosuid,nodev,size=256m".into(),
+                "/home/candidate:rw,nosuid,nodev,size=256m,mode=1777".into(),
+            ],
+            read_only: true,
+            user: Some(w.user.clone()),
+            restart: "unless-stopped".into(),
+            healthcheck: None,
+            aliases: vec![],
+            cap_add: vec![],
+            memory: 512 << 20,
+            nano_cpus: 1_000_000_000,
+            pids_limit: 256,
+            working_dir: Some("/workspace".into()),
+            depends_on: vec![],
+            labels: Default::default(),
+            stop_grace_secs: Some(1),
+            hostname: Some(WORKSTATION.into()),
+            guard: Default::default(),
+        }
+    }
+
     async fn run_exec(
         &self,
         container: &str,
@@ -942,7 +995,8 @@ impl Backend for DockerBackend {
             contained,
             how,
         ));
-        for img in std::iter::once(&probe).chain(images) {
+        let workstation = self.workstation_image();
+        for img in [&probe, &workstation].into_iter().chain(images) {
             let latest = format!("{}:latest", img.repo);
             let present = self.docker.inspect_image(&latest).await.is_ok();
             h.detail.push(HealthItem::new(
@@ -961,7 +1015,8 @@ impl Backend for DockerBackend {
     async fn prepare(&self, imgs: &[ImageBuild], progress: &dyn Progress) -> Result<()> {
         images::ensure_base(&self.docker, &self.assets, progress).await?;
         let probe = self.probe_image();
-        for img in std::iter::once(&probe).chain(imgs) {
+        let workstation = self.workstation_image();
+        for img in [&probe, &workstation].into_iter().chain(imgs) {
             images::build(&self.docker, img, progress).await?;
         }
         Ok(())
@@ -1351,6 +1406,28 @@ impl Backend for DockerBackend {
             }
         }
         Ok(Some(exits))
+    }
+
+    async fn workstation(
+        &self,
+        t: &Target,
+        w: &WorkstationSpec,
+        progress: &dyn Progress,
+    ) -> Result<Option<String>> {
+        images::build(&self.docker, &self.workstation_image(), progress).await?;
+        let mut spec = Self::workstation_spec(w);
+        spec.environment
+            .insert("BREAKFIX_SESSION".into(), t.session.clone());
+        let hash = spec.config_hash(&self.image_id(&spec.image).await?);
+        let name = self.container_name(t, WORKSTATION);
+        let existing = self.session_containers(&t.session).await?;
+        if !existing.iter().any(|c| c.name == name && c.hash == hash) {
+            self.remove_container(&name).await?;
+            let network = self.ensure_network(t).await?;
+            self.create_service(t, &network, &spec, &hash, WORKSTATION)
+                .await?;
+        }
+        Ok(Some(name))
     }
 
     async fn grant(&self, _: &Target, _: &std::path::Path, _: Duration) -> Result<Grant> {

@@ -44,6 +44,22 @@ pub struct Target {
     pub store: String,
 }
 
+/// The service name reserved for the candidate's workstation: a compose file may not use it,
+/// and `shell`, `exec` and `logs` reach the workstation by it.
+pub const WORKSTATION: &str = "workstation";
+
+/// What the candidate's workstation mounts and runs as.
+#[derive(Clone, Debug)]
+pub struct WorkstationSpec {
+    /// The candidate's working copy, mounted read-write at `/workspace`.
+    pub workspace: PathBuf,
+    /// The folder holding the session's own Docker endpoint (`docker.sock`) and the greeting
+    /// (`motd`), mounted read-only at `/run/breakfix`.
+    pub endpoint: PathBuf,
+    /// `uid:gid` it runs as: the workspace's owner, so what the candidate writes stays theirs.
+    pub user: String,
+}
+
 /// An image to build from a folder holding a Dockerfile.
 #[derive(Clone, Debug)]
 pub struct ImageBuild {
@@ -618,6 +634,16 @@ pub trait Backend: Send + Sync {
     /// Gives the candidate their own way in (a namespace-scoped kubeconfig written into
     /// `dir`, valid for `ttl`); `None` where ordinary tools on the host suffice (Docker).
     async fn grant(&self, t: &Target, dir: &std::path::Path, ttl: Duration) -> Result<Grant>;
+    /// Starts the candidate's workstation (or keeps the one running with the same
+    /// definition) and gives where it runs; `None` on a backend that has none.
+    async fn workstation(
+        &self,
+        _t: &Target,
+        _spec: &WorkstationSpec,
+        _progress: &dyn Progress,
+    ) -> Result<Option<String>> {
+        Ok(None)
+    }
     async fn state(&self, t: &Target, service: &str) -> Result<ServiceState>;
     async fn exec(
         &self,

@@ -157,7 +157,7 @@ pub enum Command {
     /// Everything shown and typed is saved as an asciicast v2 file (plays in the standard
     /// asciinema player); the report lists the commands typed, with times, in the timeline.
     #[command(
-        after_help = "Default service: one named `workstation`, else the scenario's first. Leave with `exit` or Ctrl-D.\nRecordings are kept in the session's folder, under recordings/."
+        after_help = "Default: the candidate's workstation (Docker sessions), else the scenario's first service. Leave with `exit` or Ctrl-D.\nRecordings are kept in the session's folder, under recordings/."
     )]
     Shell {
         session: Option<String>,
@@ -231,7 +231,8 @@ pub enum Command {
     #[command(after_help = DOCKER_ENDPOINT_HELP)]
     DockerEndpoint {
         session: Option<String>,
-        /// Where to put the socket (default: `docker.sock` in the session's folder).
+        /// Where to put the socket (default: `endpoint/docker.sock` in the session's folder,
+        /// the one the candidate's workstation uses).
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
     },
@@ -417,8 +418,9 @@ Calls name the session's containers by service (`web`), container name or id. Cr
 containers (`docker run`), builds, images, volumes, networks and the engine's system calls are
 refused with a reason, and an exec never becomes root in a container that runs as another
 user. Every call that does something (logs, exec, restart, …) goes into the session's timeline.
-The socket lets anyone who can open it act on the session: keep it in a folder only the
-candidate's account can reach.";
+`start` already leaves one running for the candidate's workstation (endpoint/docker.sock in the
+session's folder); it ends when the session does. The socket lets anyone who can open it act on
+the session: keep it in a folder only the candidate's account can reach.";
 
 const PS_HELP: &str = "Examples:
   breakfix ps                      # the only live session

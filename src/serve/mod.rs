@@ -316,7 +316,10 @@ async fn serve_endpoint(app: Shared, id: String, stop: tokio::sync::oneshot::Rec
         store: app.store.clone(),
         backend,
     };
-    let socket = app.store.dir(&id).join("docker.sock");
+    let socket = eng.endpoint_dir(&id).join("docker.sock");
+    if tokio::net::UnixStream::connect(&socket).await.is_ok() {
+        return; // the one `breakfix start` left running serves it
+    }
     let shown = socket.display().to_string();
     let served = eng
         .serve_docker_endpoint(

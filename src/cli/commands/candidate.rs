@@ -28,7 +28,7 @@ pub(super) async fn docker_endpoint(
     socket: Option<std::path::PathBuf>,
 ) -> CmdResult {
     let (eng, id) = g.session(session).await?;
-    let socket = socket.unwrap_or_else(|| eng.store.dir(&id).join("docker.sock"));
+    let socket = socket.unwrap_or_else(|| eng.endpoint_dir(&id).join("docker.sock"));
     let shown = socket.display().to_string();
     eng.serve_docker_endpoint(
         &id,

@@ -76,6 +76,10 @@ pub(super) async fn start(
             l.of
         );
     }
+    let endpoint = match &s.workstation {
+        Some(_) => leave_endpoint_running(eng, &s.id).await,
+        None => None,
+    };
     let t = eng.target(&s);
     let services = eng.services(pkg, &s.workspace);
     let containers: serde_json::Map<String, serde_json::Value> = services
@@ -92,6 +96,8 @@ pub(super) async fn start(
             "containers": containers,
             "namespace": s.namespace,
             "kubeconfig": s.kubeconfig,
+            "workstation": s.workstation,
+            "docker-endpoint": endpoint,
             "time-limit-secs": s.time_limit_secs,
             "clock-started-at": s.ready_at.map(|t| t.to_string()),
             "seed": pkg.variant.as_ref().map(|v| v.seed.clone()),
@@ -115,6 +121,12 @@ pub(super) async fn start(
     println!("services    {}", services.join(", "));
     println!();
     println!("How to work on it:");
+    if s.workstation.is_some() {
+        println!(
+            "  - {:<50} breakfix shell {}",
+            "a shell on the candidate's workstation (recorded):", s.id
+        );
+    }
     // The engine's CLI is root on this host: the candidate gets breakfix's session-scoped
     // door instead.
     println!(
@@ -328,6 +340,53 @@ pub(super) struct StartOne {
 }
 
 /// `start SCENARIO`: a new session of one scenario.
+/// Leaves the session's Docker endpoint serving in the background, for the workstation's
+/// `docker` CLI: a `breakfix docker-endpoint` of its own, which ends when the session does.
+/// Gives the socket once it answers; a warning says why when it does not.
+pub(super) async fn leave_endpoint_running(eng: &Engine, id: &str) -> Option<PathBuf> {
+    use std::os::unix::process::CommandExt;
+    let dir = eng.endpoint_dir(id);
+    let socket = dir.join("docker.sock");
+    let answers = || async { tokio::net::UnixStream::connect(&socket).await.is_ok() };
+    if answers().await {
+        return Some(socket);
+    }
+    let log = dir.join("endpoint.log");
+    let spawned = (|| {
+        let out = std::fs::File::create(&log)?;
+        let exe = std::env::current_exe()?;
+        std::process::Command::new(exe)
+            .arg("--state-dir")
+            .arg(eng.store.root())
+            .arg("docker-endpoint")
+            .arg(id)
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            // Its own process group: a Ctrl-C meant for this terminal does not end it.
+            .process_group(0)
+            .spawn()
+    })();
+    if let Err(e) = spawned {
+        note!(
+            "warning: the workstation's docker endpoint did not start ({e}); run `breakfix docker-endpoint {id}`"
+        );
+        return None;
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if answers().await {
+            return Some(socket);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    note!(
+        "warning: the workstation's docker endpoint did not answer within 10 s; see {}",
+        log.display()
+    );
+    None
+}
+
 pub(super) async fn start_scenario(g: &G, a: StartOne, json: bool) -> CmdResult {
     let seed = a
         .seed
