@@ -152,11 +152,7 @@ impl Engine {
         }
         let (store, sid) = (self.store.clone(), s.id.clone());
         let record = std::sync::Arc::new(move |detail: String| {
-            let saved = store.lock(&sid, LOCK_WAIT).and_then(|_lock| {
-                let mut s = store.load(&sid)?;
-                s.record(EventKind::Docker, detail.clone());
-                store.save(&s)
-            });
+            let saved = crate::engine::record_event(&store, &sid, EventKind::Docker, &detail);
             if let Err(e) = saved {
                 eprintln!("warning: failed to record `{detail}` in session {sid}'s timeline: {e}");
             }

@@ -236,6 +236,15 @@ pub struct Verification {
 
 /// Takes a live session's lock, then reads it, so what is saved afterwards cannot overwrite
 /// a change another command made in between.
+/// Adds one event to a session's timeline (under its lock).
+pub fn record_event(store: &Store, id: &str, kind: EventKind, detail: &str) -> Result<()> {
+    let _lock = store.lock(id, LOCK_WAIT)?;
+    let mut s = store.load(id)?;
+    s.record(kind, detail);
+    store.save(&s)?;
+    Ok(())
+}
+
 pub fn lock_live(store: &Store, id: &str) -> Result<(session::Lock, Session)> {
     let id = store.resolve(id)?;
     let lock = store.lock(&id, LOCK_WAIT)?;
@@ -467,6 +476,9 @@ impl Engine {
             .backend
             .workstation(&self.target(s), &spec, progress)
             .await?;
+        if s.workstation.is_some() && s.candidate_token.is_none() {
+            s.candidate_token = Some(crate::session::new_secret());
+        }
         progress.finish("ready");
         Ok(())
     }
@@ -509,6 +521,7 @@ impl Engine {
             kubeconfig: None,
             namespace: None,
             workstation: None,
+            candidate_token: None,
             status: SessionStatus::Provisioning,
             created_at: now,
             ready_at: None,

@@ -54,6 +54,10 @@ pub struct Report {
     /// with `breakfix exec`.
     #[serde(default)]
     pub commands: Vec<CommandLine>,
+    /// What the browser terminal noticed about how input came (pasted, faster than typing,
+    /// the page losing focus) and who held the keyboard: signals to ask about, not verdicts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<TimelineEntry>,
     /// For a graded take-home: what was submitted, and how it differs from the workspace as
     /// issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -329,6 +333,7 @@ pub fn compute(
         milestones: Milestones::default(),
         notes: vec![],
         commands: vec![],
+        signals: vec![],
         submission: if interviewer {
             session.submission.clone()
         } else {
@@ -396,6 +401,12 @@ pub fn refresh(report: &mut Report, pkg: &Package, session: &Session) {
         })
         .collect();
     report.timeline = timeline_of(pkg, session, &clock);
+    report.signals = report
+        .timeline
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Signal | EventKind::Pairing))
+        .cloned()
+        .collect();
     report.milestones = milestones_of(pkg, session, &report.commands, &clock);
 }
 
@@ -544,6 +555,7 @@ pub(crate) mod sample {
             kubeconfig: None,
             namespace: None,
             workstation: None,
+            candidate_token: None,
             status: SessionStatus::Ready,
             created_at: datetime!(2026-11-20 09:00:00 UTC),
             ready_at: Some(datetime!(2026-11-20 09:01:00 UTC)),

@@ -13,6 +13,8 @@ use crate::scenario::BackendKind;
 use crate::timeline::{CommandRun, Note, Observation};
 
 pub const FORMAT_VERSION: u32 = 1;
+/// How long a candidate's link stays open after the session's time limit.
+pub const LINK_GRACE: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -126,6 +128,11 @@ pub enum EventKind {
     ExecFailed,
     /// A call through the session's Docker endpoint (`docker restart web`).
     Docker,
+    /// An integrity signal from the candidate's browser terminal: pasted input, input faster
+    /// than typing, the page losing or regaining focus. A signal, never a verdict.
+    Signal,
+    /// Pairing at the browser terminal: an interviewer took the keyboard or gave it back.
+    Pairing,
     // Only in a report's timeline, merged from the rest of the record.
     CheckPassed,
     CheckFailed,
@@ -159,6 +166,8 @@ impl EventKind {
             EventKind::Inspect => "inspect",
             EventKind::ExecFailed => "exec-failed",
             EventKind::Docker => "docker",
+            EventKind::Signal => "signal",
+            EventKind::Pairing => "pairing",
             EventKind::CheckPassed => "check-passed",
             EventKind::CheckFailed => "check-failed",
             EventKind::Command => "command",
@@ -198,6 +207,11 @@ pub struct Session {
     /// Where the candidate's workstation runs (its container), when the backend has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workstation: Option<String>,
+    /// The secret in the candidate's link to the workstation's terminal (`breakfix serve`):
+    /// it opens this session's candidate page and terminal only, while the session is live
+    /// and until its time limit plus [`LINK_GRACE`] have passed since the clock started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_token: Option<String>,
     pub status: Status,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -265,6 +279,24 @@ impl Session {
         let start = self.ready_at?;
         let end = self.stopped_at.unwrap_or_else(OffsetDateTime::now_utc);
         Some((end - start).try_into().unwrap_or_default())
+    }
+
+    /// Whether `token` is this session's candidate link, still open at `now`.
+    pub fn candidate_link_open(&self, token: &str, now: OffsetDateTime) -> bool {
+        let Some(want) = &self.candidate_token else {
+            return false;
+        };
+        // Compared in full whatever the first difference, so timing tells nothing.
+        let same = want.len() == token.len()
+            && want
+                .bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        let until = self
+            .ready_at
+            .map(|t| t + Duration::from_secs(self.time_limit_secs) + LINK_GRACE);
+        same && self.status == Status::Ready && until.is_some_and(|u| now < u)
     }
 
     pub fn is_live(&self) -> bool {
@@ -437,6 +469,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// A new session id: the scenario id and six random characters.
+/// A secret for a link: 24 random bytes, hex.
+pub fn new_secret() -> String {
+    use rand::Rng;
+    let bytes: [u8; 24] = rand::rng().random();
+    hex::encode(bytes)
+}
+
 pub fn new_id(scenario: &str) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
@@ -541,6 +580,7 @@ mod tests {
             kubeconfig: None,
             namespace: None,
             workstation: None,
+            candidate_token: None,
             status: Status::Ready,
             created_at: OffsetDateTime::now_utc(),
             ready_at: None,

@@ -276,13 +276,15 @@ async fn the_dashboard_turns_a_check_green_without_reloading_the_page() {
     // A reload would lose this.
     b.eval(&page, "window.loadedOnce = 'yes'").await;
 
-    // serve runs the session's own Docker endpoint in its folder, and only one.
+    // The session's own Docker endpoint (the one start left for the workstation) answers,
+    // and only one serves it.
     tokio::task::block_in_place(|| {
         let sock = env
             .state
             .path()
             .join("sessions")
             .join(&id)
+            .join("endpoint")
             .join("docker.sock");
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while !sock.exists() && std::time::Instant::now() < deadline {
@@ -441,4 +443,340 @@ fn a_recorded_shell_saves_an_asciicast_and_its_commands_join_the_timeline() {
         "{err}"
     );
     env.expect(&["stop", &id], EXIT_OK);
+}
+
+/// Spawns `breakfix serve` with an interviewers' token; returns it, its base address and the
+/// token.
+fn serve_with_token(env: &Env) -> (std::process::Child, String, String) {
+    let token = "interviewers-only-7c1f";
+    let mut child = env
+        .cmd(&[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--interval",
+            "1s",
+            "--token",
+            token,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("dashboard on ")
+        .and_then(|u| u.strip_suffix(&format!("/?token={token}")))
+        .unwrap_or_else(|| panic!("serve printed {line:?}"))
+        .to_string();
+    (child, url, token.to_string())
+}
+
+/// Brings `tab` to the front: a tab behind another draws nothing (no animation frames).
+async fn front(b: &mut browser::Browser, tab: &str) {
+    b.call("Page.bringToFront", serde_json::json!({}), Some(tab))
+        .await;
+}
+
+/// Types `text` key by key, as a person would, into the focused terminal of `tab`.
+async fn type_keys(b: &mut browser::Browser, tab: &str, text: &str) {
+    front(b, tab).await;
+    for c in text.chars() {
+        let key = c.to_string();
+        b.call(
+            "Input.dispatchKeyEvent",
+            serde_json::json!({"type": "keyDown", "key": key, "text": key, "unmodifiedText": key}),
+            Some(tab),
+        )
+        .await;
+        b.call(
+            "Input.dispatchKeyEvent",
+            serde_json::json!({"type": "keyUp", "key": key}),
+            Some(tab),
+        )
+        .await;
+    }
+    for kind in ["keyDown", "keyUp"] {
+        b.call(
+            "Input.dispatchKeyEvent",
+            serde_json::json!({"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}),
+            Some(tab),
+        )
+        .await;
+    }
+}
+
+/// The terminal's rows as text (the renderer writes spaces as no-break spaces).
+const SCREEN: &str = "(document.querySelector('#terminal .xterm-rows') || {innerText: ''}).innerText.replace(/\\u00a0/g, ' ')";
+
+fn screen_has(text: &str) -> String {
+    format!(
+        "{SCREEN}.includes({})",
+        serde_json::to_string(text).unwrap()
+    )
+}
+
+fn http_status(url: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", url])
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_candidates_browser_terminal_reaches_only_its_session_is_recorded_and_watched_live() {
+    let env = Env::new();
+    let (a, _) = tokio::task::block_in_place(|| start(&env));
+    let b_id = tokio::task::block_in_place(|| {
+        let v = env.json(
+            &["start", "crashloop-docker", "--seed", "other-5", "--json"],
+            EXIT_OK,
+        );
+        v["session"].as_str().unwrap().to_string()
+    });
+    let (mut server, base, token) = serve_with_token(&env);
+    let (link, b_link) = tokio::task::block_in_place(|| {
+        let link = |id: &str| {
+            env.json(&["status", id, "--json"], EXIT_OK)["candidate-url"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no candidate-url for {id}"))
+                .to_string()
+        };
+        (link(&a), link(&b_id))
+    });
+    assert!(link.starts_with(&format!("{base}/c/")), "{link}");
+    assert_ne!(link, b_link);
+
+    // The candidate's link opens their page and nothing of the interviewers'.
+    let secret = link.rsplit('/').next().unwrap().to_string();
+    tokio::task::block_in_place(|| {
+        assert_eq!(http_status(&link), "200");
+        assert_eq!(http_status(&format!("{base}/c/{secret}x")), "404");
+        for page in [
+            "/",
+            "/api/sessions",
+            &format!("/s/{a}"),
+            &format!("/s/{a}/report"),
+        ] {
+            assert_eq!(
+                http_status(&format!("{base}{page}?token={secret}")),
+                "401",
+                "{page} opened with the candidate's link"
+            );
+        }
+    });
+
+    let mut b = browser::Browser::launch().await;
+    let cand = b.open(&link).await;
+    b.wait_for(
+        &cand,
+        "(document.getElementById('terminal') || {dataset: {}}).dataset.keyboard || null",
+        "candidate".into(),
+        Duration::from_secs(60),
+    )
+    .await;
+    b.wait_for(
+        &cand,
+        &screen_has("candidate@"),
+        true.into(),
+        Duration::from_secs(30),
+    )
+    .await;
+    b.eval(
+        &cand,
+        "document.querySelector('.xterm-helper-textarea').focus()",
+    )
+    .await;
+
+    // Typed key by key: the engine's CLI lists this session's services, no one else's.
+    type_keys(&mut b, &cand, "docker ps --format '{{.Names}}'").await;
+    b.wait_for(
+        &cand,
+        &screen_has(&format!("bf-{a}-orders")),
+        true.into(),
+        Duration::from_secs(30),
+    )
+    .await;
+    let shown = b.eval(&cand, SCREEN).await;
+    let shown = shown.as_str().unwrap();
+    assert!(shown.contains(&format!("bf-{a}-web")), "{shown}");
+    assert!(
+        !shown.contains(&b_id),
+        "another session's container: {shown}"
+    );
+    assert!(!shown.contains("workstation"), "{shown}");
+
+    // The interviewer's page mirrors it, replaying what was already on the screen.
+    let mirror = b.open(&format!("{base}/s/{a}?token={token}")).await;
+    b.wait_for(
+        &mirror,
+        &screen_has(&format!("bf-{a}-orders")),
+        true.into(),
+        Duration::from_secs(60),
+    )
+    .await;
+    // ... and follows live.
+    type_keys(&mut b, &cand, "echo live-$((6*7))").await;
+    front(&mut b, &mirror).await;
+    b.wait_for(
+        &mirror,
+        &screen_has("live-42"),
+        true.into(),
+        Duration::from_secs(30),
+    )
+    .await;
+
+    // A paste is an integrity signal, with what was pasted; so is the page losing focus.
+    front(&mut b, &cand).await;
+    b.eval(
+        &cand,
+        r#"(() => { const dt = new DataTransfer(); dt.setData('text/plain', 'echo pasted-$((2+3))');
+            document.querySelector('.xterm-helper-textarea').dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true})); })()"#,
+    )
+    .await;
+    type_keys(&mut b, &cand, "").await;
+    b.wait_for(
+        &cand,
+        &screen_has("pasted-5"),
+        true.into(),
+        Duration::from_secs(30),
+    )
+    .await;
+    b.eval(
+        &cand,
+        "window.dispatchEvent(new Event('blur')); window.dispatchEvent(new Event('focus'))",
+    )
+    .await;
+
+    // Pairing: the interviewer takes the keyboard; what they type runs, and it is recorded.
+    front(&mut b, &mirror).await;
+    b.eval(&mirror, "document.getElementById('take-keyboard').click()")
+        .await;
+    front(&mut b, &cand).await;
+    b.wait_for(
+        &cand,
+        "document.getElementById('terminal').dataset.keyboard",
+        "interviewer".into(),
+        Duration::from_secs(30),
+    )
+    .await;
+    b.eval(
+        &mirror,
+        "document.querySelector('.xterm-helper-textarea').focus()",
+    )
+    .await;
+    type_keys(&mut b, &mirror, "echo from-the-interviewer").await;
+    front(&mut b, &cand).await;
+    b.wait_for(
+        &cand,
+        &screen_has("from-the-interviewer"),
+        true.into(),
+        Duration::from_secs(30),
+    )
+    .await;
+    b.eval(&mirror, "document.getElementById('take-keyboard').click()")
+        .await;
+
+    // The candidate leaves the shell: the recording holds every key, the commands join the
+    // timeline, the signals are there with what was pasted.
+    b.eval(
+        &cand,
+        "document.querySelector('.xterm-helper-textarea').focus()",
+    )
+    .await;
+    type_keys(&mut b, &cand, "exit").await;
+    let session = tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = env.json(&["show", &a, "--json"], EXIT_OK);
+            let closed =
+                v["session"]["events"].as_array().unwrap().iter().any(|e| {
+                    e["kind"] == "shell" && e["detail"].as_str().unwrap().contains("closed")
+                });
+            if closed || Instant::now() > deadline {
+                return v["session"].clone();
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let events: Vec<(String, String)> = session["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let has = |kind: &str, part: &str| events.iter().any(|(k, d)| k == kind && d.contains(part));
+    assert!(has("signal", "echo pasted-$((2+3))"), "{events:#?}");
+    assert!(has("signal", "lost focus"), "{events:#?}");
+    assert!(has("signal", "regained focus"), "{events:#?}");
+    assert!(has("pairing", "took the keyboard"), "{events:#?}");
+    assert!(has("pairing", "gave the keyboard back"), "{events:#?}");
+    assert!(has("shell", "closed"), "{events:#?}");
+    assert!(
+        !events
+            .iter()
+            .any(|(k, d)| k == "signal" && d.contains("docker ps")),
+        "typing was flagged: {events:#?}"
+    );
+    let commands: Vec<&str> = session["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
+    assert!(
+        commands.contains(&"docker ps --format '{{.Names}}'"),
+        "{commands:?}"
+    );
+    let cast_name = session["commands"][0]["recording"].as_str().unwrap();
+    let cast = std::fs::read_to_string(env.state.path().join("sessions").join(&a).join(cast_name))
+        .unwrap();
+    let inputs: String = cast
+        .lines()
+        .skip(1)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e[1] == "i")
+        .map(|e| e[2].as_str().unwrap().to_string())
+        .collect();
+    assert!(inputs.contains("docker ps --format"), "{inputs:?}");
+    assert!(inputs.contains("from-the-interviewer"), "{inputs:?}");
+    assert!(cast.contains(&format!("bf-{a}-orders")));
+
+    // The report shows the signals apart, with what was pasted.
+    let report =
+        tokio::task::block_in_place(|| env.json(&["grade", &a, "--json"], EXIT_CHECKS_FAILED));
+    let signals = report["signals"].to_string();
+    assert!(signals.contains("echo pasted-$((2+3))"), "{report:#}");
+    assert!(signals.contains("took the keyboard"), "{report:#}");
+
+    // A link whose time is up opens nothing.
+    tokio::task::block_in_place(|| {
+        let file = env
+            .state
+            .path()
+            .join("sessions")
+            .join(&a)
+            .join("session.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        v["ready-at"] = serde_json::json!("2020-01-01T00:00:00Z");
+        std::fs::write(&file, v.to_string()).unwrap();
+        assert_eq!(http_status(&link), "404");
+        assert_eq!(http_status(&b_link), "200");
+        env.expect(&["stop", &b_id], EXIT_OK);
+        assert_eq!(http_status(&b_link), "404");
+        env.expect(&["stop", &a], EXIT_OK);
+    });
+    let _ = server.kill();
+    let _ = server.wait();
 }

@@ -392,7 +392,8 @@ async fn dispatch(cli: Cli) -> CmdResult {
             bind,
             token,
             interval,
-        } => serve::serve(g, bind, token, interval).await,
+            public_url,
+        } => serve::serve(g, bind, token, interval, public_url).await,
         Command::Report { action } => reports::report_action(&g.state_dir, action),
         Command::Doctor { json } => {
             doctor::doctor(&g.state_dir, &g.scenarios, &g.context, json).await

@@ -152,6 +152,10 @@ pub enum Command {
         /// Pause between rounds of checks on each live session.
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         interval: std::time::Duration,
+        /// What candidates' links start with, when they reach this dashboard by another
+        /// address than --bind (a proxy, a public name): `https://interview.example.com`.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
     },
     /// Open a recorded shell in a service's container (Docker) or one of its pods (Kubernetes).
     /// Everything shown and typed is saved as an asciicast v2 file (plays in the standard

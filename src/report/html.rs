@@ -201,6 +201,7 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
     }
     hints(o, r)?;
     if r.scope == Scope::All {
+        signals(o, r)?;
         timeline(o, r)?;
         notes(o, r)?;
         writeln!(o, "<h2>Follow-up questions for the debrief</h2><ol>")?;
@@ -374,6 +375,26 @@ fn hints(o: &mut String, r: &Report) -> std::fmt::Result {
     }
     writeln!(o, "</tbody></table>")?;
     Ok(())
+}
+
+fn signals(o: &mut String, r: &Report) -> std::fmt::Result {
+    if r.signals.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        o,
+        "<h2>Signals from the browser terminal</h2><p class=\"meta\">How input arrived and who held the keyboard: things to ask about, not verdicts (a paste may be a command from the documentation).</p><ul>"
+    )?;
+    for e in &r.signals {
+        writeln!(
+            o,
+            "<li class=\"{}\"><span class=\"meta\">{}</span> {}</li>",
+            esc(e.kind.as_str()),
+            clock(e.after_secs),
+            esc(&e.detail)
+        )?;
+    }
+    writeln!(o, "</ul>")
 }
 
 fn timeline(o: &mut String, r: &Report) -> std::fmt::Result {

@@ -188,6 +188,18 @@ fn write_interviewer_part(o: &mut String, r: &Report) -> std::fmt::Result {
         })
         .collect();
     list(o, "Interviewer's notes", &notes)?;
+    let signals: Vec<String> = r
+        .signals
+        .iter()
+        .map(|e| format!("{} {}", clock(e.after_secs), e.detail))
+        .collect();
+    if !signals.is_empty() {
+        list(
+            o,
+            "Signals from the browser terminal (to ask about, not verdicts)",
+            &signals,
+        )?;
+    }
     writeln!(
         o,
         "\n## Timeline\n\n| Clock | What | Detail |\n|---|---|---|"

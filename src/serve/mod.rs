@@ -9,6 +9,10 @@
 //! start-up, so another site open in the browser cannot post notes.
 
 mod page;
+mod terminal;
+pub mod xterm;
+
+pub use terminal::input_signal;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
@@ -61,6 +65,38 @@ pub struct Options {
     /// Required when `addr` is not a loopback address; made up when not given.
     pub token: Option<String>,
     pub interval: Duration,
+    /// The address candidates' links start with (`https://interview.example.com`), when they
+    /// reach the dashboard by another name than `addr` (a proxy, a public name).
+    pub public_url: Option<String>,
+}
+
+/// Where a running `breakfix serve` is reached, written beside the sessions so `start` and
+/// `status` can give the candidate's link.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Served {
+    pub url: String,
+    pub pid: u32,
+}
+
+impl Served {
+    fn path(store: &Store) -> std::path::PathBuf {
+        store.root().join("serve.json")
+    }
+
+    /// The running dashboard's address, if one runs for this state directory.
+    pub fn find(store: &Store) -> Option<Served> {
+        let text = std::fs::read_to_string(Self::path(store)).ok()?;
+        let served: Served = serde_json::from_str(&text).ok()?;
+        // SAFETY: signal 0 only asks whether the process exists.
+        let alive = unsafe { libc::kill(served.pid as libc::pid_t, 0) } == 0;
+        alive.then_some(served)
+    }
+
+    /// The candidate's link to a session, when a dashboard runs and the session has one.
+    pub fn candidate_url(store: &Store, s: &Session) -> Option<String> {
+        let token = s.candidate_token.as_ref()?;
+        Some(format!("{}/c/{token}", Self::find(store)?.url))
+    }
 }
 
 /// One check as the page shows it.
@@ -164,6 +200,12 @@ struct App {
     watched: Mutex<HashSet<String>>,
     backends: tokio::sync::Mutex<HashMap<BackendKey, Arc<dyn Backend>>>,
     tx: tokio::sync::broadcast::Sender<String>,
+    /// The workstation shells pages are attached to, by session.
+    hubs: Mutex<HashMap<String, Arc<terminal::Hub>>>,
+    /// xterm.js for the pages, or why it could not be read.
+    xterm: Result<xterm::Xterm, String>,
+    /// What candidates' links start with.
+    base_url: String,
 }
 
 type Shared = Arc<App>;
@@ -172,9 +214,7 @@ type Shared = Arc<App>;
 type BackendKey = (BackendKind, Option<String>);
 
 fn random_key() -> String {
-    use rand::Rng;
-    let bytes: [u8; 18] = rand::rng().random();
-    hex::encode(bytes)
+    crate::session::new_secret()
 }
 
 /// Runs the dashboard until `shutdown` resolves. `ready` gets the address it listens on
@@ -201,15 +241,40 @@ pub async fn run(
         addr: opts.addr,
         source,
     })?;
-    let app = new_app(store, connect, token, opts.interval);
+    let mut app = new_app(store, connect, token, opts.interval);
+    let base = opts
+        .public_url
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let xterm = xterm::load(&xterm::root()).map_err(|e| crate::chain::one_line(&e));
+    if let Err(why) = &xterm {
+        eprintln!("warning: candidates' terminals will not show: failed to {why}");
+    }
+    if let Some(a) = Arc::get_mut(&mut app) {
+        a.xterm = xterm;
+        a.base_url = base.clone();
+    }
+    let served = Served {
+        url: base,
+        pid: std::process::id(),
+    };
+    let served_path = Served::path(&app.store);
+    let _ = crate::session::write_atomic(
+        &served_path,
+        serde_json::to_string(&served)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     refresh_sessions(&app);
     tokio::spawn(supervise(app.clone()));
     ready(addr, app.token.as_deref());
     let router = router(app);
-    axum::serve(listener, router)
+    let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(ServeError::Serve)
+        .map_err(ServeError::Serve);
+    let _ = std::fs::remove_file(&served_path);
+    result
 }
 
 fn new_app(store: Store, connect: Connector, token: Option<String>, interval: Duration) -> Shared {
@@ -224,11 +289,14 @@ fn new_app(store: Store, connect: Connector, token: Option<String>, interval: Du
         watched: Mutex::new(HashSet::new()),
         backends: tokio::sync::Mutex::new(HashMap::new()),
         tx,
+        hubs: Mutex::new(HashMap::new()),
+        xterm: Err("not loaded".into()),
+        base_url: String::new(),
     })
 }
 
 fn router(app: Shared) -> axum::Router {
-    axum::Router::new()
+    let interviewers = axum::Router::new()
         .route("/", get(index))
         .route("/app.js", get(script))
         .route("/events", get(events))
@@ -236,8 +304,203 @@ fn router(app: Shared) -> axum::Router {
         .route("/s/{id}", get(session_page))
         .route("/s/{id}/report", get(report_page))
         .route("/s/{id}/notes", post(add_note))
-        .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
-        .with_state(app)
+        .route("/s/{id}/tty", get(interviewer_tty))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), guard));
+    // The candidate's link carries its own secret; the interviewers' token is not asked for,
+    // and the link opens nothing of theirs.
+    let candidates = axum::Router::new()
+        .route("/c/{token}", get(candidate_page))
+        .route("/c/{token}/tty", get(candidate_tty))
+        .route("/xterm.js", get(xterm_script))
+        .route("/xterm.css", get(xterm_style))
+        .route("/terminal.js", get(terminal_script));
+    interviewers.merge(candidates).with_state(app)
+}
+
+async fn xterm_script(State(app): State<Shared>) -> Response {
+    let body = match &app.xterm {
+        Ok(x) => x.script.clone(),
+        Err(why) => format!(
+            "window.breakfixXtermMissing = {};\n",
+            serde_json::to_string(&format!("failed to {why}")).unwrap_or_default()
+        ),
+    };
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+async fn xterm_style(State(app): State<Shared>) -> Response {
+    let body = app
+        .xterm
+        .as_ref()
+        .map(|x| x.style.clone())
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], body).into_response()
+}
+
+async fn terminal_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("terminal.js"),
+    )
+}
+
+/// The live session whose candidate link `token` is, if it is still open.
+fn session_by_link(app: &Shared, token: &str) -> Option<Session> {
+    let now = OffsetDateTime::now_utc();
+    app.store
+        .ids()
+        .into_iter()
+        .filter_map(|id| app.store.load(&id).ok())
+        .find(|s| s.candidate_link_open(token, now))
+}
+
+const LINK_CLOSED: &str = "This link is not open: it is unknown, its session has ended, or its time is up. Ask your interviewer for a new one.";
+
+/// A WebSocket opened by a page of another site is refused: the browser sends the
+/// interviewers' cookie with it, and a candidate's link must not be usable from elsewhere.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true; // not a browser
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest == host)
+}
+
+async fn candidate_page(State(app): State<Shared>, Path(token): Path<String>) -> Response {
+    let Some(s) = session_by_link(&app, &token) else {
+        return (StatusCode::NOT_FOUND, Html(page::message(LINK_CLOSED))).into_response();
+    };
+    let (title, briefing) = match engine::package_of(&s) {
+        Ok(p) => (p.scenario.title.clone(), p.briefing.clone()),
+        Err(_) => (s.scenario.clone(), String::new()),
+    };
+    let mut resp = Html(page::candidate(
+        &title,
+        &s.id,
+        &briefing,
+        &format!("/c/{token}/tty"),
+    ))
+    .into_response();
+    // The link is the secret: not passed on to other sites, not kept by caches.
+    for (k, v) in [
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        resp.headers_mut().insert(k, HeaderValue::from_static(v));
+    }
+    resp
+}
+
+async fn candidate_tty(
+    State(app): State<Shared>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    ws: axum::extract::WebSocketUpgrade,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site terminal refused\n").into_response();
+    }
+    let Some(s) = session_by_link(&app, &token) else {
+        return (StatusCode::NOT_FOUND, LINK_CLOSED).into_response();
+    };
+    attach_tty(app, s, ws, terminal::Seat::Candidate).await
+}
+
+async fn interviewer_tty(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ws: axum::extract::WebSocketUpgrade,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site terminal refused\n").into_response();
+    }
+    match app.store.load(&id) {
+        Ok(s) if s.is_live() => attach_tty(app, s, ws, terminal::Seat::Interviewer).await,
+        Ok(_) => (StatusCode::GONE, "the session is no longer live\n").into_response(),
+        Err(_) => not_found(&id),
+    }
+}
+
+async fn attach_tty(
+    app: Shared,
+    s: Session,
+    ws: axum::extract::WebSocketUpgrade,
+    seat: terminal::Seat,
+) -> Response {
+    let hub = match open_hub(&app, &s).await {
+        Ok(h) => h,
+        Err(why) => return (StatusCode::CONFLICT, format!("{why}\n")).into_response(),
+    };
+    let (store, id) = (app.store.clone(), s.id.clone());
+    ws.on_upgrade(move |socket| terminal::attach(socket, hub, seat, store, id))
+}
+
+/// The session's shell in its workstation: the running one, or a new recorded one.
+async fn open_hub(app: &Shared, s: &Session) -> Result<Arc<terminal::Hub>, String> {
+    if s.workstation.is_none() {
+        return Err(format!("session {} has no workstation", s.id));
+    }
+    let running = |hubs: &HashMap<String, Arc<terminal::Hub>>| {
+        hubs.get(&s.id).filter(|h| !h.is_ended()).cloned()
+    };
+    if let Some(h) = running(&app.hubs.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(h);
+    }
+    let backend = backend_for(app, s)
+        .await
+        .map_err(|e| format!("failed to {e}"))?;
+    let size = (100, 30);
+    let (hub, keys) = terminal::Hub::new(size);
+    {
+        let mut hubs = app.hubs.lock().unwrap_or_else(|e| e.into_inner());
+        // Another page may have opened one meanwhile.
+        if let Some(h) = running(&hubs) {
+            return Ok(h);
+        }
+        hubs.insert(s.id.clone(), hub.clone());
+    }
+    let (app, id, hub2) = (app.clone(), s.id.clone(), hub.clone());
+    tokio::spawn(async move {
+        let eng = Engine {
+            store: app.store.clone(),
+            backend,
+        };
+        let shell = eng
+            .shell(
+                &id,
+                Some(crate::backend::WORKSTATION),
+                size,
+                keys,
+                terminal::HubScreen(hub2.clone()),
+            )
+            .await;
+        match shell {
+            Ok(done) => hub2.end(&format!(
+                "{} command(s) recorded in {}",
+                done.commands,
+                done.recording.display()
+            )),
+            Err(e) => {
+                hub2.output(format!("\r\nbreakfix: failed to {e}\r\n").as_bytes());
+                hub2.end(&format!("failed to {e}"));
+            }
+        }
+        let mut hubs = app.hubs.lock().unwrap_or_else(|e| e.into_inner());
+        if hubs.get(&id).is_some_and(|h| Arc::ptr_eq(h, &hub2)) {
+            hubs.remove(&id);
+        }
+    });
+    Ok(hub)
 }
 
 /// Reads every session of the store into the views (keeping the last round of live ones).
@@ -496,8 +759,26 @@ async fn session_page(State(app): State<Shared>, Path(id): Path<String>) -> Resp
         .unwrap_or_else(|e| e.into_inner())
         .get(&id)
         .cloned();
+    let terminal = app
+        .store
+        .load(&id)
+        .ok()
+        .filter(|s| s.is_live())
+        .and_then(|s| {
+            s.workstation.as_ref()?;
+            let link = s
+                .candidate_token
+                .as_ref()
+                .map(|t| format!("{}/c/{t}", app.base_url));
+            Some(link)
+        });
     match view {
-        Some(v) => Html(page::session(&v, &app.form_key)).into_response(),
+        Some(v) => Html(page::session(
+            &v,
+            &app.form_key,
+            terminal.as_ref().map(|l| l.as_deref()),
+        ))
+        .into_response(),
         None => not_found(&id),
     }
 }

@@ -261,13 +261,22 @@ fn write_index(o: &mut String, views: &[SessionView]) -> std::fmt::Result {
     Ok(())
 }
 
-pub fn session(v: &SessionView, form_key: &str) -> String {
-    crate::report::to_string(|o| write_session(o, v, form_key))
+/// A session's page; `terminal` is `Some(candidate link)` when it has a workstation to mirror.
+pub fn session(v: &SessionView, form_key: &str, terminal: Option<Option<&str>>) -> String {
+    crate::report::to_string(|o| write_session(o, v, form_key, terminal))
 }
 
-fn write_session(o: &mut String, v: &SessionView, form_key: &str) -> std::fmt::Result {
+fn write_session(
+    o: &mut String,
+    v: &SessionView,
+    form_key: &str,
+    terminal: Option<Option<&str>>,
+) -> std::fmt::Result {
     head(o, &format!("breakfix — {}", v.session), "session")?;
     card(o, v, false)?;
+    if let Some(link) = terminal {
+        mirror(o, &v.session, link)?;
+    }
     writeln!(o, "<h2>Interviewer's notes</h2><ul>")?;
     if v.notes.is_empty() {
         writeln!(o, "<li class=\"muted\">None yet.</li>")?;
@@ -320,6 +329,70 @@ fn write_session(o: &mut String, v: &SessionView, form_key: &str) -> std::fmt::R
     )?;
     tail(o)?;
     Ok(())
+}
+
+/// The styles of a page with the terminal.
+const TERMINAL_STYLE: &str = r#"
+.terminal { background: #000; padding: 4px; border-radius: 6px; height: 32rem; }
+.terminal-bar { display: flex; gap: 1rem; align-items: baseline; flex-wrap: wrap; }
+"#;
+
+fn terminal_scripts(o: &mut String) -> std::fmt::Result {
+    writeln!(
+        o,
+        "<link rel=\"stylesheet\" href=\"/xterm.css\"><script src=\"/xterm.js\"></script><script src=\"/terminal.js\"></script>"
+    )
+}
+
+/// The candidate's page: the briefing beside the workstation's terminal.
+pub fn candidate(title: &str, session: &str, briefing: &str, socket: &str) -> String {
+    crate::report::to_string(|o| {
+        write!(
+            o,
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <title>{t}</title><style>{STYLE}{TERMINAL_STYLE}\
+             body {{ max-width: none; display: grid; grid-template-columns: minmax(18rem, 32rem) 1fr; gap: 1rem; height: 95vh; }}\
+             .briefing {{ overflow: auto; }} .briefing pre {{ white-space: pre-wrap; font: inherit; }}\
+             .terminal {{ height: calc(95vh - 3rem); }}</style></head><body data-page=\"candidate\">\n\
+             <section class=\"briefing\"><h1>{t}</h1><p class=\"meta\">session {sid}</p><pre>{b}</pre></section>\n\
+             <section><div class=\"terminal-bar\"><h2>Your workstation</h2>\
+             <span id=\"terminal-state\" class=\"meta\">connecting…</span></div>\
+             <div id=\"terminal\" class=\"terminal\" data-seat=\"candidate\" data-socket=\"{sock}\"></div>\
+             <p class=\"meta\">Everything typed and shown here is recorded for the interviewers.</p></section>\n",
+            t = esc(title),
+            sid = esc(session),
+            b = esc(briefing),
+            sock = esc(socket),
+        )?;
+        terminal_scripts(o)?;
+        o.push_str("</body></html>\n");
+        Ok(())
+    })
+}
+
+/// The interviewer's mirror of the candidate's terminal, on the session page.
+fn mirror(o: &mut String, session: &str, link: Option<&str>) -> std::fmt::Result {
+    writeln!(o, "<style>{TERMINAL_STYLE}</style>")?;
+    writeln!(
+        o,
+        "<h2>Candidate's terminal</h2><div class=\"terminal-bar\"><button id=\"take-keyboard\" type=\"button\">Take the keyboard</button>\
+         <span id=\"terminal-state\" class=\"meta\">connecting…</span></div>\
+         <div id=\"terminal\" class=\"terminal\" data-seat=\"interviewer\" data-socket=\"/s/{}/tty\"></div>",
+        esc(session)
+    )?;
+    match link {
+        Some(l) => writeln!(
+            o,
+            "<p class=\"meta\">The candidate's link (theirs alone, open until the time limit plus 15 minutes): <a id=\"candidate-link\" href=\"{l}\">{l}</a>. Taking the keyboard is recorded in the timeline.</p>",
+            l = esc(l)
+        )?,
+        None => writeln!(
+            o,
+            "<p class=\"meta\">This session has no candidate link.</p>"
+        )?,
+    }
+    terminal_scripts(o)
 }
 
 pub fn message(text: &str) -> String {

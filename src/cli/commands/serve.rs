@@ -8,6 +8,7 @@ pub(super) async fn serve(
     bind: std::net::SocketAddr,
     token: Option<String>,
     interval: std::time::Duration,
+    public_url: Option<String>,
 ) -> CmdResult {
     let store = g.store()?;
     let assets = g.scenarios.clone();
@@ -20,6 +21,7 @@ pub(super) async fn serve(
         addr: bind,
         token,
         interval,
+        public_url,
     };
     let announce = |addr: std::net::SocketAddr, token: Option<&str>| {
         let query = token.map(|t| format!("?token={t}")).unwrap_or_default();

@@ -98,6 +98,7 @@ pub(super) async fn start(
             "kubeconfig": s.kubeconfig,
             "workstation": s.workstation,
             "docker-endpoint": endpoint,
+            "candidate-url": candidate_link(&eng.store, &s).ok(),
             "time-limit-secs": s.time_limit_secs,
             "clock-started-at": s.ready_at.map(|t| t.to_string()),
             "seed": pkg.variant.as_ref().map(|v| v.seed.clone()),
@@ -122,9 +123,19 @@ pub(super) async fn start(
     println!();
     println!("How to work on it:");
     if s.workstation.is_some() {
+        match candidate_link(&eng.store, &s) {
+            Ok(url) => println!(
+                "  - {:<50} {url}",
+                "the candidate's terminal in the browser (theirs):"
+            ),
+            Err(_) => println!(
+                "  - {:<50} breakfix serve, then breakfix status {}",
+                "the candidate's terminal in the browser:", s.id
+            ),
+        }
         println!(
             "  - {:<50} breakfix shell {}",
-            "a shell on the candidate's workstation (recorded):", s.id
+            "a shell on the workstation (recorded):", s.id
         );
     }
     // The engine's CLI is root on this host: the candidate gets breakfix's session-scoped
@@ -166,12 +177,15 @@ pub(super) async fn status(g: &G, session: Option<String>, json: bool) -> CmdRes
         .map(|(name, container, st)| (name.clone(), json!({"container": container, "state": st})))
         .collect();
     let elapsed = s.elapsed().map(|d| d.as_secs());
+    let link = candidate_link(&eng.store, &s);
     if json {
         print_json(&json!({
             "session": s.id,
             "scenario": s.scenario,
             "candidate": s.candidate,
             "status": s.status,
+            "workstation": s.workstation,
+            "candidate-url": link.as_ref().ok(),
             "backend": s.backend,
             "workspace": s.workspace,
             "seed": pkg.variant.as_ref().map(|v| v.seed.clone()),
@@ -196,6 +210,11 @@ pub(super) async fn status(g: &G, session: Option<String>, json: bool) -> CmdRes
         );
     }
     println!("workspace {}", s.workspace.display());
+    match &link {
+        Ok(url) => println!("candidate {url}"),
+        Err(Some(why)) => println!("candidate {why}"),
+        Err(None) => {}
+    }
     if let (Some(ns), Some(kc)) = (&s.namespace, &s.kubeconfig) {
         println!("namespace {ns}");
         println!("kubeconfig {}", kc.display());
@@ -340,6 +359,23 @@ pub(super) struct StartOne {
 }
 
 /// `start SCENARIO`: a new session of one scenario.
+/// The candidate's link to the workstation's terminal; else why there is none to give
+/// (`None`: the session has no workstation, or is over).
+fn candidate_link(
+    store: &crate::session::Store,
+    s: &crate::session::Session,
+) -> Result<String, Option<String>> {
+    if s.workstation.is_none() || !s.is_live() {
+        return Err(None);
+    }
+    crate::serve::Served::candidate_url(store, s).ok_or_else(|| {
+        Some(
+            "link: `breakfix serve` gives the candidate their terminal in the browser; start it, then `breakfix status` shows the link"
+                .into(),
+        )
+    })
+}
+
 /// Leaves the session's Docker endpoint serving in the background, for the workstation's
 /// `docker` CLI: a `breakfix docker-endpoint` of its own, which ends when the session does.
 /// Gives the socket once it answers; a warning says why when it does not.
