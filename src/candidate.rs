@@ -157,7 +157,25 @@ impl Engine {
                 eprintln!("warning: failed to record `{detail}` in session {sid}'s timeline: {e}");
             }
         });
-        let proxy = crate::backend::engine_proxy::EngineProxy::new(&s.id, engine, false, record);
+        let commands: crate::backend::engine_proxy::SessionCommands = {
+            let eng = Engine {
+                store: self.store.clone(),
+                backend: self.backend.clone(),
+            };
+            let eng = std::sync::Arc::new(eng);
+            let sid = s.id.clone();
+            std::sync::Arc::new(move |command: String| {
+                let (eng, sid) = (eng.clone(), sid.clone());
+                Box::pin(async move { eng.session_command(&sid, &command).await })
+            })
+        };
+        let proxy = crate::backend::engine_proxy::EngineProxy::new(
+            &s.id,
+            engine,
+            false,
+            record,
+            Some(commands),
+        );
         ready();
         // The endpoint ends with the session: stopped, reset into another state, or gone.
         let store = self.store.clone();
@@ -177,6 +195,71 @@ impl Engine {
         };
         let _ = std::fs::remove_file(socket);
         served
+    }
+
+    /// What the workstation's `breakfix` asks of its own session through the endpoint:
+    /// `apply`, `check`, `hint` or `status`, answered with the text the CLI prints and
+    /// whether it went well (for `check`: every visible check passes). Nothing else of the
+    /// interviewer's (grade, reset, stop, notes) is reachable this way.
+    pub async fn session_command(&self, id: &str, command: &str) -> (bool, String) {
+        let done = match command {
+            "apply" => self.apply(id, &crate::backend::Silent).await.map(|a| {
+                let mut out = String::new();
+                for (label, v) in [
+                    ("created", &a.created),
+                    ("recreated", &a.recreated),
+                    ("unchanged", &a.unchanged),
+                    ("removed", &a.removed),
+                ] {
+                    if !v.is_empty() {
+                        out.push_str(&format!("{label:<10} {}\n", v.join(", ")));
+                    }
+                }
+                out.push_str("applied; run `breakfix check` to see where things stand\n");
+                (true, out)
+            }),
+            "check" => self
+                .grade(id, crate::grade::Scope::Candidate)
+                .await
+                .map(|r| {
+                    let text = crate::report::render(&r, crate::report::Format::Text);
+                    (r.passed() && r.errors() == 0, text)
+                }),
+            "hint" => crate::engine::take_hint(&self.store, id).map(|h| {
+                (
+                    true,
+                    format!(
+                        "Hint {} of {} (costs {} points):\n\n{}\n",
+                        h.number, h.of, h.cost, h.text
+                    ),
+                )
+            }),
+            "status" => self.store.load(id).map_err(Into::into).map(|s| {
+                let clock = s.elapsed().map(|d| d.as_secs()).unwrap_or(0);
+                (
+                    true,
+                    format!(
+                        "session   {} ({})\nstatus    {}\nclock     {} of {}\nhints     {} taken (-{} points)\n",
+                        s.id,
+                        s.scenario,
+                        s.status,
+                        crate::duration::clock_text(clock),
+                        crate::duration::clock_text(s.time_limit_secs),
+                        s.hints.len(),
+                        s.hints.iter().map(|h| h.cost).sum::<u32>()
+                    ),
+                )
+            }),
+            other => {
+                return (
+                    false,
+                    format!(
+                        "breakfix: `{other}` is not open here; the workstation's breakfix runs apply, check, hint and status for this session\n"
+                    ),
+                );
+            }
+        };
+        done.unwrap_or_else(|e: EngineError| (false, format!("breakfix: failed to {e}\n")))
     }
 
     /// The session's services with their state (`breakfix ps`).

@@ -343,7 +343,9 @@ fn motd(pkg: &Package, s: &Session) -> String {
         "\n  {title}  (session {id})\n\n  \
          Your workspace is /workspace. The services answer on this network by name.\n  \
          docker ps, logs, inspect, exec, top, stats, events, restart, stop and start reach\n  \
-         this session's services and nothing else. Everything typed here is recorded.\n\n",
+         this session's services and nothing else. After changing the workspace, run\n  \
+         `breakfix apply`; `breakfix check` shows your checks, `breakfix hint` gives a hint\n  \
+         (it costs points). Everything typed here is recorded.\n\n",
         title = pkg.scenario.title,
         id = s.id,
     )

@@ -328,6 +328,30 @@ fn workstation_reaches_only_its_session(
     refused("volume create bf-test", "volumes");
     refused("network create bf-test", "networks");
     refused("exec -u 0 orders id", "exec as root");
+
+    // The session's own breakfix commands, and none of the interviewer's.
+    let status = inside("breakfix status");
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(stdout(&status).contains(a), "{}", stdout(&status));
+    let applied = inside("breakfix apply");
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    assert!(
+        stdout(&applied).contains("unchanged"),
+        "{}",
+        stdout(&applied)
+    );
+    let checked = inside("breakfix check");
+    assert_eq!(checked.status.code(), Some(3), "{}", stdout(&checked));
+    assert!(stdout(&checked).contains("FAIL"), "{}", stdout(&checked));
+    let graded = inside(
+        "curl -s -w ' %{http_code}' --unix-socket /run/breakfix/docker.sock -X POST http://x/breakfix/grade",
+    );
+    assert!(stdout(&graded).ends_with(" 422"), "{}", stdout(&graded));
+    assert!(
+        stdout(&graded).contains("not open here"),
+        "{}",
+        stdout(&graded)
+    );
 }
 
 /// The engine's own CLI through `breakfix docker-endpoint`: A's services and nothing else.

@@ -32,6 +32,14 @@ const ENGINE_DEADLINE: Duration = Duration::from_secs(30);
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
+/// Answers the session's own commands (`/breakfix/<command>`, from the workstation's
+/// `breakfix`): whether it went well, and the text to show.
+pub type SessionCommands = Arc<
+    dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = (bool, String)> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// One session's endpoint.
 pub struct EngineProxy {
     /// The session whose service containers the candidate may reach.
@@ -43,6 +51,8 @@ pub struct EngineProxy {
     /// Receives what the timeline records (`docker restart web`); it may block (it writes
     /// the session record), so it runs off the async workers.
     pub record: Arc<dyn Fn(String) + Send + Sync>,
+    /// Answers `/breakfix/<command>` when given; such paths never reach the engine.
+    pub commands: Option<SessionCommands>,
     execs: Mutex<HashSet<String>>,
 }
 
@@ -66,12 +76,14 @@ impl EngineProxy {
         engine: impl Into<PathBuf>,
         root_exec: bool,
         record: Arc<dyn Fn(String) + Send + Sync>,
+        commands: Option<SessionCommands>,
     ) -> Arc<EngineProxy> {
         Arc::new(EngineProxy {
             session: session.into(),
             engine: engine.into(),
             root_exec,
             record,
+            commands,
             execs: Mutex::new(HashSet::new()),
         })
     }
@@ -112,6 +124,25 @@ impl EngineProxy {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
+        if let Some(command) = path_and_query.strip_prefix("/breakfix/") {
+            let Some(run) = &self.commands else {
+                return Ok(message(
+                    StatusCode::NOT_FOUND,
+                    "breakfix: this endpoint answers no session commands",
+                ));
+            };
+            let (ok, text) = run(command.to_string()).await;
+            let status = if ok {
+                StatusCode::OK
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            return Ok(Response::builder()
+                .status(status)
+                .header(hyper::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(whole(Bytes::from(text)))
+                .unwrap_or_else(|_| Response::new(whole(Bytes::new()))));
+        }
         let upgrade = req.headers().contains_key(hyper::header::UPGRADE);
         let body = match Limited::new(req.body_mut(), BODY_LIMIT).collect().await {
             Ok(b) => b.to_bytes(),
