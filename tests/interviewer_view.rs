@@ -759,6 +759,36 @@ async fn the_candidates_browser_terminal_reaches_only_its_session_is_recorded_an
     assert!(signals.contains("echo pasted-$((2+3))"), "{report:#}");
     assert!(signals.contains("took the keyboard"), "{report:#}");
 
+    // `breakfix connect` attaches the candidate's own terminal to a shell of the same
+    // workstation, through the same link.
+    tokio::task::block_in_place(|| {
+        use std::io::Write;
+        let mut child = env
+            .cmd(&["connect", &link])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn connect");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"docker ps --format '{{.Names}}'\nexit\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(&format!("bf-{a}-orders")), "{text}");
+        let bad = env.expect(&["connect", &format!("{base}/c/{secret}x")], 1);
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(err.contains("the link is not open"), "{err}");
+    });
+
     // A link whose time is up opens nothing.
     tokio::task::block_in_place(|| {
         let file = env

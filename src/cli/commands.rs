@@ -328,6 +328,16 @@ async fn dispatch(cli: Cli) -> CmdResult {
             service,
             json,
         } => session::shell(g, session, service, json).await,
+        Command::Connect { link } => match super::connect::run(&link).await {
+            Ok(why) => {
+                note!("\r\ndisconnected: {why}");
+                Ok(exit::OK)
+            }
+            Err(e) => {
+                print_chain(&e);
+                Ok(exit::FAILURE)
+            }
+        },
         Command::Hint { session, json } => session::hint(g, session, json),
         Command::Note {
             session,

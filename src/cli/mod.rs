@@ -11,6 +11,7 @@ macro_rules! note {
 mod choice;
 use choice::choice;
 mod commands;
+mod connect;
 mod progress;
 mod shell;
 mod signal;
@@ -228,6 +229,15 @@ pub enum Command {
         /// Print the exit code and output as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Attach this terminal to the workstation shell a candidate link opens in the browser:
+    /// the same shell, recorded the same way. For candidates who prefer their own terminal.
+    #[command(
+        after_help = "Example:\n  breakfix connect http://10.0.0.5:7878/c/9f2c…   # the link the interviewer gave you\n\nLeave with `exit` (the shell ends) or by closing the terminal (the shell stays, for the browser\nor a later connect). Piped input is typed as it comes and ends with Ctrl-D."
+    )]
+    Connect {
+        /// The candidate link (`breakfix start` and `breakfix status` print it).
+        link: String,
     },
     /// Serve the session's own Docker endpoint: the engine's CLI pointed at it reaches this
     /// session's services only (ps, logs, inspect, top, stats, events, exec, start, stop,

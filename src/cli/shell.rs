@@ -85,10 +85,10 @@ pub async fn exec(
 }
 
 /// Wires this process's terminal (or piped input) to the terminal `open` starts.
-async fn attach<F, Fut>(note: &str, open: F) -> Result<ShellSummary, EngineError>
+pub(super) async fn attach<F, Fut, T, E>(note: &str, open: F) -> Result<T, E>
 where
     F: FnOnce((u16, u16), Keys) -> Fut,
-    Fut: std::future::Future<Output = Result<ShellSummary, EngineError>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     let stdin = std::io::stdin();
     let tty = stdin.is_terminal();
