@@ -58,6 +58,9 @@ pub struct Report {
     /// the page losing focus) and who held the keyboard: signals to ask about, not verdicts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signals: Vec<TimelineEntry>,
+    /// The scenario's process signals (`rubric.process-signals`), each seen or not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub process_signals: Vec<ProcessSignalSeen>,
     /// For a graded take-home: what was submitted, and how it differs from the workspace as
     /// issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,6 +77,18 @@ pub struct TimelineEntry {
     /// What happened, by its kebab-case name (`ready`, `workspace-changed`, `check-passed`).
     pub kind: EventKind,
     pub detail: String,
+}
+
+/// One of the scenario's process signals, as the record shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ProcessSignalSeen {
+    pub title: String,
+    pub seen: bool,
+    /// When it was first seen, on the session clock.
+    pub at_secs: Option<u64>,
+    /// What showed it: the command or call that matched.
+    pub by: Option<String>,
 }
 
 /// Seconds on the session clock when each thing first happened; absent when it did not.
@@ -334,6 +349,7 @@ pub fn compute(
         notes: vec![],
         commands: vec![],
         signals: vec![],
+        process_signals: vec![],
         submission: if interviewer {
             session.submission.clone()
         } else {
@@ -408,6 +424,7 @@ pub fn refresh(report: &mut Report, pkg: &Package, session: &Session) {
         .cloned()
         .collect();
     report.milestones = milestones_of(pkg, session, &report.commands, &clock);
+    report.process_signals = process_signals_of(pkg, report);
 }
 
 /// The session's events, check status changes, commands and notes, in order.
@@ -468,6 +485,57 @@ fn timeline_of(
     // Stable: what was recorded first at the same instant stays first.
     out.sort_by_key(|e| e.at);
     out
+}
+
+/// What the candidate ran, as process signals match it, with when (session clock).
+fn actions(report: &Report) -> Vec<(u64, String)> {
+    let mut out: Vec<(u64, String)> = report
+        .commands
+        .iter()
+        .map(|c| (c.after_secs, c.command.clone()))
+        .collect();
+    out.extend(report.timeline.iter().filter_map(|e| {
+        let text = match e.kind {
+            EventKind::Docker => e.detail.clone(),
+            EventKind::Ps => "breakfix ps".into(),
+            EventKind::Logs => format!("breakfix logs: {}", e.detail),
+            EventKind::Inspect => format!("breakfix inspect: {}", e.detail),
+            _ => return None,
+        };
+        Some((e.after_secs, text))
+    }));
+    out.sort_by_key(|(at, _)| *at);
+    out
+}
+
+fn process_signals_of(pkg: &Package, report: &Report) -> Vec<ProcessSignalSeen> {
+    use crate::scenario::Moment;
+    let done = actions(report);
+    let m = &report.milestones;
+    pkg.scenario
+        .rubric
+        .process_signals
+        .iter()
+        .map(|p| {
+            let bound = match p.before {
+                None => None,
+                Some(Moment::FirstChange) => m.first_change_secs,
+                Some(Moment::FirstApply) => m.first_apply_secs,
+                Some(Moment::AllPassed) => m.all_passed_secs,
+            };
+            // Validated when the package loaded; a pattern that no longer compiles is unseen.
+            let re = regex::Regex::new(&p.when.value).ok();
+            let first = done.iter().find(|(at, text)| {
+                bound.is_none_or(|b| *at <= b) && re.as_ref().is_some_and(|r| r.is_match(text))
+            });
+            ProcessSignalSeen {
+                title: p.title.clone(),
+                seen: first.is_some(),
+                at_secs: first.map(|(at, _)| *at),
+                by: first.map(|(_, text)| text.clone()),
+            }
+        })
+        .collect()
 }
 
 fn milestones_of(
@@ -681,6 +749,45 @@ mod tests {
             .unwrap();
         assert_eq!((containers.awarded, containers.max), (50 - 20, 50));
         assert!(!r.passed());
+    }
+
+    #[test]
+    fn a_process_signal_counts_only_before_its_moment_and_says_what_showed_it() {
+        use crate::session::Event;
+        use time::macros::datetime;
+        let pkg = super::sample::package();
+        let mut s = super::sample::session();
+        s.events.push(Event {
+            at: datetime!(2026-11-20 09:03:00 UTC),
+            kind: EventKind::Docker,
+            detail: "docker logs web".into(),
+        });
+        // After the first change (09:07:10): too late for "before the first change".
+        s.events.push(Event {
+            at: datetime!(2026-11-20 09:08:00 UTC),
+            kind: EventKind::Docker,
+            detail: "docker inspect web".into(),
+        });
+        let mut r = report(|_| Status::Pass);
+        refresh(&mut r, &pkg, &s);
+        let seen = |title: &str| {
+            r.process_signals
+                .iter()
+                .find(|p| p.title.starts_with(title))
+                .unwrap()
+                .clone()
+        };
+        // The earliest match is the one shown: the log file read in a recorded shell at
+        // 1m30s, before `docker logs web` at 2m.
+        let logs = seen("Read a service's log");
+        assert!(logs.seen);
+        assert_eq!(logs.at_secs, Some(90));
+        assert_eq!(
+            logs.by.as_deref(),
+            Some("tail -n 50 /var/log/nginx/error.log")
+        );
+        let state = seen("Looked at the containers' state");
+        assert!(!state.seen && state.by.is_none(), "{state:?}");
     }
 
     #[test]

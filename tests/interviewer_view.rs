@@ -758,6 +758,23 @@ async fn the_candidates_browser_terminal_reaches_only_its_session_is_recorded_an
     let signals = report["signals"].to_string();
     assert!(signals.contains("echo pasted-$((2+3))"), "{report:#}");
     assert!(signals.contains("took the keyboard"), "{report:#}");
+    // The scenario's process signals, matched on what was typed in the terminal.
+    let process = |title: &str| {
+        report["process-signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["title"].as_str().unwrap().starts_with(title))
+            .unwrap_or_else(|| panic!("no process signal {title}: {report:#}"))
+            .clone()
+    };
+    let looked = process("Looked at the containers' state");
+    assert_eq!(looked["seen"], true, "{looked:#}");
+    assert!(
+        looked["by"].as_str().unwrap().contains("docker ps"),
+        "{looked:#}"
+    );
+    assert_eq!(process("Read a service's log")["seen"], false);
 
     // `breakfix connect` attaches the candidate's own terminal to a shell of the same
     // workstation, through the same link.

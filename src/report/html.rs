@@ -187,6 +187,7 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
     if r.scope == Scope::All {
         scorecard(o, r)?;
         milestones(o, r)?;
+        process_signals(o, r)?;
     }
     submission(o, r)?;
     writeln!(o, "<h2>Checks</h2>")?;
@@ -375,6 +376,29 @@ fn hints(o: &mut String, r: &Report) -> std::fmt::Result {
     }
     writeln!(o, "</tbody></table>")?;
     Ok(())
+}
+
+fn process_signals(o: &mut String, r: &Report) -> std::fmt::Result {
+    if r.process_signals.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        o,
+        "<h2>How they worked</h2><p class=\"meta\">The scenario's process signals, as the record shows them; read them beside your marks.</p><ul>"
+    )?;
+    for p in &r.process_signals {
+        let how = match (&p.by, p.at_secs) {
+            (Some(by), Some(at)) => format!("seen at {}: <code>{}</code>", clock(at), esc(by)),
+            _ => "not seen".into(),
+        };
+        writeln!(
+            o,
+            "<li class=\"{}\">{} <span class=\"meta\">{how}</span></li>",
+            if p.seen { "pass" } else { "fail" },
+            esc(&p.title)
+        )?;
+    }
+    writeln!(o, "</ul>")
 }
 
 fn signals(o: &mut String, r: &Report) -> std::fmt::Result {

@@ -188,6 +188,17 @@ fn write_interviewer_part(o: &mut String, r: &Report) -> std::fmt::Result {
         })
         .collect();
     list(o, "Interviewer's notes", &notes)?;
+    let process: Vec<String> = r
+        .process_signals
+        .iter()
+        .map(|p| match (&p.by, p.at_secs) {
+            (Some(by), Some(at)) => format!("{}: seen at {} (`{by}`)", p.title, clock(at)),
+            _ => format!("{}: not seen", p.title),
+        })
+        .collect();
+    if !process.is_empty() {
+        list(o, "How they worked (process signals)", &process)?;
+    }
     let signals: Vec<String> = r
         .signals
         .iter()

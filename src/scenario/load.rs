@@ -708,6 +708,17 @@ fn material(sc: &Scenario, err: &mut dyn FnMut(Pos, String)) {
     if (sc.rubric.strong_signals.is_empty() || sc.rubric.red_flags.is_empty()) && !bundle {
         err(TOP, "rubric: list strong-signals and red-flags".into());
     }
+    for (i, p) in sc.rubric.process_signals.iter().enumerate() {
+        if let Err(e) = Regex::new(&p.when.value) {
+            err(
+                p.when.pos,
+                format!(
+                    "rubric.process-signals[{i}].when is not a valid regular expression ({})",
+                    super::syntax::regex_problem(&e)
+                ),
+            );
+        }
+    }
 }
 
 impl Scenario {

@@ -1020,6 +1020,35 @@ pub struct Solution {
 pub struct RubricNotes {
     pub strong_signals: Vec<String>,
     pub red_flags: Vec<String>,
+    /// How the candidate worked, as the record can show it: each is reported as seen (with
+    /// when and what showed it) or not, beside the interviewer's marks. Signals, not points.
+    #[serde(default)]
+    pub process_signals: Vec<ProcessSignal>,
+}
+
+/// A way of working the rubric cares about, matched on what the candidate ran.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProcessSignal {
+    /// As the report shows it: `Read the logs before the first change`.
+    pub title: String,
+    /// A regular expression matched against each command typed in a recorded terminal (as
+    /// typed: `docker logs web`), each call through the session's Docker endpoint
+    /// (`docker logs web`) and each use of breakfix's candidate tools (`breakfix logs …`,
+    /// `breakfix inspect …`, `breakfix ps`, `breakfix exec …`).
+    pub when: Located<String>,
+    /// Counts only if seen before this moment, when it happened: `first-change` (the
+    /// workspace first changed), `first-apply`, `all-passed` (every check first passing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Moment>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Moment {
+    FirstChange,
+    FirstApply,
+    AllPassed,
 }
 
 /// `fixes/<name>/fix.yaml`: a fix `verify` tries on the broken state besides the reference
