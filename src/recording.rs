@@ -106,6 +106,58 @@ fn utf8_prefix(buf: &mut Vec<u8>) -> String {
     out
 }
 
+/// A recording to replay in an HTML report.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    /// `recordings/3-workstation.cast`.
+    pub name: String,
+    /// The asciicast text; empty when it was too large to embed.
+    pub cast: String,
+    pub bytes: u64,
+}
+
+/// The most of one recording a report embeds, and of all of them.
+const REPLAY_MAX: u64 = 4 << 20;
+const REPLAYS_MAX: u64 = 16 << 20;
+
+/// The recordings in a session's folder, oldest first, for a report to replay. Recordings
+/// beyond the size bounds are listed without their content.
+pub fn replays(session_dir: &Path) -> Vec<Replay> {
+    let dir = session_dir.join("recordings");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return vec![];
+    };
+    let mut found: Vec<(u64, String, u64)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let number = name.split('-').next()?.parse::<u64>().ok()?;
+            name.ends_with(".cast")
+                .then(|| (number, name, e.metadata().map(|m| m.len()).unwrap_or(0)))
+        })
+        .collect();
+    found.sort();
+    let mut total = 0;
+    found
+        .into_iter()
+        .map(|(_, name, bytes)| {
+            let fits = bytes <= REPLAY_MAX && total + bytes <= REPLAYS_MAX;
+            let cast = if fits {
+                std::fs::read_to_string(dir.join(&name)).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            total += cast.len() as u64;
+            Replay {
+                name: format!("recordings/{name}"),
+                cast,
+                bytes,
+            }
+        })
+        .collect()
+}
+
 /// Where a recorded shell's keys and sizes come from.
 pub struct Keys {
     /// Chunks of typed input; closed at end of input.
@@ -225,5 +277,20 @@ mod tests {
         let path = dir.path().join("1-web.cast");
         Cast::create(&path, (80, 24), "t").unwrap();
         assert!(Cast::create(&path, (80, 24), "t").is_err());
+    }
+
+    #[test]
+    fn recordings_replay_in_the_order_they_were_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join("recordings");
+        std::fs::create_dir_all(&rec).unwrap();
+        for name in ["10-workstation.cast", "2-web.cast", "notes.txt"] {
+            std::fs::write(rec.join(name), name).unwrap();
+        }
+        let names: Vec<String> = replays(dir.path()).into_iter().map(|r| r.name).collect();
+        assert_eq!(
+            names,
+            ["recordings/2-web.cast", "recordings/10-workstation.cast"]
+        );
     }
 }

@@ -776,6 +776,32 @@ async fn the_candidates_browser_terminal_reaches_only_its_session_is_recorded_an
     );
     assert_eq!(process("Read a service's log")["seen"], false);
 
+    // The report page replays the recording, offline, in the page itself.
+    let replay = b.open(&format!("{base}/s/{a}/report?token={token}")).await;
+    front(&mut b, &replay).await;
+    b.wait_for(
+        &replay,
+        "!!document.querySelector('[data-cast] .play')",
+        true.into(),
+        Duration::from_secs(30),
+    )
+    .await;
+    b.eval(
+        &replay,
+        "(() => { const d = document.querySelector('[data-cast]'); d.open = true; d.querySelector('.speed').value = '8'; d.querySelector('.play').click(); })()",
+    )
+    .await;
+    b.wait_for(
+        &replay,
+        &format!(
+            "(document.querySelector('[data-cast] .xterm-rows') || {{innerText: ''}}).innerText.replace(/\\u00a0/g, ' ').includes({})",
+            serde_json::to_string(&format!("bf-{a}-orders")).unwrap()
+        ),
+        true.into(),
+        Duration::from_secs(60),
+    )
+    .await;
+
     // `breakfix connect` attaches the candidate's own terminal to a shell of the same
     // workstation, through the same link.
     tokio::task::block_in_place(|| {

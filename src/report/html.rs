@@ -103,10 +103,113 @@ fn list(o: &mut String, title: &str, items: &[String]) -> std::fmt::Result {
 }
 
 pub fn render(r: &Report) -> String {
-    crate::report::to_string(|o| write_report(o, r))
+    render_with(r, &Extras::default())
 }
 
-fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
+/// What a report page carries besides the report: the session's terminal recordings, and
+/// xterm.js to replay them in the page (no network needed).
+#[derive(Default)]
+pub struct Extras<'a> {
+    pub replays: &'a [crate::recording::Replay],
+    /// xterm.js and its style sheet; without them the recordings are only listed.
+    pub xterm: Option<(&'a str, &'a str)>,
+}
+
+pub fn render_with(r: &Report, extras: &Extras) -> String {
+    crate::report::to_string(|o| write_report(o, r, extras))
+}
+
+/// Replays a recording in the page: its output at its pace (idle stretches shortened to
+/// two seconds), with play, pause and speed.
+const PLAYER: &str = r#"(() => {
+  if (!window.Terminal) return;
+  const fmt = s => Math.floor(s / 60) + 'm' + String(Math.floor(s % 60)).padStart(2, '0') + 's';
+  for (const box of document.querySelectorAll('[data-cast]')) {
+    const lines = JSON.parse(document.getElementById(box.dataset.cast).textContent).split('\n');
+    const head = JSON.parse(lines[0] || '{}');
+    const events = lines.slice(1).map(l => { try { return JSON.parse(l); } catch (e) { return null; } })
+      .filter(e => e && (e[1] === 'o' || e[1] === 'r'));
+    const term = new Terminal({ cols: head.width || 80, rows: head.height || 24, rendererType: 'dom', disableStdin: true });
+    term.open(box.querySelector('.screen'));
+    const play = box.querySelector('.play'), pos = box.querySelector('.pos'), speed = box.querySelector('.speed');
+    const total = events.length ? events[events.length - 1][0] : 0;
+    let i = 0, timer = null;
+    pos.textContent = fmt(0) + ' / ' + fmt(total);
+    function step() {
+      if (i >= events.length) { timer = null; play.textContent = 'Play again'; return; }
+      const e = events[i++];
+      if (e[1] === 'o') term.write(e[2]);
+      else { const m = /^(\d+)x(\d+)$/.exec(e[2]); if (m) term.resize(+m[1], +m[2]); }
+      pos.textContent = fmt(e[0]) + ' / ' + fmt(total);
+      const next = events[i];
+      timer = setTimeout(step, next ? Math.min(next[0] - e[0], 2) * 1000 / Number(speed.value) : 0);
+    }
+    play.addEventListener('click', () => {
+      if (timer) { clearTimeout(timer); timer = null; play.textContent = 'Play'; return; }
+      if (i >= events.length) { term.reset(); i = 0; }
+      play.textContent = 'Pause';
+      step();
+    });
+  }
+})();"#;
+
+/// Text for inside a `<script>` element: it cannot end the element early.
+fn in_script(text: &str) -> String {
+    text.replace("</script", "<\\/script")
+        .replace("</SCRIPT", "<\\/SCRIPT")
+}
+
+fn recordings(o: &mut String, extras: &Extras) -> std::fmt::Result {
+    if extras.replays.is_empty() {
+        return Ok(());
+    }
+    writeln!(o, "<h2>Terminal recordings</h2>")?;
+    if extras.xterm.is_none() {
+        writeln!(
+            o,
+            "<p class=\"meta\">In the session's folder; <code>asciinema play</code> plays them (this page replays them where Debian's <code>node-xterm</code> is installed).</p>"
+        )?;
+    }
+    writeln!(o, "<ul class=\"recordings\">")?;
+    for (n, rec) in extras.replays.iter().enumerate() {
+        match (&extras.xterm, rec.cast.is_empty()) {
+            (Some(_), false) => {
+                writeln!(
+                    o,
+                    "<li><details data-cast=\"cast-{n}\"><summary>{}</summary>\
+                     <div class=\"player\"><button type=\"button\" class=\"play\">Play</button> \
+                     <select class=\"speed\"><option value=\"1\">1×</option><option value=\"2\">2×</option><option value=\"8\">8×</option></select> \
+                     <span class=\"pos meta\"></span></div><div class=\"screen\"></div></details>\
+                     <script type=\"application/json\" id=\"cast-{n}\">{}</script></li>",
+                    esc(&rec.name),
+                    serde_json::to_string(&rec.cast)
+                        .unwrap_or_default()
+                        .replace("</", "<\\/")
+                )?;
+            }
+            (Some(_), true) => writeln!(
+                o,
+                "<li>{} <span class=\"meta\">({} bytes: too large to embed; play it with asciinema)</span></li>",
+                esc(&rec.name),
+                rec.bytes
+            )?,
+            (None, _) => writeln!(o, "<li>{}</li>", esc(&rec.name))?,
+        }
+    }
+    writeln!(o, "</ul>")?;
+    if let Some((script, style)) = extras.xterm {
+        writeln!(
+            o,
+            "<style>{}\n.screen {{ background: #000; padding: 4px; display: inline-block; }}</style>\n<script>{}</script>\n<script>{}</script>",
+            style.replace("</", "<\\/"),
+            in_script(script),
+            PLAYER
+        )?;
+    }
+    Ok(())
+}
+
+fn write_report(o: &mut String, r: &Report, extras: &Extras) -> std::fmt::Result {
     let who = super::candidate(r);
     write!(
         o,
@@ -204,6 +307,7 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
     if r.scope == Scope::All {
         signals(o, r)?;
         timeline(o, r)?;
+        recordings(o, extras)?;
         notes(o, r)?;
         writeln!(o, "<h2>Follow-up questions for the debrief</h2><ol>")?;
         for q in &r.follow_ups {

@@ -286,4 +286,36 @@ mod tests {
         assert_eq!(back.score, r.score);
         assert_eq!(back.checks.len(), r.checks.len());
     }
+
+    #[test]
+    fn a_recording_replays_in_the_page_and_cannot_end_its_script_early() {
+        let r = crate::grade::sample::report(|_| Status::Pass);
+        let cast = "{\"version\": 2, \"width\": 80, \"height\": 24}\n[0.5, \"o\", \"</script><script>alert(1)</script>\"]\n".to_string();
+        let replays = [crate::recording::Replay {
+            name: "recordings/1-workstation.cast".into(),
+            bytes: cast.len() as u64,
+            cast,
+        }];
+        let extras = html::Extras {
+            replays: &replays,
+            xterm: Some(("window.Terminal = function () {};", ".xterm {}")),
+        };
+        let page = html::render_with(&r, &extras);
+        assert!(page.contains("data-cast=\"cast-0\""), "{page}");
+        // The element holds the whole recording: nothing in it ended the element early.
+        let start = page.find("id=\"cast-0\">").unwrap() + "id=\"cast-0\">".len();
+        let end = start + page[start..].find("</script>").unwrap();
+        let back: String = serde_json::from_str(&page[start..end]).unwrap();
+        assert_eq!(back, replays[0].cast);
+        // Without xterm.js the recordings are listed, not replayed.
+        let listed = html::render_with(
+            &r,
+            &html::Extras {
+                replays: &replays,
+                xterm: None,
+            },
+        );
+        assert!(listed.contains("recordings/1-workstation.cast"));
+        assert!(!listed.contains("data-cast"));
+    }
 }

@@ -789,7 +789,18 @@ async fn report_page(State(app): State<Shared>, Path(id): Path<String>) -> Respo
         return not_found(&id);
     }
     match engine::last_report(&app.store, &id) {
-        Ok(r) => Html(crate::report::html::render(&r)).into_response(),
+        Ok(r) => {
+            let replays = crate::recording::replays(&app.store.dir(&id));
+            let extras = crate::report::html::Extras {
+                replays: &replays,
+                xterm: app
+                    .xterm
+                    .as_ref()
+                    .ok()
+                    .map(|x| (x.script.as_str(), x.style.as_str())),
+            };
+            Html(crate::report::html::render_with(&r, &extras)).into_response()
+        }
         Err(EngineError::NeverGraded { .. }) => Html(page::message(
             "Not graded yet. `breakfix grade` grades the session (with settling time for each check); the dashboard shows the live rounds meanwhile.",
         ))

@@ -566,7 +566,7 @@ pub(super) async fn grade(
     let store = g.store()?;
     let id = pick_session(&store, session)?;
     let r = if store.load(&id)?.status == Status::Ready {
-        let (eng, id) = g.session(Some(id)).await?;
+        let (eng, id) = g.session(Some(id.clone())).await?;
         eng.grade(&id, Scope::All).await?
     } else {
         let r = engine::last_report(&store, &id)?;
@@ -580,7 +580,20 @@ pub(super) async fn grade(
         r
     };
     let key = crate::seal::signing_key_for(store.root())?;
-    let text = report::render_sealed(&r, format, key.as_ref());
+    let text = if format == Format::Html {
+        // The page replays the session's terminal recordings, with xterm.js inside it.
+        let replays = crate::recording::replays(&store.dir(&id));
+        let xterm = crate::serve::xterm::load(&crate::serve::xterm::root()).ok();
+        let extras = report::html::Extras {
+            replays: &replays,
+            xterm: xterm
+                .as_ref()
+                .map(|x| (x.script.as_str(), x.style.as_str())),
+        };
+        report::html::render_with(&r, &extras)
+    } else {
+        report::render_sealed(&r, format, key.as_ref())
+    };
     match output {
         Some(path) => {
             crate::session::write_atomic(&path, text.as_bytes())?;
