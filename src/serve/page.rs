@@ -333,7 +333,7 @@ fn write_session(
 
 /// The styles of a page with the terminal.
 const TERMINAL_STYLE: &str = r#"
-.terminal { background: #000; padding: 4px; border-radius: 6px; height: 32rem; }
+.terminal { background: #000; padding: 4px; border-radius: 6px; min-height: 20rem; overflow: hidden; display: inline-block; max-width: 100%; }
 .terminal-bar { display: flex; gap: 1rem; align-items: baseline; flex-wrap: wrap; }
 "#;
 
@@ -354,7 +354,7 @@ pub fn candidate(title: &str, session: &str, briefing: &str, socket: &str) -> St
              <title>{t}</title><style>{STYLE}{TERMINAL_STYLE}\
              body {{ max-width: none; display: grid; grid-template-columns: minmax(18rem, 32rem) 1fr; gap: 1rem; height: 95vh; }}\
              .briefing {{ overflow: auto; }} .briefing pre {{ white-space: pre-wrap; font: inherit; }}\
-             .terminal {{ height: calc(95vh - 3rem); }}</style></head><body data-page=\"candidate\">\n\
+             .terminal {{ display: block; height: calc(95vh - 3rem); }}</style></head><body data-page=\"candidate\">\n\
              <section class=\"briefing\"><h1>{t}</h1><p class=\"meta\">session {sid}</p><pre>{b}</pre></section>\n\
              <section><div class=\"terminal-bar\"><h2>Your workstation</h2>\
              <span id=\"terminal-state\" class=\"meta\">connecting…</span></div>\
