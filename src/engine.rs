@@ -337,6 +337,44 @@ fn empty_workspace(workspace: &Path, from: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The commands of one recorded terminal, joining the session's timeline as they are entered.
+#[derive(Clone)]
+struct CommandsJoined {
+    store: Store,
+    session: String,
+    path: PathBuf,
+    opened_at: OffsetDateTime,
+    target: String,
+    recording: String,
+    /// How many of the recording's commands the session already holds.
+    saved: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CommandsJoined {
+    /// Adds the commands the recording holds beyond those saved; gives how many it holds.
+    fn save_new(&self) -> Result<usize> {
+        use std::sync::atomic::Ordering;
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let all = crate::timeline::commands_in_cast(&text);
+        let _lock = self.store.lock(&self.session, LOCK_WAIT)?;
+        let saved = self.saved.load(Ordering::SeqCst);
+        if all.len() > saved {
+            let mut s = self.store.load(&self.session)?;
+            s.commands.extend(all[saved..].iter().map(|(t, command)| {
+                crate::timeline::CommandRun {
+                    at: self.opened_at + Duration::from_secs_f64(*t),
+                    target: self.target.clone(),
+                    command: command.clone(),
+                    recording: self.recording.clone(),
+                }
+            }));
+            self.store.save(&s)?;
+            self.saved.store(all.len(), Ordering::SeqCst);
+        }
+        Ok(all.len())
+    }
+}
+
 /// What the workstation's shell greets the candidate with.
 fn motd(pkg: &Package, s: &Session) -> String {
     format!(
@@ -945,23 +983,36 @@ impl Engine {
             }
             self.store.save(&s)?;
         }
-        let pumped = crate::recording::pump(term, keys, screen, &mut cast).await;
-        // Whatever ended the shell, what was recorded is kept and read back.
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let commands: Vec<crate::timeline::CommandRun> = crate::timeline::commands_in_cast(&text)
-            .into_iter()
-            .map(|(t, command)| crate::timeline::CommandRun {
-                at: opened_at + Duration::from_secs_f64(t),
-                target: service.clone(),
-                command,
-                recording: rel.clone(),
+        // The commands join the timeline as they are entered (a grade or the dashboard sees
+        // them while the shell is still open), from a task of their own so that a session
+        // locked by a long grade never holds up the terminal.
+        let joined = CommandsJoined {
+            store: self.store.clone(),
+            session: s.id.clone(),
+            path: path.clone(),
+            opened_at,
+            target: service.clone(),
+            recording: rel.clone(),
+            saved: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        };
+        let (entered, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let saver = {
+            let joined = joined.clone();
+            tokio::spawn(async move {
+                while lines.recv().await.is_some() {
+                    while lines.try_recv().is_ok() {}
+                    let joined = joined.clone();
+                    let _ = tokio::task::spawn_blocking(move || joined.save_new()).await;
+                }
             })
-            .collect();
-        let count = commands.len();
+        };
+        let pumped = crate::recording::pump(term, keys, screen, &mut cast, Some(entered)).await;
+        let _ = saver.await;
+        // Whatever ended the shell, what was recorded is kept and read back.
+        let count = joined.save_new()?;
         {
             let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
             let mut s = self.store.load(&s.id)?;
-            s.commands.extend(commands);
             s.record(
                 EventKind::Shell,
                 format!("{what} in {place} closed: {count} command(s) ({rel})"),

@@ -171,12 +171,14 @@ pub struct Keys {
 }
 
 /// Pumps keys into the terminal and its output to `screen`, recording both, until the
-/// program in the terminal exits.
+/// program in the terminal exits. `entered` hears of each line entered (keys with a line end),
+/// once the recording holds it.
 pub async fn pump(
     term: Terminal,
     mut keys: Keys,
     mut screen: impl AsyncWrite + Unpin,
     cast: &mut Cast,
+    entered: Option<tokio::sync::mpsc::UnboundedSender<()>>,
 ) -> std::io::Result<()> {
     let Terminal {
         mut output,
@@ -209,6 +211,11 @@ pub async fn pump(
             key = keys.input.recv(), if typing => match key {
                 Some(bytes) => {
                     cast.input(&bytes)?;
+                    if let Some(tx) = &entered
+                        && bytes.iter().any(|b| *b == b'\r' || *b == b'\n')
+                    {
+                        let _ = tx.send(());
+                    }
                     // The shell may be gone already; its output's end says so.
                     let _ = input.write_all(&bytes).await;
                     let _ = input.flush().await;

@@ -611,6 +611,23 @@ async fn the_candidates_browser_terminal_reaches_only_its_session_is_recorded_an
     );
     assert!(!shown.contains("workstation"), "{shown}");
 
+    // The command joins the timeline as it is entered, while the shell is still open.
+    tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = env.json(&["show", &a, "--json"], EXIT_OK);
+            let joined = v["session"]["commands"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["command"] == "docker ps --format '{{.Names}}'")
+            });
+            if joined {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not in the timeline: {v:#}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+
     // The interviewer's page mirrors it, replaying what was already on the screen.
     let mirror = b.open(&format!("{base}/s/{a}?token={token}")).await;
     b.wait_for(

@@ -442,7 +442,10 @@ async fn attach_tty(
         Err(why) => return (StatusCode::CONFLICT, format!("{why}\n")).into_response(),
     };
     let (store, id) = (app.store.clone(), s.id.clone());
-    ws.on_upgrade(move |socket| terminal::attach(socket, hub, seat, store, id))
+    // Keys and control messages are small; a page sending more is not typing.
+    ws.max_message_size(1 << 20)
+        .max_frame_size(1 << 20)
+        .on_upgrade(move |socket| terminal::attach(socket, hub, seat, store, id))
 }
 
 /// The session's shell in its workstation: the running one, or a new recorded one.

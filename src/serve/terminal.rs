@@ -27,6 +27,9 @@ const SCROLLBACK: usize = 256 * 1024;
 const BURST: usize = 16;
 /// How much of pasted text a signal quotes.
 const QUOTE: usize = 300;
+/// The most signals one shell records: a page that pastes in a loop does not fill the
+/// session's record.
+const MAX_SIGNALS: usize = 200;
 
 /// What a page is told.
 #[derive(Clone, Debug)]
@@ -55,6 +58,7 @@ pub(super) struct Hub {
     /// An interviewer holds the keyboard.
     taken: AtomicBool,
     ended: AtomicBool,
+    signals: std::sync::atomic::AtomicUsize,
 }
 
 impl Hub {
@@ -70,6 +74,7 @@ impl Hub {
             size: Mutex::new(size),
             taken: AtomicBool::new(false),
             ended: AtomicBool::new(false),
+            signals: std::sync::atomic::AtomicUsize::new(0),
         });
         let keys = crate::recording::Keys {
             input: key_rx,
@@ -77,6 +82,22 @@ impl Hub {
             end_with_eof: false,
         };
         (hub, keys)
+    }
+
+    /// Records a signal, up to [`MAX_SIGNALS`] for this shell (saying so at the bound).
+    fn signal(&self, store: &Store, id: &str, detail: String) {
+        match self.signals.fetch_add(1, Ordering::SeqCst) {
+            n if n < MAX_SIGNALS => record(store, id, EventKind::Signal, detail),
+            n if n == MAX_SIGNALS => record(
+                store,
+                id,
+                EventKind::Signal,
+                format!(
+                    "more than {MAX_SIGNALS} signals from this shell: the rest are not recorded (the recording has every byte)"
+                ),
+            ),
+            _ => {}
+        }
     }
 
     pub(super) fn is_ended(&self) -> bool {
@@ -251,7 +272,7 @@ pub(super) async fn attach(mut ws: WebSocket, hub: Arc<Hub>, seat: Seat, store: 
                         if seat == Seat::Candidate
                             && let Some(signal) = input_signal(&keys)
                         {
-                            record(&store, &id, EventKind::Signal, signal);
+                            hub.signal(&store, &id, signal);
                         }
                         if hub.keys.send(keys.to_vec()).await.is_err() {
                             return;
@@ -276,7 +297,7 @@ pub(super) async fn attach(mut ws: WebSocket, hub: Arc<Hub>, seat: Seat, store: 
                                 ),
                                 (true, None) => continue,
                             };
-                            record(&store, &id, EventKind::Signal, detail);
+                            hub.signal(&store, &id, detail);
                         }
                         if let (Some(take), Seat::Interviewer) = (c.take, seat)
                             && hub.taken.swap(take, Ordering::SeqCst) != take
