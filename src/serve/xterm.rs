@@ -18,7 +18,7 @@ const MAX_BYTES: u64 = 8 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum XtermError {
     #[error(
-        "find xterm.js in {}: install Debian's `node-xterm` package (apt-get install node-xterm; `breakfix setup` does it) or set BREAKFIX_XTERM to its folder",
+        "find xterm.js in {}: install Debian's `node-xterm` package (apt-get install node-xterm), or set BREAKFIX_XTERM to a folder holding its lib/",
         root.display()
     )]
     Missing { root: PathBuf },

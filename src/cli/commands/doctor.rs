@@ -87,6 +87,18 @@ pub(super) async fn doctor(
             ),
         )),
     }
+    let xterm = crate::serve::xterm::load(&crate::serve::xterm::root());
+    rows.push(HealthItem::new(
+        "xterm.js (node-xterm)",
+        xterm.is_ok(),
+        match &xterm {
+            Ok(_) => "installed (the candidate's terminal in the browser, report replays)".to_string(),
+            Err(e) => format!(
+                "missing: `breakfix serve` cannot show candidates a terminal ({})",
+                crate::chain::one_line(e)
+            ),
+        },
+    ));
     rows.push(tool_row(
         "git",
         "installed (workspaces that are repositories)",
