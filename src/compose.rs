@@ -777,7 +777,7 @@ fn resolve(
                 at,
                 "service names use lowercase letters, digits, `-` and `_`".into(),
             );
-        } else if name == crate::backend::WORKSTATION {
+        } else if name == WORKSTATION {
             err(
                 at,
                 "`workstation` is the candidate's own workstation, which breakfix starts: name the service otherwise".into(),
@@ -969,6 +969,10 @@ pub fn shadows_tools(target: &str) -> bool {
         t.starts_with(d) || d.starts_with(&t)
     })
 }
+
+/// The service name reserved for the candidate's workstation: a compose file may not use it,
+/// and `shell` reaches the workstation by it.
+pub const WORKSTATION: &str = "workstation";
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()

@@ -583,18 +583,33 @@ impl Engine {
         Ok(s)
     }
 
-    /// Builds, deploys, injects faults, waits for the broken state and starts the clock.
+    /// Builds, deploys, injects faults, waits for the broken state, starts the candidate's
+    /// workstation and starts the clock.
     pub async fn provision(
         &self,
         pkg: &Package,
         s: &mut Session,
         progress: &dyn Progress,
     ) -> Result<()> {
+        self.provision_for(pkg, s, progress, true).await
+    }
+
+    /// As [`Engine::provision`]; `workstation: false` for a sandbox no candidate works in
+    /// (`verify`).
+    async fn provision_for(
+        &self,
+        pkg: &Package,
+        s: &mut Session,
+        progress: &dyn Progress,
+        workstation: bool,
+    ) -> Result<()> {
         let _lock = self.store.lock(&s.id, LOCK_WAIT)?;
         self.backend.prepare(&images_for(pkg), progress).await?;
         self.deploy_broken(pkg, s, progress).await?;
         self.grant(pkg, s).await?;
-        self.workstation(pkg, s, progress).await?;
+        if workstation {
+            self.workstation(pkg, s, progress).await?;
+        }
         s.status = SessionStatus::Ready;
         s.ready_at = Some(OffsetDateTime::now_utc());
         s.workspace_files = crate::timeline::snapshot(&s.workspace);
@@ -1227,7 +1242,7 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<()> {
         let clock = Instant::now();
-        if let Err(e) = self.provision(pkg, s, progress).await {
+        if let Err(e) = self.provision_for(pkg, s, progress, false).await {
             let _ = self.abort(s, &format!("verify: {e}")).await;
             return Err(e);
         }

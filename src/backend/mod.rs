@@ -44,9 +44,7 @@ pub struct Target {
     pub store: String,
 }
 
-/// The service name reserved for the candidate's workstation: a compose file may not use it,
-/// and `shell`, `exec` and `logs` reach the workstation by it.
-pub const WORKSTATION: &str = "workstation";
+pub use crate::compose::WORKSTATION;
 
 /// What the candidate's workstation mounts and runs as.
 #[derive(Clone, Debug)]
