@@ -92,7 +92,9 @@ pub(super) async fn doctor(
         "xterm.js (node-xterm)",
         xterm.is_ok(),
         match &xterm {
-            Ok(_) => "installed (the candidate's terminal in the browser, report replays)".to_string(),
+            Ok(_) => {
+                "installed (the candidate's terminal in the browser, report replays)".to_string()
+            }
             Err(e) => format!(
                 "missing: `breakfix serve` cannot show candidates a terminal ({})",
                 crate::chain::one_line(e)
