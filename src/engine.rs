@@ -234,8 +234,6 @@ pub struct Verification {
     pub fixes: Vec<Report>,
 }
 
-/// Takes a live session's lock, then reads it, so what is saved afterwards cannot overwrite
-/// a change another command made in between.
 /// Adds one event to a session's timeline (under its lock).
 pub fn record_event(store: &Store, id: &str, kind: EventKind, detail: &str) -> Result<()> {
     let _lock = store.lock(id, LOCK_WAIT)?;
@@ -245,6 +243,8 @@ pub fn record_event(store: &Store, id: &str, kind: EventKind, detail: &str) -> R
     Ok(())
 }
 
+/// Takes a live session's lock, then reads it, so what is saved afterwards cannot overwrite
+/// a change another command made in between.
 pub fn lock_live(store: &Store, id: &str) -> Result<(session::Lock, Session)> {
     let id = store.resolve(id)?;
     let lock = store.lock(&id, LOCK_WAIT)?;
@@ -880,8 +880,8 @@ impl Engine {
     }
 
     /// Opens a recorded shell in a service of a live session (default: the candidate's
-    /// workstation, else the first service). Everything shown and typed goes to an asciicast file in
-    /// the session's `recordings/`; the commands typed join the session's timeline.
+    /// workstation, else the first service). Everything shown and typed goes to an asciicast
+    /// file in the session's `recordings/`; the commands typed join the session's timeline.
     pub async fn shell(
         &self,
         id: &str,

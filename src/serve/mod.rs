@@ -437,7 +437,19 @@ async fn attach_tty(
     ws: axum::extract::WebSocketUpgrade,
     seat: terminal::Seat,
 ) -> Response {
-    let hub = match open_hub(&app, &s).await {
+    let hub = match seat {
+        // Watching opens no shell of its own: the mirror waits for the candidate's.
+        terminal::Seat::Interviewer => app
+            .hubs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&s.id)
+            .filter(|h| !h.is_ended())
+            .cloned()
+            .ok_or_else(|| "the candidate has not opened their terminal yet".to_string()),
+        terminal::Seat::Candidate => open_hub(&app, &s).await,
+    };
+    let hub = match hub {
         Ok(h) => h,
         Err(why) => return (StatusCode::CONFLICT, format!("{why}\n")).into_response(),
     };

@@ -57,7 +57,7 @@
     };
     ws.onclose = () => {
       if (ended) return;
-      say('Connection lost; reconnecting…');
+      say(seat === 'interviewer' ? 'Waiting for the candidate\'s terminal…' : 'Connection lost; reconnecting…');
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 8000);
     };
