@@ -170,6 +170,46 @@ pub struct Keys {
     pub end_with_eof: bool,
 }
 
+/// When to type Ctrl-D after piped input has ended: once the terminal has been quiet for a
+/// moment, and again after each longer quiet spell. Typed at once it would reach the
+/// terminal before the shell reads the lines before it.
+#[derive(Default)]
+pub struct EndOfInput {
+    due: Option<tokio::time::Instant>,
+}
+
+impl EndOfInput {
+    const QUIET: std::time::Duration = std::time::Duration::from_millis(500);
+
+    /// Input ended; a Ctrl-D is due only when it was not a terminal (`piped`).
+    pub fn input_ended(&mut self, piped: bool) {
+        if piped {
+            self.due = Some(tokio::time::Instant::now() + Self::QUIET);
+        }
+    }
+
+    /// The terminal printed something: wait for quiet again.
+    pub fn output_seen(&mut self) {
+        if self.due.is_some() {
+            self.due = Some(tokio::time::Instant::now() + Self::QUIET);
+        }
+    }
+
+    /// A Ctrl-D was just typed: the next one after a longer quiet spell.
+    pub fn typed(&mut self) {
+        self.due = Some(tokio::time::Instant::now() + Self::QUIET * 2);
+    }
+
+    pub fn armed(&self) -> bool {
+        self.due.is_some()
+    }
+
+    /// When the next Ctrl-D is due (now, when none is).
+    pub fn at(&self) -> tokio::time::Instant {
+        self.due.unwrap_or_else(tokio::time::Instant::now)
+    }
+}
+
 /// Pumps keys into the terminal and its output to `screen`, recording both, until the
 /// program in the terminal exits. `entered` hears of each line entered (keys with a line end),
 /// once the recording holds it.
@@ -186,27 +226,24 @@ pub async fn pump(
         resize,
         ..
     } = term;
-    const QUIET: std::time::Duration = std::time::Duration::from_millis(500);
     let mut typing = true;
-    let mut eof_due: Option<tokio::time::Instant> = None;
+    let mut eof = EndOfInput::default();
     loop {
-        let eof_at = eof_due.unwrap_or_else(tokio::time::Instant::now);
+        let eof_at = eof.at();
         tokio::select! {
             chunk = output.next() => match chunk {
                 Some(bytes) => {
                     screen.write_all(&bytes).await?;
                     screen.flush().await?;
                     cast.output(&bytes)?;
-                    if eof_due.is_some() {
-                        eof_due = Some(tokio::time::Instant::now() + QUIET);
-                    }
+                    eof.output_seen();
                 }
                 None => break,
             },
-            _ = tokio::time::sleep_until(eof_at), if eof_due.is_some() => {
+            _ = tokio::time::sleep_until(eof_at), if eof.armed() => {
                 let _ = input.write_all(b"\x04").await;
                 let _ = input.flush().await;
-                eof_due = Some(tokio::time::Instant::now() + QUIET * 2);
+                eof.typed();
             },
             key = keys.input.recv(), if typing => match key {
                 Some(bytes) => {
@@ -222,9 +259,7 @@ pub async fn pump(
                 }
                 None => {
                     typing = false;
-                    if keys.end_with_eof {
-                        eof_due = Some(tokio::time::Instant::now() + QUIET);
-                    }
+                    eof.input_ended(keys.end_with_eof);
                 }
             },
             Some(size) = keys.resize.recv() => {

@@ -71,19 +71,16 @@ async fn pump(url: String, size: (u16, u16), mut keys: Keys) -> Result<String, C
     };
     let _ = tx.send(resize(size)).await;
     let mut screen = tokio::io::stdout();
-    const QUIET: std::time::Duration = std::time::Duration::from_millis(500);
     let mut typing = true;
-    let mut eof_due: Option<tokio::time::Instant> = None;
+    let mut eof = crate::recording::EndOfInput::default();
     loop {
-        let eof_at = eof_due.unwrap_or_else(tokio::time::Instant::now);
+        let eof_at = eof.at();
         tokio::select! {
             msg = rx.next() => match msg {
                 Some(Ok(Message::Binary(b))) => {
                     let _ = screen.write_all(&b).await;
                     let _ = screen.flush().await;
-                    if eof_due.is_some() {
-                        eof_due = Some(tokio::time::Instant::now() + QUIET);
-                    }
+                    eof.output_seen();
                 }
                 Some(Ok(Message::Text(t))) => {
                     let v: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
@@ -96,9 +93,9 @@ async fn pump(url: String, size: (u16, u16), mut keys: Keys) -> Result<String, C
                 }
                 Some(Ok(_)) => {}
             },
-            _ = tokio::time::sleep_until(eof_at), if eof_due.is_some() => {
+            _ = tokio::time::sleep_until(eof_at), if eof.armed() => {
                 let _ = tx.send(Message::Binary(b"\x04".to_vec().into())).await;
-                eof_due = Some(tokio::time::Instant::now() + QUIET * 2);
+                eof.typed();
             }
             key = keys.input.recv(), if typing => match key {
                 Some(bytes) => {
@@ -106,9 +103,7 @@ async fn pump(url: String, size: (u16, u16), mut keys: Keys) -> Result<String, C
                 }
                 None => {
                     typing = false;
-                    if keys.end_with_eof {
-                        eof_due = Some(tokio::time::Instant::now() + QUIET);
-                    }
+                    eof.input_ended(keys.end_with_eof);
                 }
             },
             Some(size) = keys.resize.recv() => {

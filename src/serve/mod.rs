@@ -241,7 +241,6 @@ pub async fn run(
         addr: opts.addr,
         source,
     })?;
-    let mut app = new_app(store, connect, token, opts.interval);
     let base = opts
         .public_url
         .map(|u| u.trim_end_matches('/').to_string())
@@ -250,10 +249,7 @@ pub async fn run(
     if let Err(why) = &xterm {
         eprintln!("warning: candidates' terminals will not show: failed to {why}");
     }
-    if let Some(a) = Arc::get_mut(&mut app) {
-        a.xterm = xterm;
-        a.base_url = base.clone();
-    }
+    let app = new_app(store, connect, token, opts.interval, xterm, base.clone());
     let served = Served {
         url: base,
         pid: std::process::id(),
@@ -277,7 +273,14 @@ pub async fn run(
     result
 }
 
-fn new_app(store: Store, connect: Connector, token: Option<String>, interval: Duration) -> Shared {
+fn new_app(
+    store: Store,
+    connect: Connector,
+    token: Option<String>,
+    interval: Duration,
+    xterm: Result<xterm::Xterm, String>,
+    base_url: String,
+) -> Shared {
     let (tx, _) = tokio::sync::broadcast::channel(256);
     Arc::new(App {
         store,
@@ -290,8 +293,8 @@ fn new_app(store: Store, connect: Connector, token: Option<String>, interval: Du
         backends: tokio::sync::Mutex::new(HashMap::new()),
         tx,
         hubs: Mutex::new(HashMap::new()),
-        xterm: Err("not loaded".into()),
-        base_url: String::new(),
+        xterm,
+        base_url,
     })
 }
 
@@ -941,6 +944,8 @@ mod tests {
             never_connects(),
             token.map(str::to_string),
             Duration::from_secs(1),
+            Err("not in this test".into()),
+            "http://127.0.0.1:7878".into(),
         );
         (dir, app)
     }
