@@ -139,9 +139,11 @@ pub enum Command {
         until_passing: bool,
     },
     /// Run the interviewers' web dashboard: live sessions, their clocks, checks turning green
-    /// as they pass (pushed to the page), hints taken, notes and marks, a link to each report.
+    /// as they pass (pushed to the page), hints taken, notes and marks, a link to each report,
+    /// and each candidate's terminal mirrored live. Candidates open their own link: the
+    /// briefing beside a terminal on their workstation.
     #[command(
-        after_help = "Listens on 127.0.0.1 only, unless told otherwise. Bound to any other address it requires a token:\nthe one given (--token or BREAKFIX_SERVE_TOKEN), or one it makes up and prints in the address to open.\n  breakfix serve                          # http://127.0.0.1:7878/\n  breakfix serve --bind 0.0.0.0:7878      # prints http://<host>:7878/?token=..."
+        after_help = "Listens on 127.0.0.1 only, unless told otherwise. Bound to any other address it requires a token:\nthe one given (--token or BREAKFIX_SERVE_TOKEN), or one it makes up and prints in the address to open.\n  breakfix serve                          # http://127.0.0.1:7878/\n  breakfix serve --bind 0.0.0.0:7878      # prints http://<host>:7878/?token=...\n\nCandidate links (`breakfix status <session>` gives them while this runs) carry a secret of their own: they open that session's candidate page only, until its time limit plus 15 minutes. The terminal needs Debian's node-xterm package (`breakfix doctor` says whether it is there)."
     )]
     Serve {
         /// Address and port to listen on (port 0: any free port, printed).
