@@ -311,15 +311,22 @@ impl Bound for Ceiling {
         {
             err(
                 image.pos,
-                format!(
-                    "image `{}` is not one this scenario runs: a service may use {} or build one from the workspace",
-                    image.value,
-                    self.images
-                        .iter()
-                        .map(|i| format!("`{i}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                if self.images.is_empty() {
+                    format!(
+                        "image `{}` is not one this scenario runs: a service must build its image from the workspace",
+                        image.value
+                    )
+                } else {
+                    format!(
+                        "image `{}` is not one this scenario runs: a service may use {} or build one from the workspace",
+                        image.value,
+                        self.images
+                            .iter()
+                            .map(|i| format!("`{i}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
             );
         }
         if let Some(env) = &svc.environment {
@@ -391,7 +398,7 @@ impl Bound for Ceiling {
                 self.services
             ));
         }
-        let memory: i64 = d.services.iter().map(|s| s.memory).sum();
+        let memory: i64 = total(d.services.iter().map(|s| s.memory));
         if memory > self.memory {
             err(format!(
                 "the services ask for {} MiB of memory together, above the scenario's ceiling of {} MiB (services without `mem_limit` count {} MiB)",
@@ -400,7 +407,7 @@ impl Bound for Ceiling {
                 compose::DEFAULT_MEMORY >> 20
             ));
         }
-        let cpus: i64 = d.services.iter().map(|s| s.nano_cpus).sum();
+        let cpus: i64 = total(d.services.iter().map(|s| s.nano_cpus));
         if cpus > self.nano_cpus {
             err(format!(
                 "the services ask for {} CPUs together, above the scenario's ceiling of {} (services without `cpus` count {})",
@@ -409,7 +416,7 @@ impl Bound for Ceiling {
                 compose::DEFAULT_NANO_CPUS as f64 / 1e9
             ));
         }
-        let pids: i64 = d.services.iter().map(|s| s.pids_limit).sum();
+        let pids: i64 = total(d.services.iter().map(|s| s.pids_limit));
         if pids > self.pids {
             err(format!(
                 "the services ask for {pids} processes together, above the scenario's ceiling of {} (services without `pids_limit` count {})",
@@ -512,6 +519,12 @@ impl Bound for Ceiling {
         }
         out
     }
+}
+
+/// The sum of what the services ask for, held at `i64::MAX`: a compose file is the
+/// candidate's, and a sum that wrapped would pass under any ceiling.
+fn total(asks: impl Iterator<Item = i64>) -> i64 {
+    asks.fold(0, i64::saturating_add)
 }
 
 fn list_or_none(caps: &BTreeSet<String>) -> String {
@@ -803,6 +816,35 @@ mod tests {
         for u in ["10001", "nginx", "1000:1000", "1000:0"] {
             assert!(!names_root(u), "{u}");
         }
+    }
+
+    #[test]
+    fn enormous_limits_in_the_candidates_compose_file_are_refused_not_wrapped_around() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("compose.yaml");
+        let text = "services:\n  a:\n    image: x\n    mem_limit: 1e300g\n    pids_limit: 9223372036854775807\n  b:\n    image: x\n    mem_limit: 1e300g\n    pids_limit: 9223372036854775807\n";
+        let mut c = Ceiling::unlimited();
+        c.services = 8;
+        c.memory = 1 << 30;
+        c.pids = 512;
+        let errors = compose::parse(dir.path(), &file, text.as_bytes(), &c).unwrap_err();
+        let text = crate::diagnostic::render(&errors);
+        assert!(
+            text.contains("mem_limit is above the sandbox maximum"),
+            "{text}"
+        );
+        assert!(
+            text.contains("a service must build its image from the workspace"),
+            "{text}"
+        );
+        assert!(
+            text.contains("memory together, above the scenario's ceiling"),
+            "{text}"
+        );
+        assert!(
+            text.contains("processes together, above the scenario's ceiling"),
+            "{text}"
+        );
     }
 
     fn with_bases(bases: &[&str]) -> Ceiling {
