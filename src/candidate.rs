@@ -104,52 +104,29 @@ impl Engine {
             id: s.id.clone(),
             why: why.into(),
         };
-        if s.backend != crate::scenario::BackendKind::Docker {
-            return Err(refuse(
-                "a Kubernetes session has no Docker endpoint; the candidate's kubeconfig is already limited to the session's namespace",
-            ));
-        }
         let Some(engine) = crate::backend::docker::engine_socket() else {
             return Err(refuse(
                 "the engine is reached over TCP (DOCKER_HOST); the endpoint needs its unix socket",
             ));
         };
-        let socket_err = |source| EngineError::EndpointSocket {
-            path: socket.to_path_buf(),
-            source,
+        // A Kubernetes session's workstation reaches the API server through this folder too.
+        let kube = if s.backend == crate::scenario::BackendKind::Kube {
+            let granted = s
+                .kubeconfig
+                .as_ref()
+                .and_then(|kc| std::fs::read_to_string(kc).ok())
+                .unwrap_or_default();
+            let Some((_, address)) = crate::backend::kube::relayed_kubeconfig(&granted) else {
+                return Err(refuse(
+                    "the session has no kubeconfig that reaches its cluster over https",
+                ));
+            };
+            let path = socket.with_file_name(crate::backend::kube_relay::SOCKET);
+            Some((bind_socket(&path, &s.workspace).await?, path, address))
+        } else {
+            None
         };
-        // A socket left by an endpoint that was killed is replaced; a live one (`breakfix
-        // serve` runs one per session) or any other file is not.
-        match std::fs::symlink_metadata(socket) {
-            Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
-                if tokio::net::UnixStream::connect(socket).await.is_ok() {
-                    return Err(refuse(&format!(
-                        "an endpoint already serves it at {} (`breakfix serve` runs one for every live session); use that one, or give --socket another path",
-                        socket.display()
-                    )));
-                }
-                std::fs::remove_file(socket).map_err(socket_err)?;
-            }
-            Ok(_) => {
-                return Err(socket_err(std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "a file that is not a socket is already there",
-                )));
-            }
-            Err(_) => {}
-        }
-        if let Some(dir) = socket.parent() {
-            std::fs::create_dir_all(dir).map_err(socket_err)?;
-        }
-        let listener = tokio::net::UnixListener::bind(socket).map_err(socket_err)?;
-        // The workstation runs as the workspace's owner: that user must be able to connect.
-        if let Ok(owner) = std::fs::metadata(&s.workspace) {
-            use std::os::unix::fs::MetadataExt;
-            if rustix::process::geteuid().is_root() && owner.uid() != 0 {
-                std::os::unix::fs::chown(socket, Some(owner.uid()), Some(owner.gid()))
-                    .map_err(socket_err)?;
-            }
-        }
+        let listener = bind_socket(socket, &s.workspace).await?;
         let (store, sid) = (self.store.clone(), s.id.clone());
         let record = std::sync::Arc::new(move |detail: String| {
             let saved = crate::engine::record_event(&store, &sid, EventKind::Docker, &detail);
@@ -172,7 +149,7 @@ impl Engine {
         let proxy = crate::backend::engine_proxy::EngineProxy::new(
             &s.id,
             engine,
-            false,
+            crate::engine::package_of(&s).is_ok_and(|p| p.scenario.environment.ceiling.root_exec),
             record,
             Some(commands),
         );
@@ -188,12 +165,33 @@ impl Engine {
                 }
             }
         };
+        let relay = async {
+            match &kube {
+                Some((listener, path, address)) => {
+                    crate::backend::kube_relay::serve(listener, address)
+                        .await
+                        .map_err(|source| EngineError::EndpointSocket {
+                            path: path.clone(),
+                            source,
+                        })
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let socket_err = |source| EngineError::EndpointSocket {
+            path: socket.to_path_buf(),
+            source,
+        };
         let served = tokio::select! {
             r = proxy.serve(listener) => r.map_err(socket_err),
+            r = relay => r,
             () = stop => Ok(()),
             () = ended => Ok(()),
         };
         let _ = std::fs::remove_file(socket);
+        if let Some((_, path, _)) = &kube {
+            let _ = std::fs::remove_file(path);
+        }
         served
     }
 
@@ -778,6 +776,47 @@ fn new_lines(buf: &mut Vec<u8>, last: &mut Option<OffsetDateTime>, flush: bool) 
         }
     }
     shown
+}
+
+/// Binds a socket of the session's endpoint folder, which the workstation runs as the
+/// workspace's owner and must be able to connect to. A socket left by an endpoint that was
+/// killed is replaced; a live one (`breakfix serve` runs one per session) or any other file
+/// is not.
+async fn bind_socket(socket: &Path, workspace: &Path) -> Result<tokio::net::UnixListener> {
+    let socket_err = |source| EngineError::EndpointSocket {
+        path: socket.to_path_buf(),
+        source,
+    };
+    match std::fs::symlink_metadata(socket) {
+        Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+            if tokio::net::UnixStream::connect(socket).await.is_ok() {
+                return Err(socket_err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "an endpoint already serves it (`breakfix serve` runs one for every live session); use that one, or give --socket another path",
+                )));
+            }
+            std::fs::remove_file(socket).map_err(socket_err)?;
+        }
+        Ok(_) => {
+            return Err(socket_err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a file that is not a socket is already there",
+            )));
+        }
+        Err(_) => {}
+    }
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).map_err(socket_err)?;
+    }
+    let listener = tokio::net::UnixListener::bind(socket).map_err(socket_err)?;
+    if let Ok(owner) = std::fs::metadata(workspace) {
+        use std::os::unix::fs::MetadataExt;
+        if rustix::process::geteuid().is_root() && owner.uid() != 0 {
+            std::os::unix::fs::chown(socket, Some(owner.uid()), Some(owner.gid()))
+                .map_err(socket_err)?;
+        }
+    }
+    Ok(listener)
 }
 
 #[cfg(test)]

@@ -376,14 +376,21 @@ impl CommandsJoined {
 }
 
 /// What the workstation's shell greets the candidate with.
-fn motd(pkg: &Package, s: &Session) -> String {
+fn motd(pkg: &Package, s: &Session, kubernetes: bool) -> String {
+    let reach = if kubernetes {
+        "kubectl works in this session's namespace and nowhere else (get, describe, logs,\n  \
+         exec, port-forward, apply, edit, rollout...); this machine has no other network."
+    } else {
+        "The services answer on this network by name. docker ps, logs, inspect, exec,\n  \
+         top, stats, events, restart, stop and start reach this session's services and\n  \
+         nothing else."
+    };
     format!(
         "\n  {title}  (session {id})\n\n  \
-         Your workspace is /workspace. The services answer on this network by name.\n  \
-         docker ps, logs, inspect, exec, top, stats, events, restart, stop and start reach\n  \
-         this session's services and nothing else. After changing the workspace, run\n  \
-         `breakfix apply`; `breakfix check` shows your checks, `breakfix hint` gives a hint\n  \
-         (it costs points). Everything typed here is recorded.\n\n",
+         Your workspace is /workspace. {reach}\n  \
+         After changing the workspace, run `breakfix apply`; `breakfix check` shows your\n  \
+         checks, `breakfix hint` gives a hint (it costs points). Everything typed here is\n  \
+         recorded.\n\n",
         title = pkg.scenario.title,
         id = s.id,
     )
@@ -486,8 +493,10 @@ impl Engine {
         self.store.dir(id).join("endpoint")
     }
 
-    /// Starts the candidate's workstation (Docker): the workspace at `/workspace`, the
-    /// session's endpoint folder at `/run/breakfix`, run as the workspace's owner.
+    /// Starts the candidate's workstation: the workspace at `/workspace`, the session's
+    /// endpoint folder at `/run/breakfix`, run as the workspace's owner. On Kubernetes the
+    /// folder also holds the candidate's kubeconfig as the workstation uses it (through the
+    /// endpoint's relay); a cluster reached without TLS gets no workstation.
     async fn workstation(
         &self,
         pkg: &Package,
@@ -495,23 +504,38 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<()> {
         use std::os::unix::fs::MetadataExt;
-        if self.backend.kind() != BackendKind::Docker {
-            return Ok(());
-        }
         let dir = self.endpoint_dir(&s.id);
         let io = |source| EngineError::Workstation {
             path: dir.clone(),
             source,
         };
+        let kubernetes = self.backend.kind() == BackendKind::Kube;
         std::fs::create_dir_all(&dir).map_err(io)?;
-        std::fs::write(dir.join("motd"), motd(pkg, s)).map_err(io)?;
+        std::fs::write(dir.join("motd"), motd(pkg, s, kubernetes)).map_err(io)?;
         let owner = std::fs::metadata(&s.workspace).map_err(io)?;
+        progress.begin("starting the candidate's workstation");
+        if kubernetes {
+            let granted = match &s.kubeconfig {
+                Some(kc) => std::fs::read_to_string(kc).map_err(io)?,
+                None => String::new(),
+            };
+            let Some((relayed, _)) = crate::backend::kube::relayed_kubeconfig(&granted) else {
+                progress.finish("none: the cluster is not reached over https");
+                return Ok(());
+            };
+            let path = dir.join("kubeconfig");
+            crate::tree::write_atomic(&path, relayed.as_bytes()).map_err(io)?;
+            if rustix::process::geteuid().is_root() && owner.uid() != 0 {
+                std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid()))
+                    .map_err(io)?;
+            }
+        }
         let spec = backend::WorkstationSpec {
             workspace: s.workspace.clone(),
             endpoint: dir.clone(),
             user: format!("{}:{}", owner.uid(), owner.gid()),
+            kubernetes,
         };
-        progress.begin("starting the candidate's workstation");
         s.workstation = self
             .backend
             .workstation(&self.target(s), &spec, progress)

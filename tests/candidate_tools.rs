@@ -517,3 +517,53 @@ fn docker_endpoint_reaches_only_its_session(
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!sock.exists(), "the socket was left behind");
 }
+
+#[test]
+fn a_scenario_that_says_root_exec_lets_the_workstations_docker_exec_as_root_and_never_privileged() {
+    // crashloop-docker, as a scenario whose fix would need root in `orders` (which runs as
+    // nobody).
+    let scenarios = tempfile::tempdir().unwrap();
+    let pkg = scenarios.path().join("crashloop-docker");
+    copy_dir(&repo().join("scenarios/crashloop-docker"), &pkg);
+    let yaml = std::fs::read_to_string(pkg.join("scenario.yaml")).unwrap();
+    let yaml = yaml.replacen(
+        "environment:\n",
+        "environment:\n  ceiling:\n    root-exec: true\n",
+        1,
+    );
+    std::fs::write(pkg.join("scenario.yaml"), yaml).unwrap();
+    let env = Env::new();
+    let v = env.json(
+        &[
+            "--scenarios",
+            scenarios.path().to_str().unwrap(),
+            "start",
+            "crashloop-docker",
+            "--seed",
+            CLASSIC_SEED,
+            "--json",
+        ],
+        EXIT_OK,
+    );
+    let id = v["session"].as_str().unwrap().to_string();
+    let inside = |script: &str| {
+        std::process::Command::new("docker")
+            .args(["exec", &format!("bf-{id}-workstation"), "sh", "-c", script])
+            .output()
+            .expect("run docker exec")
+    };
+    let root = inside("docker exec -u 0 orders id -u");
+    assert!(root.status.success(), "{}", stderr(&root));
+    assert_eq!(stdout(&root).trim(), "0");
+    let privileged = inside("docker exec --privileged orders id -u");
+    assert!(
+        !privileged.status.success(),
+        "a privileged exec was let through"
+    );
+    assert!(
+        stderr(&privileged).contains("privileged exec is not open"),
+        "{}",
+        stderr(&privileged)
+    );
+    env.expect(&["stop", &id], EXIT_OK);
+}

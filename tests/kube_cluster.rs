@@ -347,6 +347,69 @@ fn the_api_server_refuses_the_candidates_pods_that_reach_the_node_or_run_as_root
     env.expect(&["stop", &id], EXIT_OK);
 }
 
+/// Whether the local engine still has a container named `name`.
+fn container_exists(name: &str) -> bool {
+    let o = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("name=^{name}$")])
+        .output()
+        .expect("run docker ps");
+    !String::from_utf8_lossy(&o.stdout).trim().is_empty()
+}
+
+#[test]
+#[ignore = "needs cluster"]
+fn the_workstation_of_a_kube_session_has_kubectl_for_its_namespace_and_no_network() {
+    let env = Env::new();
+    let v = env.json(
+        &["start", "crashloop-k8s", "--backend", "kube", "--json"],
+        EXIT_OK,
+    );
+    let id = v["session"].as_str().unwrap().to_string();
+    let station = format!("bf-{id}-workstation");
+    assert_eq!(v["workstation"], station.as_str(), "{v:#}");
+    let inside = |script: &str| {
+        Command::new("docker")
+            .args(["exec", &station, "bash", "-c", script])
+            .output()
+            .expect("run docker exec")
+    };
+
+    // No network but loopback; kubectl is already pointed at the session's namespace.
+    let nets = inside("ls /sys/class/net");
+    assert_eq!(text(&nets).trim(), "lo", "{}", text(&nets));
+    let pods = inside("kubectl get pods -o name");
+    assert!(pods.status.success(), "{}", text(&pods));
+    assert!(text(&pods).contains("pod/inventory-"), "{}", text(&pods));
+    let logs = inside("kubectl logs deployment/inventory --tail 3 2>&1; echo rc=$?");
+    assert!(!text(&logs).contains("Forbidden"), "{}", text(&logs));
+    // The candidate's token, nothing more: other namespaces, the node and the sandbox's
+    // limits stay out of reach.
+    for args in [
+        "get pods -n default",
+        "get nodes",
+        "delete resourcequota breakfix-quota",
+        "get secrets -n kube-system",
+    ] {
+        let o = inside(&format!("kubectl {args}"));
+        assert!(
+            !o.status.success() && text(&o).contains("Forbidden"),
+            "kubectl {args} from the workstation: {}",
+            text(&o)
+        );
+    }
+    // The fix goes in from the workstation: the workspace is there, `breakfix apply`
+    // deploys it and `breakfix check` passes.
+    let workspace = v["workspace"].as_str().unwrap();
+    copy_solution("crashloop-k8s", std::path::Path::new(workspace));
+    let applied = inside("cd /workspace && ls manifests && breakfix apply");
+    assert!(applied.status.success(), "{}", text(&applied));
+    let checked = inside("breakfix check");
+    assert!(checked.status.success(), "{}", text(&checked));
+
+    env.expect(&["stop", &id], EXIT_OK);
+    assert!(!container_exists(&station), "stop left {station}");
+}
+
 #[test]
 #[ignore = "needs cluster"]
 fn gc_removes_the_namespace_of_a_session_whose_record_is_gone() {
@@ -368,6 +431,8 @@ fn gc_removes_the_namespace_of_a_session_whose_record_is_gone() {
         .unwrap();
     assert_eq!(kube["sessions"][0], id, "{g:#}");
     assert!(!namespace_exists(ns), "gc left namespace {ns}");
+    let station = format!("bf-{id}-workstation");
+    assert!(!container_exists(&station), "gc left {station}");
 }
 
 #[test]

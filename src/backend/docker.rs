@@ -2,7 +2,7 @@
 //! probe container on it (HTTP checks run from there, outside the candidate's reach), and
 //! one hardened container per compose service.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -44,6 +44,8 @@ const DOCKER_ADVICE: &str = "is it running? (start it, or set DOCKER_HOST)";
 pub(crate) const PROBE_REPO: &str = "breakfix/probe";
 const PROBE_SERVICE: &str = "probe";
 pub(crate) const WORKSTATION_REPO: &str = "breakfix/workstation";
+/// The engine's network mode of a container with no network but loopback.
+const NO_NETWORK: &str = "none";
 /// The bridge driver's option that leaves the host's side of a network without an address.
 pub(crate) const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
 
@@ -413,7 +415,8 @@ impl DockerBackend {
                 // The probe is breakfix's own observer, not the candidate's.
                 (role != "probe").then(|| self.runtime.clone()).flatten(),
             )),
-            networking_config: Some(NetworkingConfig {
+            // Aliases exist only on a network of the session's own.
+            networking_config: (network != NO_NETWORK).then(|| NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(
                     network.to_string(),
                     EndpointSettings {
@@ -665,14 +668,21 @@ impl DockerBackend {
     /// The candidate's workstation as a container: hardened like the services (no
     /// capabilities, no new privileges, read-only root, bounded), with the workspace and the
     /// session's endpoint folder as its only mounts and nothing of the engine's own.
-    fn workstation_spec(w: &WorkstationSpec) -> ServiceSpec {
+    fn workstation_spec(t: &Target, w: &WorkstationSpec) -> ServiceSpec {
+        let mut environment = BTreeMap::from([("BREAKFIX_SESSION".into(), t.session.clone())]);
+        let command = if w.kubernetes {
+            environment.insert("KUBECONFIG".into(), "/run/breakfix/kubeconfig".into());
+            "/usr/local/lib/breakfix/kube-relay"
+        } else {
+            "sleep infinity"
+        };
         ServiceSpec {
             name: WORKSTATION.into(),
             image: format!("{WORKSTATION_REPO}:latest"),
             build: None,
-            command: Some(vec!["sleep".into(), "infinity".into()]),
+            command: Some(command.split(' ').map(str::to_string).collect()),
             entrypoint: None,
-            environment: Default::default(),
+            environment,
             binds: vec![
                 crate::compose::Bind {
                     source: w.workspace.clone(),
@@ -705,6 +715,34 @@ impl DockerBackend {
             hostname: Some(WORKSTATION.into()),
             guard: Default::default(),
         }
+    }
+
+    /// Starts the candidate's workstation (or keeps the one running with the same
+    /// definition) for a session of either backend and gives its container's name. A
+    /// Kubernetes session's workstation has no network at all (`none`): its only way out is
+    /// the endpoint folder's sockets.
+    pub(crate) async fn start_workstation(
+        &self,
+        t: &Target,
+        w: &WorkstationSpec,
+        progress: &dyn Progress,
+    ) -> Result<String> {
+        images::build(&self.docker, &self.workstation_image(), progress).await?;
+        let spec = Self::workstation_spec(t, w);
+        let hash = spec.config_hash(&self.image_id(&spec.image).await?);
+        let name = self.container_name(t, WORKSTATION);
+        let existing = self.session_containers(&t.session).await?;
+        if !existing.iter().any(|c| c.name == name && c.hash == hash) {
+            self.remove_container(&name).await?;
+            let network = if w.kubernetes {
+                NO_NETWORK.to_string()
+            } else {
+                self.ensure_network(t).await?
+            };
+            self.create_service(t, &network, &spec, &hash, WORKSTATION)
+                .await?;
+        }
+        Ok(name)
     }
 
     async fn run_exec(
@@ -1414,20 +1452,7 @@ impl Backend for DockerBackend {
         w: &WorkstationSpec,
         progress: &dyn Progress,
     ) -> Result<Option<String>> {
-        images::build(&self.docker, &self.workstation_image(), progress).await?;
-        let mut spec = Self::workstation_spec(w);
-        spec.environment
-            .insert("BREAKFIX_SESSION".into(), t.session.clone());
-        let hash = spec.config_hash(&self.image_id(&spec.image).await?);
-        let name = self.container_name(t, WORKSTATION);
-        let existing = self.session_containers(&t.session).await?;
-        if !existing.iter().any(|c| c.name == name && c.hash == hash) {
-            self.remove_container(&name).await?;
-            let network = self.ensure_network(t).await?;
-            self.create_service(t, &network, &spec, &hash, WORKSTATION)
-                .await?;
-        }
-        Ok(Some(name))
+        self.start_workstation(t, w, progress).await.map(Some)
     }
 
     async fn grant(&self, _: &Target, _: &std::path::Path, _: Duration) -> Result<Grant> {

@@ -140,6 +140,54 @@ fn is_not_found(e: &kube::Error) -> bool {
 }
 
 impl KubeBackend {
+    /// Deletes the session's namespace (its pods first, at once) and waits until it is gone.
+    async fn teardown_namespace(&self, session: &str) -> Result<Removed> {
+        let ns = namespace(session);
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        if namespaces
+            .get_opt(&ns)
+            .await
+            .map_err(self.err("read namespace", &ns))?
+            .is_none()
+        {
+            return Ok(Removed::default());
+        }
+        // Pods go first without their grace period: nothing in a sandbox needs a clean exit.
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let now = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
+        pods.delete_collection(&now, &ListParams::default())
+            .await
+            .map_err(self.err("delete the pods of", &ns))?;
+        match namespaces.delete(&ns, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => return Ok(Removed::default()),
+            Err(e) => return Err(self.err("delete namespace", &ns)(e)),
+        }
+        Wait::new(DELETE_WAIT, Duration::from_millis(500))
+            .until(
+                || async {
+                    match namespaces.get_opt(&ns).await {
+                        Ok(None) => Ok(Poll::Ready(())),
+                        Ok(Some(_)) => Ok(Poll::Pending),
+                        Err(e) => Err(self.err("read namespace", &ns)(e)),
+                    }
+                },
+                |after| BackendError::Timeout {
+                    op: "wait for the deletion of namespace",
+                    object: ns.clone(),
+                    after,
+                },
+            )
+            .await?;
+        Ok(Removed {
+            namespaces: 1,
+            ..Default::default()
+        })
+    }
+
     /// Reads the kubeconfig (KUBECONFIG or ~/.kube/config), picks `context` (or the current
     /// one), and checks the API server answers.
     pub async fn connect(context: Option<String>, assets: PathBuf) -> Result<Self> {
@@ -1370,6 +1418,9 @@ impl Backend for KubeBackend {
         cmd: &[String],
         size: (u16, u16),
     ) -> Result<Terminal> {
+        if service == super::WORKSTATION {
+            return self.docker().await?.terminal(t, service, cmd, size).await;
+        }
         let ns = namespace(&t.session);
         let pod = self.pick_pod(t, service).await?;
         let name = pod.metadata.name.clone().unwrap_or_default();
@@ -1531,50 +1582,23 @@ impl Backend for KubeBackend {
     }
 
     async fn teardown(&self, session: &str) -> Result<Removed> {
-        let ns = namespace(session);
-        let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        if namespaces
-            .get_opt(&ns)
-            .await
-            .map_err(self.err("read namespace", &ns))?
-            .is_none()
-        {
-            return Ok(Removed::default());
-        }
-        // Pods go first without their grace period: nothing in a sandbox needs a clean exit.
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-        let now = DeleteParams {
-            grace_period_seconds: Some(0),
-            ..Default::default()
+        // The candidate's workstation runs on the local engine; without one there is none.
+        let mut removed = match self.docker().await {
+            Ok(docker) => docker.teardown(session).await?,
+            Err(_) => Removed::default(),
         };
-        pods.delete_collection(&now, &ListParams::default())
-            .await
-            .map_err(self.err("delete the pods of", &ns))?;
-        match namespaces.delete(&ns, &DeleteParams::background()).await {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => return Ok(Removed::default()),
-            Err(e) => return Err(self.err("delete namespace", &ns)(e)),
-        }
-        Wait::new(DELETE_WAIT, Duration::from_millis(500))
-            .until(
-                || async {
-                    match namespaces.get_opt(&ns).await {
-                        Ok(None) => Ok(Poll::Ready(())),
-                        Ok(Some(_)) => Ok(Poll::Pending),
-                        Err(e) => Err(self.err("read namespace", &ns)(e)),
-                    }
-                },
-                |after| BackendError::Timeout {
-                    op: "wait for the deletion of namespace",
-                    object: ns.clone(),
-                    after,
-                },
-            )
-            .await?;
-        Ok(Removed {
-            namespaces: 1,
-            ..Default::default()
-        })
+        removed.add(&self.teardown_namespace(session).await?);
+        Ok(removed)
+    }
+
+    async fn workstation(
+        &self,
+        t: &Target,
+        w: &super::WorkstationSpec,
+        progress: &dyn Progress,
+    ) -> Result<Option<String>> {
+        let docker = self.docker().await?;
+        docker.start_workstation(t, w, progress).await.map(Some)
     }
 
     async fn labelled(&self) -> Result<Vec<LabelledObject>> {
@@ -1931,6 +1955,35 @@ fn probe_text(p: &Value) -> String {
     } else {
         format!("{how} {}", timing.join(" "))
     }
+}
+
+/// Where kubectl on a Kubernetes session's workstation finds the API server: the relay on
+/// the workstation's own loopback, which the session's endpoint carries to the cluster.
+pub const RELAY_SERVER: &str = "https://127.0.0.1:6443";
+
+/// The candidate's kubeconfig (`text`, as [`candidate_kubeconfig`] wrote it) as the
+/// workstation uses it: the server is [`RELAY_SERVER`], and the certificate is still checked
+/// against the name the cluster's address had (unless the kubeconfig already named one).
+/// Also gives the `host:port` the relay connects to. `None` when `text` is not such a
+/// kubeconfig or its server is not an `https://` address.
+pub fn relayed_kubeconfig(text: &str) -> Option<(String, String)> {
+    let mut config: Value = serde_json::from_str(text).ok()?;
+    let cluster = config.pointer_mut("/clusters/0/cluster")?.as_object_mut()?;
+    let uri: hyper::Uri = cluster.get("server")?.as_str()?.parse().ok()?;
+    if uri.scheme_str() != Some("https") {
+        return None;
+    }
+    let host = uri.host()?.to_string();
+    let address = format!("{host}:{}", uri.port_u16().unwrap_or(443));
+    let name = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    cluster.insert("server".into(), json!(RELAY_SERVER));
+    cluster.entry("tls-server-name").or_insert(json!(name));
+    let mut text = serde_json::to_string_pretty(&config).ok()?;
+    text.push('\n');
+    Some((text, address))
 }
 
 /// A kubeconfig that holds the cluster's address and CA and the candidate's token, nothing
@@ -2469,6 +2522,43 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn the_workstations_kubeconfig_goes_through_the_relay_and_still_checks_the_servers_name() {
+        let cluster = |server: &str| Cluster {
+            server: Some(server.into()),
+            certificate_authority_data: Some("Q0E=".into()),
+            ..Default::default()
+        };
+        let kc = candidate_kubeconfig(&cluster("https://kind-control-plane:6443"), "bf-s1", "tok");
+        let (text, address) = relayed_kubeconfig(&kc).expect("relayed");
+        assert_eq!(address, "kind-control-plane:6443");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let c = &v["clusters"][0]["cluster"];
+        assert_eq!(c["server"], RELAY_SERVER);
+        assert_eq!(c["tls-server-name"], "kind-control-plane");
+        assert_eq!(c["certificate-authority-data"], "Q0E=");
+        assert_eq!(v["users"][0]["user"]["token"], "tok");
+        assert_eq!(v["contexts"][0]["context"]["namespace"], "bf-s1");
+
+        let (_, address) =
+            relayed_kubeconfig(&candidate_kubeconfig(&cluster("https://[::1]"), "n", "t")).unwrap();
+        assert_eq!(address, "[::1]:443");
+        // A name the kubeconfig already gives is kept.
+        let mut named = cluster("https://10.0.0.5:6443");
+        named.tls_server_name = Some("api.internal".into());
+        let (text, _) = relayed_kubeconfig(&candidate_kubeconfig(&named, "n", "t")).unwrap();
+        assert!(
+            text.contains("\"tls-server-name\": \"api.internal\""),
+            "{text}"
+        );
+        // Nothing to relay to without TLS, or without a kubeconfig.
+        assert!(
+            relayed_kubeconfig(&candidate_kubeconfig(&cluster("http://x:8080"), "n", "t"))
+                .is_none()
+        );
+        assert!(relayed_kubeconfig("not json").is_none());
     }
 
     fn manifest(yaml: &str) -> Manifest {

@@ -6,6 +6,7 @@ pub mod engine_proxy;
 pub mod engine_scope;
 mod images;
 pub mod kube;
+pub mod kube_relay;
 pub mod stream;
 
 use std::path::PathBuf;
@@ -56,6 +57,10 @@ pub struct WorkstationSpec {
     pub endpoint: PathBuf,
     /// `uid:gid` it runs as: the workspace's owner, so what the candidate writes stays theirs.
     pub user: String,
+    /// The session runs on Kubernetes: the workstation has no network, and kubectl reaches
+    /// the API server through the endpoint's relay (`kube.sock`) with the candidate's own
+    /// kubeconfig (`kubeconfig` in the endpoint folder).
+    pub kubernetes: bool,
 }
 
 /// An image to build from a folder holding a Dockerfile.

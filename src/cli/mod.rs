@@ -243,7 +243,8 @@ pub enum Command {
     },
     /// Serve the session's own Docker endpoint: the engine's CLI pointed at it reaches this
     /// session's services only (ps, logs, inspect, top, stats, events, exec, start, stop,
-    /// restart) and is refused everything else. Runs until Ctrl-C.
+    /// restart) and is refused everything else; on Kubernetes, also the workstation's way to
+    /// the API server. Runs until Ctrl-C.
     #[command(after_help = DOCKER_ENDPOINT_HELP)]
     DockerEndpoint {
         session: Option<String>,
@@ -436,7 +437,11 @@ refused with a reason, and an exec never becomes root in a container that runs a
 user. Every call that does something (logs, exec, restart, …) goes into the session's timeline.
 `start` already leaves one running for the candidate's workstation (endpoint/docker.sock in the
 session's folder); it ends when the session does. The socket lets anyone who can open it act on
-the session: keep it in a folder only the candidate's account can reach.";
+the session: keep it in a folder only the candidate's account can reach.
+
+On a Kubernetes session the endpoint also serves kube.sock beside it: the workstation has no
+network, and its kubectl reaches the cluster's API server through that socket with the
+candidate's own kubeconfig (TLS end to end; the token's RBAC holds it to the namespace).";
 
 const PS_HELP: &str = "Examples:
   breakfix ps                      # the only live session

@@ -219,6 +219,11 @@ pub struct Ceiling {
     /// service the workspace does not have may add none and may not run as root.
     #[serde(default)]
     pub service: std::collections::BTreeMap<String, ServiceCeiling>,
+    /// Whether the candidate's `docker exec` (from the workstation, or through `breakfix
+    /// docker-endpoint`) may run as root in a service that runs as another user (`--user 0`),
+    /// for a scenario whose fix needs it. A privileged exec is never allowed. Default: false.
+    #[serde(default)]
+    pub root_exec: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]

@@ -582,11 +582,11 @@ async fn backend_for(app: &Shared, s: &Session) -> Result<Arc<dyn Backend>, Engi
     Ok(b)
 }
 
-/// Serves a live Docker session's own Docker endpoint (`docker.sock` in its folder) until
-/// `stop` resolves; see `breakfix docker-endpoint`.
+/// Serves the endpoint of a live session's workstation (`docker.sock` in its folder, and
+/// `kube.sock` on Kubernetes) until `stop` resolves; see `breakfix docker-endpoint`.
 async fn serve_endpoint(app: Shared, id: String, stop: tokio::sync::oneshot::Receiver<()>) {
     let Ok(s) = app.store.load(&id) else { return };
-    if s.backend != crate::scenario::BackendKind::Docker {
+    if s.workstation.is_none() {
         return;
     }
     let backend = match backend_for(&app, &s).await {
