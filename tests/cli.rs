@@ -26,7 +26,91 @@ fn the_catalog_lists_every_scenario_with_its_metadata() {
             assert!(r.get(field).is_some(), "catalog row lacks {field}: {r:#}");
         }
         assert!(!r["competencies"].as_array().unwrap().is_empty());
+        // A package without variables has one variant; crashloop-docker's 3 x 3 x 3 x 2.
+        let variants = r["variants"].as_u64().expect("variants");
+        let variables = r["variables"].as_array().unwrap().len();
+        assert!(variants >= 1 && (variables > 0) == (variants > 1), "{r:#}");
+        if r["id"] == "crashloop-docker" {
+            assert_eq!(variants, 54, "{r:#}");
+        }
     }
+}
+
+#[test]
+fn the_catalog_filters_by_competency_difficulty_backend_and_time() {
+    let env = Env::new();
+    let ids = |args: &[&str]| -> Vec<String> {
+        let rows = env.json(&[&["list", "--json"], args].concat(), EXIT_OK);
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = env.json(&["list", "--json"], EXIT_OK);
+    let all = all.as_array().unwrap();
+    let expected = |keep: &dyn Fn(&serde_json::Value) -> bool| -> Vec<String> {
+        all.iter()
+            .filter(|r| keep(r))
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let has = |r: &serde_json::Value, field: &str, v: &str| {
+        r[field].as_array().unwrap().iter().any(|x| x == v)
+    };
+    let kube = ids(&["--backend", "kube"]);
+    assert!(kube.contains(&"crashloop-k8s".to_string()), "{kube:?}");
+    assert_eq!(kube, expected(&|r| has(r, "backends", "kube")));
+    assert_eq!(
+        ids(&["--competency", "security", "--backend", "docker"]),
+        expected(&|r| has(r, "competencies", "security") && has(r, "backends", "docker"))
+    );
+    assert_eq!(
+        ids(&["--difficulty", "medium", "--max-time", "30m"]),
+        expected(&|r| r["difficulty"] == "medium" && r["time-limit-secs"].as_u64().unwrap() <= 1800)
+    );
+    assert!(ids(&["--max-time", "1m"]).is_empty());
+    let text = env.expect(&["list", "--max-time", "1m"], EXIT_OK);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("none of the"),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+    // A value outside the set is refused with the ones there are.
+    let bad = env.expect(&["list", "--difficulty", "brutal"], EXIT_USAGE);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("easy") && err.contains("hard"), "{err}");
+}
+
+#[test]
+fn the_readmes_catalog_table_is_the_one_the_packages_give() {
+    let env = Env::new();
+    let table = env.expect(&["list", "--markdown"], EXIT_OK);
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let (start, end) = ("<!-- catalog: start -->\n", "<!-- catalog: end -->");
+    let from = readme.find(start).expect("the README marks its catalog") + start.len();
+    let to = readme[from..].find(end).expect("the catalog's end marker") + from;
+    assert!(
+        readme[from..to] == table,
+        "the README's catalog is stale: replace what is between its markers with `breakfix list --markdown`"
+    );
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let env = Env::new();
+    let mut child = env
+        .cmd(&["list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
 }
 
 #[test]

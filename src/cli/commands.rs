@@ -417,7 +417,23 @@ async fn dispatch(cli: Cli) -> CmdResult {
             Ok(exit::OK)
         }
         Command::Validate { paths } => authoring::validate(&g.scenarios, &g.plans, paths),
-        Command::List { json, .. } => authoring::catalog(&g.scenarios, json),
+        Command::List {
+            competency,
+            difficulty,
+            backend,
+            max_time,
+            markdown,
+            json,
+            ..
+        } => {
+            let filter = scenario::catalog::Filter {
+                competency,
+                difficulty,
+                backend,
+                max_time,
+            };
+            authoring::catalog(&g.scenarios, &filter, markdown, json)
+        }
         Command::Build { which, backend } => authoring::build(g, &which, backend).await,
         Command::Verify {
             which,

@@ -340,9 +340,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the scenario catalog (id, title, competencies, difficulty, backends, time limit),
-    /// with --sessions the sessions in the state directory, with --plans the assessment plans,
-    /// with --take-homes the take-homes packed.
+    /// List the scenario catalog (id, difficulty, time limit, backends, variants,
+    /// competencies, title), filtered by what the loop needs; with --sessions the sessions in
+    /// the state directory, with --plans the assessment plans, with --take-homes the
+    /// take-homes packed.
+    #[command(after_help = LIST_HELP)]
     List {
         /// List sessions instead of scenarios.
         #[arg(long, conflicts_with_all = ["plans", "take_homes"])]
@@ -353,6 +355,21 @@ pub enum Command {
         /// List the take-homes packed (`breakfix pack`): id, scenario, candidate, when.
         #[arg(long)]
         take_homes: bool,
+        /// Only scenarios that assess this competency.
+        #[arg(long, value_parser = choice::<crate::scenario::Competency>(), conflicts_with_all = ["sessions", "plans", "take_homes"])]
+        competency: Option<crate::scenario::Competency>,
+        /// Only scenarios of this difficulty.
+        #[arg(long, value_parser = choice::<crate::scenario::Difficulty>(), conflicts_with_all = ["sessions", "plans", "take_homes"])]
+        difficulty: Option<crate::scenario::Difficulty>,
+        /// Only scenarios that run on this backend.
+        #[arg(long, value_parser = choice::<BackendKind>(), conflicts_with_all = ["sessions", "plans", "take_homes"])]
+        backend: Option<BackendKind>,
+        /// Only scenarios whose time limit is at most this (`30m`, `1h`).
+        #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", conflicts_with_all = ["sessions", "plans", "take_homes"])]
+        max_time: Option<std::time::Duration>,
+        /// Print the catalog as the Markdown table of the README.
+        #[arg(long, conflicts_with_all = ["json", "sessions", "plans", "take_homes"])]
+        markdown: bool,
         #[arg(long)]
         json: bool,
     },
@@ -442,6 +459,16 @@ the session: keep it in a folder only the candidate's account can reach.
 On a Kubernetes session the endpoint also serves kube.sock beside it: the workstation has no
 network, and its kubectl reaches the cluster's API server through that socket with the
 candidate's own kubeconfig (TLS end to end; the token's RBAC holds it to the namespace).";
+
+const LIST_HELP: &str = "Examples:
+  breakfix list                                        # every scenario
+  breakfix list --competency security --backend kube   # what assesses security on a cluster
+  breakfix list --difficulty hard --max-time 45m       # hard ones that fit a 45-minute slot
+  breakfix list --json                                 # with each scenario's variables and variants
+  breakfix list --sessions | --plans | --take-homes
+
+VARIANTS is how many combinations of values a scenario's variables.yaml gives: two candidates
+with different seeds rarely get the same one. Filters combine (a scenario must match all).";
 
 const PS_HELP: &str = "Examples:
   breakfix ps                      # the only live session
@@ -608,8 +635,26 @@ pub enum ClusterAction {
     },
 }
 
+/// The exit code of a command whose reader went away (128 + SIGPIPE), as shells report it.
+const BROKEN_PIPE: i32 = 141;
+
 /// Parses the command line, runs the command, returns the process exit code.
 pub fn main() -> i32 {
+    // A reader that goes away early (`breakfix list | head`) ends the output as with any other
+    // command-line tool: quietly, with a broken pipe's exit code, not a panic's report.
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let p = info.payload();
+        let said = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if said.starts_with("failed printing to stdout") && said.contains("Broken pipe") {
+            std::process::exit(BROKEN_PIPE);
+        }
+        report_panic(info);
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! The scenario package as plain data: what `scenario.yaml` may say, nothing that does I/O.
 //! Loading and validation live in [`load`].
 
+pub mod catalog;
 mod check_rules;
 pub mod load;
 pub mod syntax;
@@ -78,6 +79,17 @@ pub enum Difficulty {
 pub enum BackendKind {
     Docker,
     Kube,
+}
+
+impl crate::choice::Choice for Difficulty {
+    const ALL: &'static [Self] = &[Difficulty::Easy, Difficulty::Medium, Difficulty::Hard];
+    fn name(self) -> &'static str {
+        match self {
+            Difficulty::Easy => "easy",
+            Difficulty::Medium => "medium",
+            Difficulty::Hard => "hard",
+        }
+    }
 }
 
 impl crate::choice::Choice for BackendKind {

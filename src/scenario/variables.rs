@@ -269,6 +269,14 @@ fn pick(seed: &str, scenario: &str, name: &str, n: usize) -> usize {
     (u64::from_be_bytes(first) % n.max(1) as u64) as usize
 }
 
+/// How many variants a package has: the product of its variables' numbers of values (1 for
+/// a package without variables), held at `u64::MAX`.
+pub fn combinations(vars: &VariablesFile) -> u64 {
+    vars.values()
+        .map(|v| v.value.one_of.value.len() as u64)
+        .fold(1, u64::saturating_mul)
+}
+
 /// The values `seed` chooses, with values that use other variables filled in.
 pub fn choose(vars: &VariablesFile, scenario: &str, seed: &str) -> Variant {
     let mut values: BTreeMap<String, Choice> = vars

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 
 pub const EXIT_OK: i32 = 0;
+pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_CHECKS_FAILED: i32 = 3;
 pub const EXIT_SCENARIO_INVALID: i32 = 4;
 pub const EXIT_BACKEND_UNREACHABLE: i32 = 5;

@@ -121,28 +121,19 @@ pub(super) fn validate(scenarios: &Path, plans: &Path, paths: Vec<PathBuf>) -> C
         exit::SCENARIO_INVALID
     })
 }
-pub(super) fn catalog(scenarios: &Path, json: bool) -> CmdResult {
+/// The scenario catalog, filtered. Invalid packages are counted and named on stderr, so a
+/// broken package is noticed rather than silently missing.
+pub(super) fn catalog(
+    scenarios: &Path,
+    filter: &scenario::catalog::Filter,
+    markdown: bool,
+    json: bool,
+) -> CmdResult {
     let mut rows = vec![];
     let mut invalid = 0;
-    for (root, loaded) in scenario::package_roots(scenarios)
-        .into_iter()
-        .map(|r| (r.clone(), scenario::load(&r)))
-    {
-        match loaded {
-            Ok(p) => {
-                let s = &p.scenario;
-                rows.push(json!({
-                    "id": p.id(),
-                    "title": s.title,
-                    "competencies": s.competencies.iter().map(|c| c.value).collect::<Vec<_>>(),
-                    "difficulty": s.difficulty,
-                    "backends": s.backends.value,
-                    "time-limit": s.time_limit.to_string(),
-                    "time-limit-secs": s.time_limit.0.as_secs(),
-                    "variables": variables_of(&p),
-                    "path": root,
-                }));
-            }
+    for root in scenario::package_roots(scenarios) {
+        match scenario::load(&root) {
+            Ok(p) => rows.push(scenario::catalog::Entry::of(&p, &root)),
             Err(e) => {
                 invalid += 1;
                 note!(
@@ -154,39 +145,38 @@ pub(super) fn catalog(scenarios: &Path, json: bool) -> CmdResult {
             }
         }
     }
+    let all = rows.len();
+    rows.retain(|e| filter.matches(e));
     if json {
         print_json(&rows);
+    } else if markdown {
+        print!("{}", scenario::catalog::markdown(&rows));
     } else if rows.is_empty() {
-        println!("no scenarios in {}", scenarios.display());
-    } else {
-        let w = rows
-            .iter()
-            .map(|r| r["id"].as_str().unwrap_or_default().len())
-            .max()
-            .unwrap_or(2);
-        println!(
-            "{:<w$}  {:<8} {:<7} {:<8} {:<40} TITLE",
-            "ID", "LEVEL", "LIMIT", "BACKEND", "COMPETENCIES"
-        );
-        for r in &rows {
-            let list = |k: &str| {
-                r[k].as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .unwrap_or_default()
-            };
+        if all == 0 {
+            println!("no scenarios in {}", scenarios.display());
+        } else {
             println!(
-                "{:<w$}  {:<8} {:<7} {:<8} {:<40} {}",
-                r["id"].as_str().unwrap_or_default(),
-                r["difficulty"].as_str().unwrap_or_default(),
-                r["time-limit"].as_str().unwrap_or_default(),
-                list("backends"),
-                list("competencies"),
-                r["title"].as_str().unwrap_or_default()
+                "none of the {all} scenarios in {} matches",
+                scenarios.display()
+            );
+        }
+    } else {
+        let w = rows.iter().map(|r| r.id.len()).max().unwrap_or(2);
+        println!(
+            "{:<w$}  {:<7} {:<6} {:<12} {:>8}  {:<40} TITLE",
+            "ID", "LEVEL", "LIMIT", "BACKENDS", "VARIANTS", "COMPETENCIES"
+        );
+        let join = |v: Vec<String>| v.join(",");
+        for r in &rows {
+            println!(
+                "{:<w$}  {:<7} {:<6} {:<12} {:>8}  {:<40} {}",
+                r.id,
+                crate::choice::Choice::name(r.difficulty),
+                r.time_limit,
+                join(r.backends.iter().map(|b| b.to_string()).collect()),
+                r.variants,
+                join(r.competencies.iter().map(|c| c.to_string()).collect()),
+                r.title
             );
         }
     }
@@ -195,15 +185,6 @@ pub(super) fn catalog(scenarios: &Path, json: bool) -> CmdResult {
     } else {
         exit::SCENARIO_INVALID
     })
-}
-/// The scenario catalog. Invalid packages are listed too, with their problem count, so a
-/// broken package is noticed rather than silently missing.
-/// The names of a parameterised scenario's variables (empty for a plain one).
-pub(super) fn variables_of(p: &Package) -> Vec<String> {
-    p.variant
-        .as_ref()
-        .map(|v| v.values.keys().cloned().collect())
-        .unwrap_or_default()
 }
 /// Proves every scenario on every backend it declares (or the one asked for). A backend that
 /// cannot be reached is reported as skipped, never as proven.
