@@ -439,13 +439,32 @@ fn gc_removes_the_namespace_of_a_session_whose_record_is_gone() {
 #[ignore = "needs cluster"]
 fn verify_proves_the_kubernetes_scenarios() {
     let env = Env::new();
-    let v = env.json(&["verify", "--all", "--backend", "kube", "--json"], EXIT_OK);
+    // Three at once: a verify mostly waits on its windows.
+    let v = env.json(
+        &[
+            "verify",
+            "--all",
+            "--backend",
+            "kube",
+            "--jobs",
+            "3",
+            "--json",
+        ],
+        EXIT_OK,
+    );
     let all = v.as_array().unwrap();
     assert!(all.len() >= 2, "{v:#}");
     for s in all {
         assert_eq!(s["backend"], "kube", "{s:#}");
         assert_eq!(s["proven"], true, "{s:#}");
     }
+    // A parameterised scenario is proven for seeds that choose every value of its variables.
+    let seeds: Vec<&str> = all
+        .iter()
+        .filter(|s| s["scenario"] == "crashloop-k8s")
+        .filter_map(|s| s["seed"].as_str())
+        .collect();
+    assert!(seeds.len() >= 3, "{v:#}");
 }
 
 #[test]

@@ -439,11 +439,21 @@ async fn dispatch(cli: Cli) -> CmdResult {
             which,
             backend,
             seed,
+            jobs,
             json,
             ..
         } => {
             let pkgs = authoring::seeded(authoring::packages(&g.scenarios, &which)?, &seed)?;
-            authoring::verify(&g.state_dir, &g.context, &g.scenarios, &pkgs, backend, json).await
+            authoring::verify(
+                &g.state_dir,
+                &g.context,
+                &g.scenarios,
+                &pkgs,
+                backend,
+                jobs,
+                json,
+            )
+            .await
         }
     }
 }

@@ -420,6 +420,11 @@ pub enum Command {
         /// that every value of every variable is chosen at least once, and at least two.
         #[arg(long, value_name = "SEED")]
         seed: Vec<String>,
+        /// How many scenarios (and seeds) to verify at once. A verify mostly waits on its
+        /// windows, so 3 to 4 per core shortens `verify --all` several times over; with more
+        /// than one, each scenario's lines are printed when it ends, without build logs.
+        #[arg(long, short = 'j', default_value_t = 1, value_name = "N")]
+        jobs: usize,
         #[arg(long)]
         json: bool,
     },

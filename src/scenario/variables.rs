@@ -317,36 +317,61 @@ pub fn choose(vars: &VariablesFile, scenario: &str, seed: &str) -> Variant {
     }
 }
 
+/// How many candidate seeds [`covering_seeds`] picks from.
+const SEED_POOL: usize = 512;
+
 /// Seeds that between them choose every value of every variable at least once (for
-/// `verify`), and at least `min` of them.
+/// `verify`), and at least `min` of them. Few, since each is a whole verify: of a pool of
+/// seeds, each next one is the one that chooses the most values not chosen yet.
 pub fn covering_seeds(vars: &VariablesFile, scenario: &str, min: usize) -> Vec<String> {
+    let key = |n: &String, c: &Choice| (n.clone(), c.id().to_string());
     let mut missing: std::collections::BTreeSet<(String, String)> = vars
         .iter()
-        .flat_map(|(n, v)| {
-            v.value
-                .one_of
+        .flat_map(|(n, v)| v.value.one_of.iter().map(move |c| key(n, c)))
+        .collect();
+    let pool: Vec<(String, Vec<(String, String)>)> = (0..SEED_POOL)
+        .map(|i| {
+            let seed = format!("verify-{i}");
+            let chosen = choose(vars, scenario, &seed)
+                .values
                 .iter()
-                .map(move |c| (n.clone(), c.id().to_string()))
+                .map(|(n, c)| key(n, c))
+                .collect();
+            (seed, chosen)
         })
         .collect();
-    let mut seeds = vec![];
-    for i in 0..10_000 {
-        if missing.is_empty() && seeds.len() >= min {
+    let mut seeds: Vec<String> = vec![];
+    while !missing.is_empty() {
+        let gain =
+            |chosen: &Vec<(String, String)>| chosen.iter().filter(|k| missing.contains(*k)).count();
+        // The first of the pool among those that gain most, so the answer is stable.
+        let Some((seed, chosen)) =
+            pool.iter()
+                .filter(|(s, _)| !seeds.contains(s))
+                .max_by_key(|(s, chosen)| {
+                    (
+                        gain(chosen),
+                        std::cmp::Reverse(s.len()),
+                        std::cmp::Reverse(s.clone()),
+                    )
+                })
+        else {
+            break;
+        };
+        if gain(chosen) == 0 {
+            break; // a value no seed of the pool chooses (cannot happen with a fair pick)
+        }
+        chosen.iter().for_each(|k| {
+            missing.remove(k);
+        });
+        seeds.push(seed.clone());
+    }
+    for (seed, _) in &pool {
+        if seeds.len() >= min {
             break;
         }
-        let seed = format!("verify-{i}");
-        let v = choose(vars, scenario, &seed);
-        let covers: Vec<_> = v
-            .values
-            .iter()
-            .map(|(n, c)| (n.clone(), c.id().to_string()))
-            .filter(|k| missing.contains(k))
-            .collect();
-        if !covers.is_empty() || (missing.is_empty() && seeds.len() < min) {
-            covers.iter().for_each(|k| {
-                missing.remove(k);
-            });
-            seeds.push(seed);
+        if !seeds.contains(seed) {
+            seeds.push(seed.clone());
         }
     }
     seeds
@@ -525,6 +550,30 @@ mod tests {
     }
 
     const SAMPLE: &str = "port:\n  one-of: [8080, 8081, 8088]\nfault:\n  one-of:\n    - {id: wrong-port, probe: 'http://localhost:80/'}\n    - {id: wrong-path, probe: 'http://localhost:{{ var.port }}/health'}\n";
+
+    #[test]
+    fn covering_seeds_are_as_few_as_the_largest_variable_needs() {
+        let v = vars(
+            "a:\n  one-of: [1, 2, 3]\nb:\n  one-of: [1, 2, 3]\nc:\n  one-of: [1, 2, 3]\nd:\n  one-of: [1, 2, 3]\ne:\n  one-of: [1, 2]\n",
+        );
+        let seeds = covering_seeds(&v, "s", 2);
+        assert_eq!(seeds.len(), 3, "{seeds:?}");
+        assert_eq!(seeds, covering_seeds(&v, "s", 2), "not stable");
+        let chosen: std::collections::BTreeSet<String> = seeds
+            .iter()
+            .flat_map(|s| {
+                choose(&v, "s", s)
+                    .values
+                    .iter()
+                    .map(|(n, c)| format!("{n}={}", c.id()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(chosen.len(), 14, "{chosen:?}");
+        // At least `min`, even when fewer cover every value.
+        let two = vars("a:\n  one-of: [1, 2]\n");
+        assert_eq!(covering_seeds(&two, "s", 4).len(), 4);
+    }
 
     #[test]
     fn the_same_seed_always_chooses_the_same_values_and_seeds_differ() {

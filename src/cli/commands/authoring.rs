@@ -194,13 +194,16 @@ pub(super) async fn verify(
     scenarios: &Path,
     pkgs: &[Package],
     only: Option<BackendKind>,
+    jobs: usize,
     json: bool,
 ) -> CmdResult {
+    use futures_util::StreamExt;
     let mut all = vec![];
     let mut proven = true;
     let mut verified = 0;
     let mut engines: std::collections::HashMap<BackendKind, Result<Engine, String>> =
         std::collections::HashMap::new();
+    let mut work = vec![];
     for pkg in pkgs {
         for &kind in pkg.scenario.backends.iter() {
             if only.is_some_and(|o| o != kind) {
@@ -213,77 +216,71 @@ pub(super) async fn verify(
                     Err(e) => return Err(e),
                 });
             }
+            work.push((pkg, kind));
+        }
+    }
+    // Several at once print each scenario's lines when it ends, without the build log.
+    let jobs = jobs.max(1);
+    let quiet = json || jobs > 1;
+    let engines = &engines;
+    let mut done = futures_util::stream::iter(work)
+        .map(|(pkg, kind)| async move {
             let eng = match &engines[&kind] {
                 Ok(eng) => eng,
-                Err(why) => {
-                    note!("skipping {} on {kind}: {why}", pkg.id());
-                    if !json {
-                        println!("SKIP {} on {kind}: backend unreachable\n", pkg.id());
-                    }
-                    all.push(json!({
-                        "scenario": pkg.id(), "backend": kind, "proven": false, "skipped": why,
-                    }));
-                    continue;
-                }
+                Err(why) => return Ok((pkg, kind, Verified::Skipped(why.clone()))),
             };
-            match &pkg.variant {
-                Some(v) => note!(
-                    "verifying {} on {kind}, seed {} ({})",
-                    pkg.id(),
-                    v.seed,
-                    v.describe()
-                ),
-                None => note!("verifying {} on {kind}", pkg.id()),
+            verify_one(eng, pkg, kind, quiet)
+                .await
+                .map(|v| (pkg, kind, v))
+        })
+        .buffered(jobs);
+    while let Some(outcome) = done.next().await {
+        let (pkg, kind, v) = outcome?;
+        let v = match v {
+            Verified::Interrupted => return Ok(exit::INTERRUPTED),
+            Verified::Skipped(why) => {
+                note!("skipping {} on {kind}: {why}", pkg.id());
+                if !json {
+                    println!("SKIP {} on {kind}: backend unreachable\n", pkg.id());
+                }
+                all.push(json!({
+                    "scenario": pkg.id(), "backend": kind, "proven": false, "skipped": why,
+                }));
+                continue;
             }
-            let progress = Term::new(json);
-            let mut session = eng.create(pkg, Some("breakfix verify".into()), None)?;
-            let shown: &dyn crate::backend::Progress = if json { &Silent } else { &progress };
-            let v = match interruptible(eng.verify(pkg, &mut session, shown)).await {
-                Some(v) => v?,
-                None => {
-                    // The session is live; gc would keep it, so stop it by name.
-                    if let Err(e) = eng.stop(&session.id).await {
-                        note!(
-                            "warning: teardown of {} did not finish ({e}); run `breakfix stop {}`",
-                            session.id,
-                            session.id
-                        );
-                    }
-                    return Ok(exit::INTERRUPTED);
-                }
-            };
-            if !json {
-                for st in &v.steps {
-                    println!(
-                        "{} {:<24} {:>6.1}s  {}",
-                        if st.ok { "ok  " } else { "FAIL" },
-                        st.step,
-                        st.secs,
-                        st.detail
-                    );
-                }
+            Verified::Done(v) => v,
+        };
+        if !json {
+            for st in &v.steps {
                 println!(
-                    "{}{} on {kind}: {}\n",
-                    pkg.id(),
-                    pkg.variant
-                        .as_ref()
-                        .map(|v| format!(" (seed {})", v.seed))
-                        .unwrap_or_default(),
-                    if v.proven { "proven" } else { "NOT proven" }
+                    "{} {:<24} {:>6.1}s  {}",
+                    if st.ok { "ok  " } else { "FAIL" },
+                    st.step,
+                    st.secs,
+                    st.detail
                 );
-                if !v.proven {
-                    for r in [&v.broken, &v.fixed].into_iter().flatten() {
-                        print!("{}", report::render(r, Format::Text));
-                    }
+            }
+            println!(
+                "{}{} on {kind}: {}\n",
+                pkg.id(),
+                pkg.variant
+                    .as_ref()
+                    .map(|v| format!(" (seed {})", v.seed))
+                    .unwrap_or_default(),
+                if v.proven { "proven" } else { "NOT proven" }
+            );
+            if !v.proven {
+                for r in [&v.broken, &v.fixed].into_iter().flatten() {
+                    print!("{}", report::render(r, Format::Text));
                 }
             }
-            verified += 1;
-            proven &= v.proven;
-            let mut entry = serde_json::to_value(&v).unwrap_or_default();
-            entry["backend"] = json!(kind);
-            entry["seed"] = json!(pkg.variant.as_ref().map(|v| v.seed.clone()));
-            all.push(entry);
         }
+        verified += 1;
+        proven &= v.proven;
+        let mut entry = serde_json::to_value(&*v).unwrap_or_default();
+        entry["backend"] = json!(kind);
+        entry["seed"] = json!(pkg.variant.as_ref().map(|v| v.seed.clone()));
+        all.push(entry);
     }
     if json {
         print_json(&all);
@@ -296,6 +293,50 @@ pub(super) async fn verify(
     } else {
         exit::OK
     })
+}
+
+/// How one scenario's verify on one backend ended.
+enum Verified {
+    Done(Box<crate::engine::Verification>),
+    /// Its backend cannot be reached (why).
+    Skipped(String),
+    /// Ctrl-C: its session was torn down.
+    Interrupted,
+}
+
+/// Verifies `pkg` on `kind` in a session of its own; on Ctrl-C the session is stopped.
+async fn verify_one(
+    eng: &Engine,
+    pkg: &Package,
+    kind: BackendKind,
+    quiet: bool,
+) -> Result<Verified, EngineError> {
+    match &pkg.variant {
+        Some(v) => note!(
+            "verifying {} on {kind}, seed {} ({})",
+            pkg.id(),
+            v.seed,
+            v.describe()
+        ),
+        None => note!("verifying {} on {kind}", pkg.id()),
+    }
+    let progress = Term::new(quiet);
+    let mut session = eng.create(pkg, Some("breakfix verify".into()), None)?;
+    let shown: &dyn crate::backend::Progress = if quiet { &Silent } else { &progress };
+    match interruptible(eng.verify(pkg, &mut session, shown)).await {
+        Some(v) => Ok(Verified::Done(Box::new(v?))),
+        None => {
+            // The session is live; gc would keep it, so stop it by name.
+            if let Err(e) = eng.stop(&session.id).await {
+                note!(
+                    "warning: teardown of {} did not finish ({e}); run `breakfix stop {}`",
+                    session.id,
+                    session.id
+                );
+            }
+            Ok(Verified::Interrupted)
+        }
+    }
 }
 
 /// `build`: every image of the scenarios named (or all), ahead of an interview day.

@@ -4,7 +4,7 @@ import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-CONFIG_FILE = os.environ.get("CONFIG_FILE", "/etc/inventory/inventory.conf")
+CONFIG_FILE = os.environ.get("CONFIG_FILE", "/etc/inventory/{{ var.config-file }}")
 
 
 def load_config(path):
