@@ -432,13 +432,25 @@ impl Engine {
         loaded.map_err(|diagnostics| EngineError::Workspace { diagnostics })
     }
 
-    /// The workload to deploy: [`Engine::workload`], with every service that names one of the
-    /// scenario's images (`breakfix/<id>-<name>`, untagged or `:latest`) pinned to the build
-    /// its package makes now. `:latest` is whatever was built last, which may be another
+    /// The workload to deploy: [`Engine::workload`], with every service (or container of the
+    /// manifests) that names one of the scenario's images (`breakfix/<id>-<name>`, untagged
+    /// or `:latest`) pinned to the build its package makes now. `:latest` is whatever was built last, which may be another
     /// version of the package: checks that prove a container runs the scenario's image need
     /// it to be this one.
     async fn deployable(&self, pkg: &Package, workspace: &Path) -> Result<Workload> {
         let mut workload = self.workload(pkg, workspace)?;
+        if let Workload::Manifests(ms) = &mut workload {
+            let mut pins = BTreeMap::new();
+            for img in images_for(pkg) {
+                if let Some(tag) = self.backend.built_tag(&img).await? {
+                    pins.insert(img.repo.clone(), tag);
+                }
+            }
+            manifests::pin_images(ms, &|image| {
+                pins.get(image.strip_suffix(":latest").unwrap_or(image))
+                    .cloned()
+            });
+        }
         if let Workload::Compose(d) = &mut workload {
             for img in images_for(pkg) {
                 let latest = format!("{}:latest", img.repo);

@@ -1281,17 +1281,22 @@ impl Backend for KubeBackend {
     async fn prepare(&self, images: &[ImageBuild], progress: &dyn Progress) -> Result<()> {
         let docker = self.docker().await?;
         docker.prepare(images, progress).await?;
+        // The builds of this package, by content: `:latest` may already be another
+        // variant's, built by a session started since.
         let mut refs = vec![];
-        for repo in images
-            .iter()
-            .map(|i| i.repo.as_str())
-            .chain([super::docker::PROBE_REPO])
-        {
-            if let Some(tag) = docker.content_tag(repo).await? {
+        for img in images {
+            if let Some(tag) = docker.built_tag(img).await? {
                 refs.push(tag);
             }
         }
+        if let Some(tag) = docker.content_tag(super::docker::PROBE_REPO).await? {
+            refs.push(tag);
+        }
         self.load_images(&refs, progress).await
+    }
+
+    async fn built_tag(&self, img: &ImageBuild) -> Result<Option<String>> {
+        self.docker().await?.built_tag(img).await
     }
 
     async fn deploy(
