@@ -421,8 +421,9 @@ pub enum Command {
         #[arg(long, value_name = "SEED")]
         seed: Vec<String>,
         /// How many scenarios (and seeds) to verify at once. A verify mostly waits on its
-        /// windows, so 3 to 4 per core shortens `verify --all` several times over; with more
-        /// than one, each scenario's lines are printed when it ends, without build logs.
+        /// windows, so a few at once shorten `verify --all`, as long as the machine keeps the
+        /// sandboxes' timing; with more than one, each scenario's lines are printed when it
+        /// ends, without build logs.
         #[arg(long, short = 'j', default_value_t = 1, value_name = "N")]
         jobs: usize,
         #[arg(long)]
