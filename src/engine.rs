@@ -434,9 +434,9 @@ impl Engine {
 
     /// The workload to deploy: [`Engine::workload`], with every service (or container of the
     /// manifests) that names one of the scenario's images (`breakfix/<id>-<name>`, untagged
-    /// or `:latest`) pinned to the build its package makes now. `:latest` is whatever was built last, which may be another
-    /// version of the package: checks that prove a container runs the scenario's image need
-    /// it to be this one.
+    /// or `:latest`) pinned to the build its package makes now. `:latest` is whatever was
+    /// built last, which may be another version or variant of the package: checks that prove
+    /// a container runs the scenario's image need it to be this one.
     async fn deployable(&self, pkg: &Package, workspace: &Path) -> Result<Workload> {
         let mut workload = self.workload(pkg, workspace)?;
         if let Workload::Manifests(ms) = &mut workload {
