@@ -733,7 +733,7 @@ pub struct HttpStreamCheck {
     pub port: Located<u16>,
     #[serde(default = "default_path")]
     pub path: Located<String>,
-    /// How many requests the stream sends (1 to 600).
+    /// How many requests the stream sends (1 to 300).
     #[serde(default = "default_stream_requests")]
     pub requests: Located<u32>,
     /// The pause between two requests.
