@@ -223,8 +223,14 @@ pub(super) async fn verify(
     let jobs = jobs.max(1);
     let quiet = json || jobs > 1;
     let engines = &engines;
+    // After a Ctrl-C nothing new starts, and the verifies under way tear down their sessions
+    // before this returns.
+    let interrupted = &std::sync::atomic::AtomicBool::new(false);
     let mut done = futures_util::stream::iter(work)
         .map(|(pkg, kind)| async move {
+            if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok((pkg, kind, Verified::Interrupted));
+            }
             let eng = match &engines[&kind] {
                 Ok(eng) => eng,
                 Err(why) => return Ok((pkg, kind, Verified::Skipped(why.clone()))),
@@ -237,7 +243,10 @@ pub(super) async fn verify(
     while let Some(outcome) = done.next().await {
         let (pkg, kind, v) = outcome?;
         let v = match v {
-            Verified::Interrupted => return Ok(exit::INTERRUPTED),
+            Verified::Interrupted => {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                continue;
+            }
             Verified::Skipped(why) => {
                 note!("skipping {} on {kind}: {why}", pkg.id());
                 if !json {
@@ -281,6 +290,9 @@ pub(super) async fn verify(
         entry["backend"] = json!(kind);
         entry["seed"] = json!(pkg.variant.as_ref().map(|v| v.seed.clone()));
         all.push(entry);
+    }
+    if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(exit::INTERRUPTED);
     }
     if json {
         print_json(&all);
