@@ -810,11 +810,7 @@ async fn bind_socket(socket: &Path, workspace: &Path) -> Result<tokio::net::Unix
     }
     let listener = tokio::net::UnixListener::bind(socket).map_err(socket_err)?;
     if let Ok(owner) = std::fs::metadata(workspace) {
-        use std::os::unix::fs::MetadataExt;
-        if rustix::process::geteuid().is_root() && owner.uid() != 0 {
-            std::os::unix::fs::chown(socket, Some(owner.uid()), Some(owner.gid()))
-                .map_err(socket_err)?;
-        }
+        crate::engine::give_to_owner(socket, &owner).map_err(socket_err)?;
     }
     Ok(listener)
 }

@@ -396,6 +396,17 @@ fn motd(pkg: &Package, s: &Session, kubernetes: bool) -> String {
     )
 }
 
+/// Makes `path` belong to the workspace's owner (`owner`, its metadata) when breakfix runs
+/// as root: the workstation runs as that user and must be able to open what the endpoint
+/// folder holds for it.
+pub(crate) fn give_to_owner(path: &Path, owner: &std::fs::Metadata) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if rustix::process::geteuid().is_root() && owner.uid() != 0 {
+        std::os::unix::fs::chown(path, Some(owner.uid()), Some(owner.gid()))?;
+    }
+    Ok(())
+}
+
 /// The scenario's workspace, as a git repository when the scenario asks for one.
 fn copy_workspace(pkg: &Package, workspace: &Path) -> Result<()> {
     copy_tree(&pkg.workspace_dir(), workspace)?;
@@ -537,10 +548,7 @@ impl Engine {
             };
             let path = dir.join("kubeconfig");
             crate::tree::write_atomic(&path, relayed.as_bytes()).map_err(io)?;
-            if rustix::process::geteuid().is_root() && owner.uid() != 0 {
-                std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid()))
-                    .map_err(io)?;
-            }
+            give_to_owner(&path, &owner).map_err(io)?;
         }
         let spec = backend::WorkstationSpec {
             workspace: s.workspace.clone(),
